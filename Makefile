@@ -1,0 +1,63 @@
+# The two commands: `make local` serves the product on loopback, `make test` passes the tests.
+# Both set everything up themselves (virtualenv, Node + CDK CLI, Lambda assets) and are idempotent.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMPS := .make
+# A supported Node (node@22 from npm) and the CDK CLI come first on PATH: jsii and cdk use them.
+export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(BIN):$(PATH)
+export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
+export AWS_EC2_METADATA_DISABLED := true
+PORT ?= 8080
+
+.PHONY: help setup build synth local test test-unit test-integration test-infra test-e2e lint typecheck bench clean
+
+help:
+	@echo "make local   - set up and serve the gateway on http://127.0.0.1:$(PORT) (moto + local runtime)"
+	@echo "make test    - set up and run lint, type checks and every test (unit, integration, infra, e2e)"
+	@echo "make bench   - benchmarks; JSON report under .bench/"
+	@echo "make synth   - cdk synth into cdk.out (offline, no Docker)"
+
+$(STAMPS):
+	@mkdir -p $(STAMPS)
+
+$(STAMPS)/venv: requirements/dev.txt requirements/lambda.txt requirements/constraints.txt | $(STAMPS)
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade "pip>=24"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements/dev.txt -c requirements/constraints.txt
+	@touch $@
+
+$(STAMPS)/node: package.json package-lock.json | $(STAMPS)
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+setup: $(STAMPS)/venv $(STAMPS)/node
+
+build: setup
+	$(BIN)/python -m infra.build
+
+synth: build
+	cdk synth --quiet
+
+local: build
+	$(BIN)/python -m infra.local --port $(PORT)
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: setup
+	$(BIN)/mypy
+
+test: build lint typecheck
+	$(BIN)/python -m pytest
+
+test-unit test-integration test-infra test-e2e: build
+	$(BIN)/python -m pytest tests/$(subst test-,,$@)
+
+bench: build
+	$(BIN)/python -m tests.bench
+
+clean:
+	rm -rf build cdk.out .local .bench $(STAMPS)

@@ -1,0 +1,1 @@
+"""Lambda authorizers. One core (policy and context), thin entry points per credential kind."""

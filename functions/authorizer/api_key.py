@@ -1,0 +1,36 @@
+"""API key check: one GetItem on the key's SHA-256; no pydantic, no reads beyond that."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from functions.authorizer.core import Denied, Principal
+from gateway_core.credentials import hash_api_key, key_lookup_key
+
+_PROJECTION = "client_id, key_id, scopes, tier, #s, expires_at"
+
+
+def lookup_api_key(dynamodb: Any, table_name: str, presented: str, now: datetime | None = None) -> Principal:
+    if not presented:
+        raise Denied("missing_credential")
+    item = dynamodb.get_item(
+        TableName=table_name,
+        Key=key_lookup_key(hash_api_key(presented)),
+        ProjectionExpression=_PROJECTION,
+        ExpressionAttributeNames={"#s": "status"},
+    ).get("Item")
+    if item is None:
+        raise Denied("unknown_key")
+    if item.get("status", {}).get("S") != "active":
+        raise Denied("key_not_active")
+    expires_at = item.get("expires_at", {}).get("S")
+    if expires_at and datetime.fromisoformat(expires_at) <= (now or datetime.now(UTC)):
+        raise Denied("key_expired")
+    return Principal(
+        client_id=item["client_id"]["S"],
+        credential_kind="api_key",
+        scopes=tuple(s["S"] for s in item.get("scopes", {}).get("L", [])),
+        tier=item.get("tier", {}).get("S", "free"),
+        credential_id=item["key_id"]["S"],
+    )

@@ -1,0 +1,1 @@
+"""Integration registry, connectors, banking, payments and syncs."""

@@ -1,0 +1,1 @@
+"""Prices, quotes, history, subscriptions and data quality."""

@@ -1,0 +1,1 @@
+"""Gateway admin (health, identity; routes, clients, keys and analytics come with later issues)."""

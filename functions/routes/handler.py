@@ -1,0 +1,29 @@
+"""Entry point of the routes function: parse, route, answer. Logic lives in logic/ and dal/."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from functions.routes.api import health, identity
+from gateway_core.http import build_resolver
+
+logger = Logger()
+tracer = Tracer()
+app = build_resolver(logger)
+app.include_router(health.router)
+app.include_router(identity.router)
+app.enable_swagger(
+    path="/api/v1/docs",
+    title="Finance integration gateway",
+    version="1.0.0",
+    description="Admin and consumer API of the gateway. Errors are RFC 9457 problem details.",
+)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

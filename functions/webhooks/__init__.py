@@ -1,0 +1,1 @@
+"""Webhook endpoints, delivery worker and replay."""

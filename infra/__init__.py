@@ -1,0 +1,1 @@
+"""CDK app, Lambda asset build and the local runtime of the finance integration gateway."""

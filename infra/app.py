@@ -1,0 +1,41 @@
+"""CDK app entry (cdk.json runs `python -m infra.app`).
+
+Context: `stage` (default "prod"), `retainData` (default true: tables, keys and logs survive a
+stack deletion), `alarmEmail` (optional). cdk-nag's AwsSolutions pack runs on every synth.
+"""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from cdk_nag import AwsSolutionsChecks
+
+from infra.nag import acknowledge_findings
+from infra.stack import GatewayStack
+
+STACK_NAME = "FinanceGateway"
+
+
+def build_app(outdir: str | None = None, context: dict[str, object] | None = None) -> cdk.App:
+    app = cdk.App(outdir=outdir, context=context) if outdir else cdk.App(context=context)
+    stage = str(app.node.try_get_context("stage") or "prod")
+    retain = str(app.node.try_get_context("retainData") or "true").lower() != "false"
+    alarm_email = app.node.try_get_context("alarmEmail")
+    stack = GatewayStack(
+        app,
+        STACK_NAME,
+        stage=stage,
+        retain_data=retain,
+        alarm_email=str(alarm_email) if alarm_email else None,
+        description="Finance integration gateway: API Gateway, Lambda, DynamoDB, SQS, Step Functions, Scheduler",
+    )
+    acknowledge_findings(stack, stage)
+    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(verbose=True))
+    return app
+
+
+def main() -> None:
+    build_app().synth()
+
+
+if __name__ == "__main__":
+    main()

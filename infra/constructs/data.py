@@ -1,0 +1,71 @@
+"""State: the single data table, the rate-limit bucket table and the KMS key that encrypts them.
+
+Key design (README 'DynamoDB key design' lists every access pattern): generic PK/SK plus two
+overloaded GSIs; the rate-limit table is separate so its hot, tiny writes never share partitions
+or capacity with configuration data. TTL attribute `ttl` (epoch seconds) expires logs and buckets.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import RemovalPolicy, Stack
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from constructs import Construct
+
+TTL_ATTRIBUTE = "ttl"
+
+
+class DataStore(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, removal_policy: RemovalPolicy) -> None:
+        super().__init__(scope, construct_id)
+        self.key = kms.Key(
+            self,
+            "DataKey",
+            description="Encrypts gateway data at rest: tables, queues, logs and stored integration credentials",
+            enable_key_rotation=True,
+            removal_policy=removal_policy,
+        )
+        # CloudWatch Logs encrypts the gateway's log groups with this key.
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                principals=[iam.ServicePrincipal(f"logs.{Stack.of(self).region}.amazonaws.com")],
+                actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+                resources=["*"],
+                conditions={
+                    "ArnLike": {
+                        "kms:EncryptionContext:aws:logs:arn": f"arn:{Stack.of(self).partition}:logs:{Stack.of(self).region}:{Stack.of(self).account}:log-group:*"
+                    }
+                },
+            )
+        )
+        common = {
+            "billing_mode": dynamodb.BillingMode.PAY_PER_REQUEST,
+            "encryption": dynamodb.TableEncryption.CUSTOMER_MANAGED,
+            "encryption_key": self.key,
+            "point_in_time_recovery_specification": dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            "time_to_live_attribute": TTL_ATTRIBUTE,
+            "removal_policy": removal_policy,
+        }
+        self.table = dynamodb.Table(
+            self,
+            "DataTable",
+            partition_key=dynamodb.Attribute(name="PK", type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name="SK", type=dynamodb.AttributeType.STRING),
+            **common,  # type: ignore[arg-type]
+        )
+        for index in ("GSI1", "GSI2"):
+            self.table.add_global_secondary_index(
+                index_name=index,
+                partition_key=dynamodb.Attribute(name=f"{index}PK", type=dynamodb.AttributeType.STRING),
+                sort_key=dynamodb.Attribute(name=f"{index}SK", type=dynamodb.AttributeType.STRING),
+                projection_type=dynamodb.ProjectionType.ALL,
+            )
+        self.rate_limit_table = dynamodb.Table(
+            self,
+            "RateLimitTable",
+            partition_key=dynamodb.Attribute(name="PK", type=dynamodb.AttributeType.STRING),
+            **common,  # type: ignore[arg-type]
+        )

@@ -1,0 +1,58 @@
+"""`python -m infra.local`: serve the gateway on loopback (see README, `make local`)."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from infra.local.runtime import LocalGateway, RuntimeOptions, default_admin_key
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m infra.local", description=__doc__)
+    parser.add_argument("--app", default="infra.app:build_app", help="module:function returning the CDK App")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")), help="0 picks a free port")
+    parser.add_argument(
+        "--time-scale",
+        type=float,
+        default=float(os.environ.get("LOCAL_TIME_SCALE", "1")),
+        help="run schedules this many times faster (demos, tests)",
+    )
+    parser.add_argument("--state-dir", type=Path, default=Path(os.environ.get("LOCAL_STATE_DIR", ".local")))
+    parser.add_argument("--log-level", default=os.environ.get("LOCAL_LOG_LEVEL", "INFO"))
+    args = parser.parse_args(argv)
+    if args.host not in ("127.0.0.1", "::1", "localhost"):
+        parser.error("the local runtime serves loopback only")
+    logging.basicConfig(
+        level=args.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr
+    )
+    gateway = LocalGateway(
+        RuntimeOptions(
+            app=args.app,
+            host=args.host,
+            port=args.port,
+            time_scale=args.time_scale,
+            state_dir=args.state_dir,
+            admin_key=default_admin_key(),
+        )
+    )
+    gateway.start()
+    print(gateway.banner(), flush=True)
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    with contextlib.suppress(KeyboardInterrupt):
+        stopped.wait()
+    gateway.stop()
+    print("stopped", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

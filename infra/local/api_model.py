@@ -1,0 +1,208 @@
+"""The REST API as the template defines it: resources, methods, authorizers, gateway responses.
+
+Read from the synthesized template (the single source of truth) and resolved against the
+deployed stack for physical names, so the data plane serves exactly what `cdk deploy` ships.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from infra.local.moto_host import ACCOUNT_ID, REGION, DeployedStack, resolve_properties
+
+
+@dataclass(frozen=True)
+class Authorizer:
+    logical_id: str
+    kind: str  # TOKEN or REQUEST
+    function: str  # physical function name
+    identity_sources: tuple[str, ...]
+    ttl_seconds: int
+    validation_expression: str | None
+
+
+@dataclass(frozen=True)
+class Method:
+    http_method: str
+    resource_path: str
+    resource_id: str
+    authorization_type: str
+    authorizer: Authorizer | None
+    integration_type: str
+    function: str | None
+
+
+@dataclass
+class ResourceNode:
+    path_part: str
+    path: str
+    resource_id: str
+    children: list[ResourceNode] = field(default_factory=list)
+    methods: dict[str, Method] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class GatewayResponse:
+    status: int | None
+    templates: dict[str, str]
+    headers: dict[str, str]
+
+
+@dataclass
+class ApiModel:
+    api_id: str
+    stage: str
+    root: ResourceNode
+    gateway_responses: dict[str, GatewayResponse]
+
+    def method_arn(self, http_method: str, path: str) -> str:
+        return f"arn:aws:execute-api:{REGION}:{ACCOUNT_ID}:{self.api_id}/{self.stage}/{http_method}{path}"
+
+
+def _ref(value: Any) -> str | None:
+    return value.get("Ref") if isinstance(value, dict) else None
+
+
+def _function_in(value: Any, functions: set[str]) -> str | None:
+    """The Lambda function logical id a (Join/Sub) integration URI points at."""
+    if isinstance(value, dict):
+        get_att = value.get("Fn::GetAtt")
+        if isinstance(get_att, list) and get_att and get_att[0] in functions:
+            return str(get_att[0])
+        for inner in value.values():
+            found = _function_in(inner, functions)
+            if found:
+                return found
+    if isinstance(value, list):
+        for inner in value:
+            found = _function_in(inner, functions)
+            if found:
+                return found
+    return None
+
+
+def load_api(deployed: DeployedStack) -> ApiModel | None:
+    resources: dict[str, Any] = deployed.template.get("Resources", {})
+    apis = [k for k, v in resources.items() if v["Type"] == "AWS::ApiGateway::RestApi"]
+    if not apis:
+        return None
+    api_logical = apis[0]
+    functions = {k for k, v in resources.items() if v["Type"] == "AWS::Lambda::Function"}
+
+    def of_type(kind: str) -> dict[str, Any]:
+        return {
+            k: v
+            for k, v in resources.items()
+            if v["Type"] == kind and _ref(v.get("Properties", {}).get("RestApiId")) == api_logical
+        }
+
+    stages = of_type("AWS::ApiGateway::Stage")
+    stage = next((s["Properties"].get("StageName", "prod") for s in stages.values()), "prod")
+
+    authorizers: dict[str, Authorizer] = {}
+    for logical, resource in of_type("AWS::ApiGateway::Authorizer").items():
+        props = resource["Properties"]
+        function_logical = _function_in(props.get("AuthorizerUri"), functions)
+        if function_logical is None:
+            continue
+        sources = tuple(s.strip() for s in str(props.get("IdentitySource", "")).split(",") if s.strip())
+        authorizers[logical] = Authorizer(
+            logical_id=logical,
+            kind=str(props.get("Type", "TOKEN")),
+            function=deployed.physical_id(function_logical),
+            identity_sources=sources,
+            ttl_seconds=int(props.get("AuthorizerResultTtlInSeconds", 300)),
+            validation_expression=props.get("IdentityValidationExpression"),
+        )
+
+    root = ResourceNode("", "/", deployed.physical_id(api_logical))
+    nodes: dict[str, ResourceNode] = {}
+    pending = dict(of_type("AWS::ApiGateway::Resource"))
+
+    def parent_node(props: dict[str, Any]) -> ResourceNode | None:
+        parent = props.get("ParentId")
+        if isinstance(parent, dict) and "Fn::GetAtt" in parent:
+            return root
+        return nodes.get(_ref(parent) or "")
+
+    while pending:  # parents may come after children in the template
+        progressed = False
+        for logical, resource in list(pending.items()):
+            props = resource["Properties"]
+            parent = parent_node(props)
+            if parent is None:
+                continue
+            part = str(props["PathPart"])
+            path = ("" if parent.path == "/" else parent.path) + "/" + part
+            node = ResourceNode(part, path, deployed.physical_ids.get(logical, logical))
+            parent.children.append(node)
+            nodes[logical] = node
+            del pending[logical]
+            progressed = True
+        if not progressed:
+            raise ValueError(f"resources without a parent: {sorted(pending)}")
+
+    for resource in of_type("AWS::ApiGateway::Method").values():
+        props = resource["Properties"]
+        resource_ref = props.get("ResourceId")
+        node = (
+            root if isinstance(resource_ref, dict) and "Fn::GetAtt" in resource_ref else nodes[_ref(resource_ref) or ""]
+        )
+        integration = props.get("Integration", {})
+        function_logical = _function_in(integration.get("Uri"), functions)
+        authorizer_ref = _ref(props.get("AuthorizerId"))
+        node.methods[str(props["HttpMethod"]).upper()] = Method(
+            http_method=str(props["HttpMethod"]).upper(),
+            resource_path=node.path,
+            resource_id=node.resource_id,
+            authorization_type=str(props.get("AuthorizationType", "NONE")),
+            authorizer=authorizers.get(authorizer_ref) if authorizer_ref else None,
+            integration_type=str(integration.get("Type", "MOCK")),
+            function=deployed.physical_id(function_logical) if function_logical else None,
+        )
+
+    responses: dict[str, GatewayResponse] = {}
+    for logical in of_type("AWS::ApiGateway::GatewayResponse"):
+        props = resolve_properties(deployed.name, logical)
+        headers = {
+            key.removeprefix("gatewayresponse.header."): str(value).strip("'")
+            for key, value in (props.get("ResponseParameters") or {}).items()
+        }
+        status = props.get("StatusCode")
+        responses[str(props["ResponseType"])] = GatewayResponse(
+            status=int(status) if status else None,
+            templates=dict(props.get("ResponseTemplates") or {}),
+            headers=headers,
+        )
+    return ApiModel(deployed.physical_id(api_logical), str(stage), root, responses)
+
+
+def match(root: ResourceNode, path: str) -> tuple[ResourceNode, dict[str, str]] | None:
+    """API Gateway's precedence: a literal segment beats {param}, which beats {proxy+}."""
+    segments = [s for s in path.split("/") if s != ""]
+
+    def walk(node: ResourceNode, index: int) -> tuple[ResourceNode, dict[str, str]] | None:
+        if index == len(segments):
+            return node, {}
+        segment = segments[index]
+        ordered = sorted(
+            node.children,
+            key=lambda c: 2 if c.path_part.endswith("+}") else (1 if c.path_part.startswith("{") else 0),
+        )
+        for child in ordered:
+            part = child.path_part
+            if part.startswith("{") and part.endswith("+}"):
+                return child, {part[1:-2]: "/".join(segments[index:])}
+            if part.startswith("{") and part.endswith("}"):
+                found = walk(child, index + 1)
+                if found:
+                    node_found, params = found
+                    return node_found, {part[1:-1]: segment, **params}
+            elif part == segment:
+                found = walk(child, index + 1)
+                if found:
+                    return found
+        return None
+
+    return walk(root, 0)

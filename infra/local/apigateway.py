@@ -1,0 +1,437 @@
+"""API Gateway's REST data plane for Lambda proxy integrations (payload format 1.0).
+
+moto models REST APIs but does not serve AWS_PROXY integrations, so this is the data plane:
+route matching, Lambda authorizers (TOKEN and REQUEST, with the result cache keyed by identity
+sources and the cached policy re-evaluated against each new method ARN, as API Gateway does),
+the proxy event and response mapping, the 29 s integration timeout, payload limits, and API
+Gateway's own errors rendered through the template's gateway responses.
+"""
+
+from __future__ import annotations
+
+import base64
+import fnmatch
+import json
+import logging
+import re
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from infra.local.api_model import ApiModel, Authorizer, Method, match
+from infra.local.lambdas import FunctionError, FunctionTimeout, LambdaRuntime
+from infra.local.moto_host import ACCOUNT_ID
+
+log = logging.getLogger("local.apigateway")
+access_log = logging.getLogger("local.access")
+
+INTEGRATION_TIMEOUT_S = 29.0
+MAX_REQUEST_BYTES = 10 * 1024 * 1024
+MAX_LAMBDA_RESPONSE_BYTES = 6 * 1024 * 1024
+
+# API Gateway's built-in answers when the API defines no gateway response of that type.
+_DEFAULTS: dict[str, tuple[int, str]] = {
+    "UNAUTHORIZED": (401, "Unauthorized"),
+    "ACCESS_DENIED": (403, "User is not authorized to access this resource"),
+    "MISSING_AUTHENTICATION_TOKEN": (403, "Missing Authentication Token"),
+    "REQUEST_TOO_LARGE": (413, "Request Too Long"),
+    "AUTHORIZER_FAILURE": (500, "Internal server error"),
+    "AUTHORIZER_CONFIGURATION_ERROR": (500, "Internal server error"),
+    "INTEGRATION_FAILURE": (502, "Internal server error"),
+    "INTEGRATION_TIMEOUT": (504, "Endpoint request timed out"),
+}
+
+
+@dataclass
+class HttpRequest:
+    method: str
+    target: str  # path and query as sent
+    headers: list[tuple[str, str]]
+    body: bytes
+    source_ip: str
+    client_cert: dict[str, Any] | None = None
+    too_large: bool = False
+
+
+@dataclass
+class HttpResponse:
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+
+@dataclass
+class _AuthResult:
+    principal_id: str
+    policy: dict[str, Any]
+    context: dict[str, Any]
+
+
+class GatewayFailure(Exception):
+    def __init__(self, response_type: str, message: str | None = None) -> None:
+        super().__init__(response_type)
+        self.response_type = response_type
+        self.message = message
+
+
+def _statements(policy: dict[str, Any]) -> list[dict[str, Any]]:
+    statements = policy.get("Statement", [])
+    return [statements] if isinstance(statements, dict) else list(statements)
+
+
+def _as_list(value: Any) -> list[str]:
+    return [value] if isinstance(value, str) else list(value or [])
+
+
+def policy_allows(policy: dict[str, Any], method_arn: str) -> bool:
+    """IAM evaluation for execute-api:Invoke: an explicit Deny wins, else an Allow is needed."""
+    allowed = False
+    for statement in _statements(policy):
+        actions = _as_list(statement.get("Action"))
+        if not any(fnmatch.fnmatchcase("execute-api:Invoke", a) or a == "*" for a in actions):
+            continue
+        if not any(fnmatch.fnmatchcase(method_arn, r) for r in _as_list(statement.get("Resource"))):
+            continue
+        if statement.get("Effect") == "Deny":
+            return False
+        if statement.get("Effect") == "Allow":
+            allowed = True
+    return allowed
+
+
+class AuthorizerCache:
+    """Results per (authorizer, identity values) for the authorizer's TTL."""
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple[str, tuple[str, ...]], tuple[float, _AuthResult]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, tuple[str, ...]]) -> _AuthResult | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or entry[0] < time.monotonic():
+                self._entries.pop(key, None)
+                return None
+            return entry[1]
+
+    def put(self, key: tuple[str, tuple[str, ...]], ttl: int, result: _AuthResult) -> None:
+        with self._lock:
+            self._entries[key] = (time.monotonic() + ttl, result)
+
+    def flush(self) -> int:
+        """FlushStageAuthorizersCache."""
+        with self._lock:
+            count = len(self._entries)
+            self._entries.clear()
+            return count
+
+
+class RestApiDataPlane:
+    def __init__(self, api: ApiModel, lambdas: LambdaRuntime, domain: str) -> None:
+        self.api = api
+        self.lambdas = lambdas
+        self.domain = domain
+        self.authorizer_cache = AuthorizerCache()
+        self.authorizer_invocations = 0
+
+    # -- entry --------------------------------------------------------------------------
+    def handle(self, request: HttpRequest) -> HttpResponse:
+        started = time.perf_counter()
+        request_id = str(uuid.uuid4())
+        split = urlsplit(request.target)
+        path = unquote(split.path) or "/"
+        try:
+            response = self._handle(request, request_id, path, split.query)
+        except GatewayFailure as failure:
+            response = self._gateway_response(failure.response_type, request_id, failure.message)
+        except Exception:
+            log.exception("local API Gateway failed")
+            response = self._gateway_response("DEFAULT_5XX", request_id, "Internal server error")
+        response.headers.append(("x-amzn-RequestId", request_id))
+        access_log.info(
+            json.dumps(
+                {
+                    "requestId": request_id,
+                    "ip": request.source_ip,
+                    "httpMethod": request.method,
+                    "path": path,
+                    "status": response.status,
+                    "responseLength": len(response.body),
+                    "latencyMs": round((time.perf_counter() - started) * 1000, 1),
+                }
+            )
+        )
+        return response
+
+    def _handle(self, request: HttpRequest, request_id: str, path: str, query: str) -> HttpResponse:
+        if request.too_large or len(request.body) > MAX_REQUEST_BYTES:
+            raise GatewayFailure("REQUEST_TOO_LARGE")
+        found = match(self.api.root, path)
+        method: Method | None = None
+        params: dict[str, str] = {}
+        if found:
+            node, params = found
+            method = node.methods.get(request.method) or node.methods.get("ANY")
+        if method is None:
+            raise GatewayFailure("MISSING_AUTHENTICATION_TOKEN")
+        headers = _multi(request.headers, lower=False)
+        queries = _multi(parse_qsl(query, keep_blank_values=True), lower=False)
+        method_arn = self.api.method_arn(request.method, path)
+        context = self._request_context(request, request_id, method, path)
+        authorizer_context: dict[str, Any] = {}
+        if method.authorization_type == "CUSTOM" and method.authorizer is not None:
+            auth = self._authorize(method.authorizer, request, method, method_arn, headers, queries, params, context)
+            authorizer_context = {**auth.context, "principalId": auth.principal_id}
+        if method.integration_type != "AWS_PROXY" or not method.function:
+            # Only Lambda proxy integrations are served locally (README: local vs AWS).
+            raise GatewayFailure("INTEGRATION_FAILURE", "Only AWS_PROXY Lambda integrations run locally")
+        if authorizer_context:
+            context["authorizer"] = authorizer_context
+        event = self._proxy_event(request, method, path, headers, queries, params, context)
+        return self._integrate(method.function, event)
+
+    # -- authorizers --------------------------------------------------------------------
+    def _identity(
+        self, authorizer: Authorizer, headers: dict[str, list[str]], queries: dict[str, list[str]]
+    ) -> tuple[str, ...] | None:
+        values = []
+        lower_headers = {k.lower(): v for k, v in headers.items()}
+        for source in authorizer.identity_sources:
+            value: str | None = None
+            if source.startswith("method.request.header."):
+                found = lower_headers.get(source.removeprefix("method.request.header.").lower())
+                value = found[-1] if found else None
+            elif source.startswith("method.request.querystring."):
+                found = queries.get(source.removeprefix("method.request.querystring."))
+                value = found[-1] if found else None
+            elif source.startswith("context.") or source.startswith("stageVariables."):
+                value = source  # static for this stage; identical for every caller
+            if not value:
+                return None
+            values.append(value)
+        return tuple(values)
+
+    def _authorize(
+        self,
+        authorizer: Authorizer,
+        request: HttpRequest,
+        method: Method,
+        method_arn: str,
+        headers: dict[str, list[str]],
+        queries: dict[str, list[str]],
+        params: dict[str, str],
+        context: dict[str, Any],
+    ) -> _AuthResult:
+        identity = self._identity(authorizer, headers, queries)
+        if identity is None:
+            # A missing identity source is refused before the authorizer runs.
+            raise GatewayFailure("UNAUTHORIZED")
+        validation = authorizer.validation_expression if authorizer.kind == "TOKEN" else None
+        if validation and not re.fullmatch(validation, identity[0]):
+            raise GatewayFailure("UNAUTHORIZED")
+        cache_key = (authorizer.logical_id, identity)
+        cached = self.authorizer_cache.get(cache_key) if authorizer.ttl_seconds > 0 else None
+        result = cached or self._invoke_authorizer(
+            authorizer, request, method, method_arn, headers, queries, params, context, identity
+        )
+        if cached is None and authorizer.ttl_seconds > 0:
+            self.authorizer_cache.put(cache_key, authorizer.ttl_seconds, result)
+        if not policy_allows(result.policy, method_arn):
+            raise GatewayFailure("ACCESS_DENIED")
+        return result
+
+    def _invoke_authorizer(
+        self,
+        authorizer: Authorizer,
+        request: HttpRequest,
+        method: Method,
+        method_arn: str,
+        headers: dict[str, list[str]],
+        queries: dict[str, list[str]],
+        params: dict[str, str],
+        context: dict[str, Any],
+        identity: tuple[str, ...],
+    ) -> _AuthResult:
+        if authorizer.kind == "TOKEN":
+            event: dict[str, Any] = {"type": "TOKEN", "authorizationToken": identity[0], "methodArn": method_arn}
+        else:
+            event = {
+                "type": "REQUEST",
+                "methodArn": method_arn,
+                "resource": method.resource_path,
+                "path": context["path"],
+                "httpMethod": request.method,
+                "headers": _single(headers),
+                "multiValueHeaders": headers,
+                "queryStringParameters": _single(queries),
+                "multiValueQueryStringParameters": queries,
+                "pathParameters": params,
+                "stageVariables": {},
+                "requestContext": context,
+            }
+        self.authorizer_invocations += 1
+        try:
+            output = self.lambdas.invoke(authorizer.function, event, timeout=INTEGRATION_TIMEOUT_S)
+        except FunctionError as error:
+            if error.payload.get("errorMessage") == "Unauthorized":
+                raise GatewayFailure("UNAUTHORIZED") from error
+            raise GatewayFailure("AUTHORIZER_FAILURE") from error
+        except FunctionTimeout as error:
+            raise GatewayFailure("AUTHORIZER_FAILURE") from error
+        if (
+            not isinstance(output, dict)
+            or "principalId" not in output
+            or not isinstance(output.get("policyDocument"), dict)
+        ):
+            raise GatewayFailure("AUTHORIZER_CONFIGURATION_ERROR")
+        auth_context = output.get("context") or {}
+        # API Gateway accepts only strings, numbers and booleans as context values.
+        if not isinstance(auth_context, dict) or any(
+            isinstance(v, (dict, list)) or v is None for v in auth_context.values()
+        ):
+            raise GatewayFailure("AUTHORIZER_CONFIGURATION_ERROR")
+        return _AuthResult(str(output["principalId"]), output["policyDocument"], auth_context)
+
+    # -- integration --------------------------------------------------------------------
+    def _request_context(self, request: HttpRequest, request_id: str, method: Method, path: str) -> dict[str, Any]:
+        now = datetime.now(UTC)
+        header_map = {k.lower(): v for k, v in request.headers}
+        return {
+            "accountId": ACCOUNT_ID,
+            "apiId": self.api.api_id,
+            "resourceId": method.resource_id,
+            "resourcePath": method.resource_path,
+            "stage": self.api.stage,
+            "requestId": request_id,
+            "extendedRequestId": request_id,
+            "requestTime": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+            "requestTimeEpoch": int(now.timestamp() * 1000),
+            "path": path,
+            "protocol": "HTTP/1.1",
+            "httpMethod": request.method,
+            "domainName": self.domain,
+            "domainPrefix": self.domain.split(".")[0],
+            "identity": {
+                "sourceIp": request.source_ip,
+                "userAgent": header_map.get("user-agent"),
+                "clientCert": request.client_cert,
+                "accountId": None,
+                "apiKey": None,
+                "apiKeyId": None,
+                "caller": None,
+                "user": None,
+                "userArn": None,
+                "accessKey": None,
+                "cognitoIdentityPoolId": None,
+                "cognitoIdentityId": None,
+                "cognitoAuthenticationType": None,
+                "cognitoAuthenticationProvider": None,
+                "principalOrgId": None,
+            },
+        }
+
+    def _proxy_event(
+        self,
+        request: HttpRequest,
+        method: Method,
+        path: str,
+        headers: dict[str, list[str]],
+        queries: dict[str, list[str]],
+        params: dict[str, str],
+        context: dict[str, Any],
+    ) -> dict[str, Any]:
+        body: str | None = None
+        is_base64 = False
+        if request.body:
+            try:
+                body = request.body.decode("utf-8")
+            except UnicodeDecodeError:
+                body, is_base64 = base64.b64encode(request.body).decode(), True
+        return {
+            "resource": method.resource_path,
+            "path": path,
+            "httpMethod": request.method,
+            "headers": _single(headers) or None,
+            "multiValueHeaders": headers or None,
+            "queryStringParameters": _single(queries) or None,
+            "multiValueQueryStringParameters": queries or None,
+            "pathParameters": params or None,
+            "stageVariables": None,
+            "requestContext": context,
+            "body": body,
+            "isBase64Encoded": is_base64,
+        }
+
+    def _integrate(self, function: str, event: dict[str, Any]) -> HttpResponse:
+        try:
+            output = self.lambdas.invoke(function, event, timeout=INTEGRATION_TIMEOUT_S)
+        except FunctionTimeout as error:
+            raise GatewayFailure("INTEGRATION_TIMEOUT") from error
+        except FunctionError as error:
+            log.warning("function %s failed: %s", function, error.payload.get("errorMessage"))
+            raise GatewayFailure("INTEGRATION_FAILURE") from error
+        if not isinstance(output, dict) or not isinstance(output.get("statusCode"), int):
+            log.warning("function %s returned a malformed proxy response", function)
+            raise GatewayFailure("INTEGRATION_FAILURE", "Malformed Lambda proxy response")
+        raw_body = output.get("body") or ""
+        body = base64.b64decode(raw_body) if output.get("isBase64Encoded") else str(raw_body).encode()
+        if len(body) > MAX_LAMBDA_RESPONSE_BYTES:
+            raise GatewayFailure("INTEGRATION_FAILURE", "Lambda response exceeds 6 MB")
+        headers: list[tuple[str, str]] = []
+        multi = output.get("multiValueHeaders") or {}
+        for name, values in multi.items():
+            headers.extend((name, str(v)) for v in values)
+        for name, value in (output.get("headers") or {}).items():
+            if name not in multi:
+                headers.append((name, str(value)))
+        return HttpResponse(int(output["statusCode"]), headers, body)
+
+    # -- gateway responses --------------------------------------------------------------
+    def _gateway_response(self, response_type: str, request_id: str, message: str | None) -> HttpResponse:
+        default_status, default_message = _DEFAULTS.get(response_type, (500, "Internal server error"))
+        message = message or default_message
+        status = default_status
+        family = "DEFAULT_4XX" if default_status < 500 else "DEFAULT_5XX"
+        configured = self.api.gateway_responses.get(response_type) or self.api.gateway_responses.get(family)
+        if configured is None:
+            body = json.dumps({"message": message}).encode()
+            return HttpResponse(status, [("Content-Type", "application/json")], body)
+        if response_type in self.api.gateway_responses and configured.status:
+            status = configured.status
+        content_type, template = next(
+            iter(configured.templates.items()), ("application/json", '{"message":$context.error.messageString}')
+        )
+        rendered = _render(template, request_id, message, response_type)
+        headers = [("Content-Type", content_type)]
+        headers.extend((k, v) for k, v in configured.headers.items() if k.lower() != "content-type")
+        for k, v in configured.headers.items():
+            if k.lower() == "content-type":
+                headers[0] = ("Content-Type", v)
+        return HttpResponse(status, headers, rendered.encode())
+
+
+def _render(template: str, request_id: str, message: str, response_type: str) -> str:
+    values = {
+        "$context.error.messageString": json.dumps(message),
+        "$context.error.message": message,
+        "$context.error.responseType": response_type,
+        "$context.requestId": request_id,
+    }
+    for variable in sorted(values, key=len, reverse=True):
+        template = template.replace(variable, values[variable])
+    return template
+
+
+def _multi(pairs: Any, *, lower: bool) -> dict[str, list[str]]:
+    result: dict[str, list[str]] = {}
+    for name, value in pairs:
+        result.setdefault(name.lower() if lower else name, []).append(value)
+    return result
+
+
+def _single(multi: dict[str, list[str]]) -> dict[str, str]:
+    return {name: values[-1] for name, values in multi.items()}

@@ -1,0 +1,201 @@
+"""An in-process moto server with the synthesized cloud assembly deployed through CloudFormation.
+
+What `cdk deploy` does against AWS happens here against moto: the bootstrap bucket and version
+parameter exist, file assets are zipped and uploaded to the bucket named in the asset manifest,
+and the template is created as a stack. moto's CloudFormation skips resource types it does not
+know (gateway responses, authorizers, stages, alarms, schedule groups...); the runtime reads
+those from the template and resolves their references against the deployed stack.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import warnings
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+ACCOUNT_ID = "123456789012"
+REGION = "us-east-1"
+BOOTSTRAP_QUALIFIER = "hnb659fds"
+BOOTSTRAP_VERSION = "30"
+
+log = logging.getLogger("local.moto")
+
+
+def configure_process_for_moto(port: int) -> None:
+    """Credentials and endpoint every boto3 client in this process (functions included) uses."""
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
+    os.environ["AWS_DEFAULT_REGION"] = REGION
+    os.environ["AWS_REGION"] = REGION
+    os.environ["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{port}"
+    # moto's Step Functions interpreter calls Lambda through the server on this port.
+    os.environ["MOTO_PORT"] = str(port)
+
+
+def start_moto() -> tuple[Any, int]:
+    from moto.core.config import default_user_config
+    from moto.server import ThreadedMotoServer
+
+    default_user_config["lambda"]["use_docker"] = False  # code runs in-process instead (lambdas.py)
+    default_user_config["stepfunctions"]["execute_state_machine"] = True
+    _patch_moto_gaps()
+    for noisy in ("werkzeug", "moto", "botocore.configprovider", "botocore.credentials"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+    # moto warns once per resource type its CloudFormation skips; the runtime handles those.
+    warnings.filterwarnings("ignore", message="Tried to parse", category=UserWarning)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    _, port = server.get_host_and_port()
+    configure_process_for_moto(port)
+    return server, port
+
+
+def _patch_moto_gaps() -> None:
+    """`Ref` of an AWS::Lambda::LayerVersion is its version ARN in AWS; moto has no physical id
+    for layer versions, so functions could not reference them."""
+    from moto.awslambda.models import LayerVersion
+
+    if not isinstance(getattr(LayerVersion, "physical_resource_id", None), property):
+        LayerVersion.physical_resource_id = property(lambda self: self.arn)  # type: ignore[attr-defined]
+
+
+@dataclass
+class DeployedStack:
+    name: str
+    template: dict[str, Any]
+    physical_ids: dict[str, str]
+    outputs: dict[str, str]
+
+    def physical_id(self, logical_id: str) -> str:
+        return self.physical_ids[logical_id]
+
+
+def _zip_dir(source: Path) -> bytes:
+    buffer = io.BytesIO()
+    # Stored, not deflated: the bytes never leave this machine and zipping 60 MB must be quick.
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        for path in sorted(source.rglob("*")):
+            if path.is_file():
+                archive.write(path, path.relative_to(source))
+    return buffer.getvalue()
+
+
+def _substitute(value: str) -> str:
+    return (
+        value.replace("${AWS::AccountId}", ACCOUNT_ID)
+        .replace("${AWS::Region}", REGION)
+        .replace("${AWS::Partition}", "aws")
+    )
+
+
+def bootstrap() -> str:
+    """What `cdk bootstrap` leaves behind that a deploy reads: the asset bucket and version."""
+    bucket = f"cdk-{BOOTSTRAP_QUALIFIER}-assets-{ACCOUNT_ID}-{REGION}"
+    boto3.client("s3").create_bucket(Bucket=bucket)
+    boto3.client("ssm").put_parameter(
+        Name=f"/cdk-bootstrap/{BOOTSTRAP_QUALIFIER}/version", Value=BOOTSTRAP_VERSION, Type="String", Overwrite=True
+    )
+    return bucket
+
+
+def publish_assets(assembly_dir: Path, stack_name: str) -> int:
+    manifest = json.loads((assembly_dir / f"{stack_name}.assets.json").read_text())
+    s3 = boto3.client("s3")
+    count = 0
+    for asset in manifest.get("files", {}).values():
+        source = assembly_dir / asset["source"]["path"]
+        body = _zip_dir(source) if asset["source"].get("packaging") == "zip" else source.read_bytes()
+        for destination in asset["destinations"].values():
+            s3.put_object(Bucket=_substitute(destination["bucketName"]), Key=destination["objectKey"], Body=body)
+            count += 1
+    return count
+
+
+def deploy_stack(assembly_dir: Path, stack_name: str) -> DeployedStack:
+    template_text = (assembly_dir / f"{stack_name}.template.json").read_text()
+    cloudformation = boto3.client("cloudformation")
+    with warnings.catch_warnings():
+        # moto warns once per resource type it skips; the runtime handles those types itself.
+        warnings.simplefilter("ignore")
+        cloudformation.create_stack(
+            StackName=stack_name,
+            TemplateBody=template_text,
+            Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"],
+        )
+    stack = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]
+    if stack["StackStatus"] != "CREATE_COMPLETE":
+        raise RuntimeError(f"stack {stack_name} ended in {stack['StackStatus']}: {stack.get('StackStatusReason')}")
+    physical: dict[str, str] = {}
+    for page in cloudformation.get_paginator("list_stack_resources").paginate(StackName=stack_name):
+        for summary in page["StackResourceSummaries"]:
+            if summary.get("LogicalResourceId") and summary.get("PhysicalResourceId"):
+                physical[summary["LogicalResourceId"]] = summary["PhysicalResourceId"]
+    outputs = {o["OutputKey"]: o.get("OutputValue", "") for o in stack.get("Outputs", [])}
+    return DeployedStack(stack_name, json.loads(template_text), physical, outputs)
+
+
+def apply_function_layers(stack: DeployedStack) -> None:
+    """moto's CloudFormation drops a function's `Layers`; set them through the Lambda API."""
+    client = boto3.client("lambda")
+    for logical, resource in stack.template.get("Resources", {}).items():
+        if resource["Type"] == "AWS::Lambda::Function" and resource.get("Properties", {}).get("Layers"):
+            layers = resolve_properties(stack.name, logical)["Layers"]
+            client.update_function_configuration(FunctionName=stack.physical_id(logical), Layers=layers)
+
+
+def move_state_machines_to_interpreter() -> int:
+    """moto's CloudFormation creates state machines in its plain Step Functions backend, while its
+    API serves the interpreting backend once `execute_state_machine` is on; re-create them there
+    under the same name (hence the same ARN) so executions run the deployed definition."""
+    from moto.stepfunctions.models import stepfunctions_backends
+    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+    plain = stepfunctions_backends[ACCOUNT_ID][REGION]
+    interpreter = stepfunctions_parser_backends[ACCOUNT_ID][REGION]
+    known = {machine.arn for machine in interpreter.state_machines}
+    moved = 0
+    for machine in list(plain.state_machines):
+        if machine.arn in known:
+            continue
+        boto3.client("stepfunctions").create_state_machine(
+            name=machine.name, definition=machine.definition, roleArn=machine.roleArn, type=machine.type
+        )
+        moved += 1
+    return moved
+
+
+def resolve_properties(stack_name: str, logical_id: str) -> dict[str, Any]:
+    """Properties of a template resource with Ref/GetAtt/Sub/Join resolved against the deployed
+    stack, for the resource types moto's CloudFormation skipped."""
+    from moto.cloudformation.models import cloudformation_backends
+    from moto.cloudformation.parsing import clean_json
+
+    backend = cloudformation_backends[ACCOUNT_ID][REGION]
+    stack = next(s for s in backend.stacks.values() if s.name == stack_name and s.status == "CREATE_COMPLETE")
+    resource_json = stack.template_dict["Resources"][logical_id]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return dict(clean_json(resource_json.get("Properties", {}), stack.resource_map))
+
+
+def lambda_backend() -> Any:
+    from moto.awslambda.utils import get_backend
+
+    return get_backend(ACCOUNT_ID, REGION)
+
+
+def detach_moto_sqs_invocation() -> None:
+    """moto invokes SQS-mapped functions synchronously inside SendMessage, deleting the batch on
+    any answer; the runtime polls like Lambda's poller instead (sqs_poller.py)."""
+    from moto.sqs.models import sqs_backends
+
+    for queue in sqs_backends[ACCOUNT_ID][REGION].queues.values():
+        queue.lambda_event_source_mappings.clear()

@@ -1,0 +1,88 @@
+"""The gateway stack: composes one construct per concern and wires grants and environment."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import CfnOutput, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from infra.constructs.api import RestApi
+from infra.constructs.data import DataStore
+from infra.constructs.functions import Functions
+from infra.constructs.observability import Alarms
+from infra.constructs.payments import PaymentWorkflow
+from infra.constructs.schedules import SyncSchedules
+from infra.constructs.webhooks import WebhookQueues
+
+
+class GatewayStack(Stack):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        stage: str,
+        retain_data: bool,
+        alarm_email: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        removal = RemovalPolicy.RETAIN if retain_data else RemovalPolicy.DESTROY
+        retention = logs.RetentionDays.ONE_YEAR if retain_data else logs.RetentionDays.ONE_MONTH
+
+        data = DataStore(self, "Data", removal_policy=removal)
+        functions = Functions(
+            self, "Functions", stage=stage, log_key=data.key, log_retention=retention, removal_policy=removal
+        )
+        fns = functions.functions
+        queues = WebhookQueues(self, "Webhooks", key=data.key, removal_policy=removal)
+        payments = PaymentWorkflow(self, "Payments", log_key=data.key, log_retention=retention, removal_policy=removal)
+        schedules = SyncSchedules(self, "Schedules", target=fns["integrations"])
+        api = RestApi(
+            self,
+            "Api",
+            stage=stage,
+            functions=fns,
+            log_key=data.key,
+            log_retention=retention,
+            removal_policy=removal,
+        )
+        Alarms(self, "Observability", api=api.api, dlq=queues.dlq, key=data.key, alarm_email=alarm_email)
+
+        functions.add_environment("TABLE_NAME", data.table.table_name)
+        functions.add_environment("RATE_LIMIT_TABLE_NAME", data.rate_limit_table.table_name)
+        functions.add_environment("WEBHOOK_QUEUE_URL", queues.queue.queue_url)
+        functions.add_environment("WEBHOOK_DLQ_URL", queues.dlq.queue_url)
+        functions.add_environment("STATE_MACHINE_ARN", payments.state_machine.state_machine_arn)
+        functions.add_environment("SCHEDULE_GROUP_NAME", str(schedules.group.name))
+
+        # Least privilege: each function gets what its code does today; later issues add theirs.
+        fns["authorizer"].add_to_role_policy(
+            iam.PolicyStatement(actions=["dynamodb:GetItem"], resources=[data.table.table_arn])
+        )
+        routes = fns["routes"]
+        routes.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["dynamodb:DescribeTable"],
+                resources=[data.table.table_arn, data.rate_limit_table.table_arn],
+            )
+        )
+        routes.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["sqs:GetQueueAttributes"], resources=[queues.queue.queue_arn, queues.dlq.queue_arn]
+            )
+        )
+        routes.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["states:DescribeStateMachine"], resources=[payments.state_machine.state_machine_arn]
+            )
+        )
+        # ListSchedules has no resource-level permission; the group is a request parameter.
+        routes.add_to_role_policy(iam.PolicyStatement(actions=["scheduler:ListSchedules"], resources=["*"]))
+
+        CfnOutput(self, "ApiUrl", value=api.api.url)
+        CfnOutput(self, "TableName", value=data.table.table_name)
+        CfnOutput(self, "ScheduleGroupName", value=str(schedules.group.name))

@@ -1,0 +1,125 @@
+"""One error model for every handler: RFC 9457 problem details.
+
+Domain code raises a `GatewayError` subclass; the HTTP glue in `gateway_core.http` turns it into
+an `application/problem+json` response carrying a stable `type`/`code`, a human `detail` and the
+request id. Nothing secret may be put in `detail` or `extensions`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+PROBLEM_TYPE_BASE = "urn:gateway:problem:"
+
+
+def problem_type(code: str) -> str:
+    return f"{PROBLEM_TYPE_BASE}{code}"
+
+
+class GatewayError(Exception):
+    """Base of every error a handler may answer with; subclasses fix status, code and title."""
+
+    status = 500
+    code = "internal_error"
+    title = "Internal Server Error"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        code: str | None = None,
+        extensions: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        if code is not None:
+            self.code = code
+        self.extensions = dict(extensions or {})
+        self.headers = dict(headers or {})
+
+
+class BadRequest(GatewayError):
+    status, code, title = 400, "bad_request", "Bad Request"
+
+
+class ValidationFailed(GatewayError):
+    status, code, title = 422, "validation_failed", "Unprocessable Content"
+
+
+class Unauthorized(GatewayError):
+    status, code, title = 401, "unauthorized", "Unauthorized"
+
+
+class Forbidden(GatewayError):
+    status, code, title = 403, "forbidden", "Forbidden"
+
+
+class NotFound(GatewayError):
+    status, code, title = 404, "not_found", "Not Found"
+
+
+class MethodNotAllowed(GatewayError):
+    status, code, title = 405, "method_not_allowed", "Method Not Allowed"
+
+
+class Conflict(GatewayError):
+    status, code, title = 409, "conflict", "Conflict"
+
+
+class PayloadTooLarge(GatewayError):
+    status, code, title = 413, "payload_too_large", "Content Too Large"
+
+
+class TooManyRequests(GatewayError):
+    status, code, title = 429, "rate_limited", "Too Many Requests"
+
+
+class DependencyUnavailable(GatewayError):
+    status, code, title = 503, "dependency_unavailable", "Service Unavailable"
+
+
+def problem_body(
+    *,
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    request_id: str | None,
+    instance: str | None = None,
+    extensions: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The problem document. Extension members never override the standard ones."""
+    body: dict[str, Any] = dict(extensions or {})
+    body.update(
+        {
+            "type": problem_type(code),
+            "title": title,
+            "status": status,
+            "detail": detail,
+            "code": code,
+        }
+    )
+    if instance:
+        body["instance"] = instance
+    if request_id:
+        body["request_id"] = request_id
+    return body
+
+
+def problem_from_error(error: GatewayError, *, request_id: str | None, instance: str | None = None) -> dict[str, Any]:
+    return problem_body(
+        status=error.status,
+        code=error.code,
+        title=error.title,
+        detail=error.detail,
+        request_id=request_id,
+        instance=instance,
+        extensions=error.extensions,
+    )
+
+
+def problem_json(body: dict[str, Any]) -> str:
+    return json.dumps(body, separators=(",", ":"), sort_keys=True)

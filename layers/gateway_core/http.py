@@ -1,0 +1,117 @@
+"""HTTP glue shared by every REST function: a powertools resolver whose errors are problem+json."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+
+from gateway_core.errors import (
+    PROBLEM_CONTENT_TYPE,
+    GatewayError,
+    problem_body,
+    problem_from_error,
+    problem_json,
+)
+
+
+def _request_id(app: APIGatewayRestResolver) -> str | None:
+    try:
+        return str(app.current_event.request_context.request_id)
+    except Exception:  # noqa: BLE001 - no event context (direct call): no id to report
+        return None
+
+
+def _path(app: APIGatewayRestResolver) -> str | None:
+    try:
+        return str(app.current_event.path)
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def problem_response(
+    app: APIGatewayRestResolver,
+    *,
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    extensions: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response[str]:
+    body = problem_body(
+        status=status,
+        code=code,
+        title=title,
+        detail=detail,
+        request_id=_request_id(app),
+        instance=_path(app),
+        extensions=extensions,
+    )
+    return Response(
+        status_code=status,
+        content_type=PROBLEM_CONTENT_TYPE,
+        body=problem_json(body),
+        headers=headers,
+    )
+
+
+def build_resolver(logger: Logger) -> APIGatewayRestResolver:
+    """A resolver with validation on and every failure mapped to RFC 9457 problem details."""
+    app = APIGatewayRestResolver(enable_validation=True)
+
+    @app.exception_handler(GatewayError)
+    def _gateway_error(error: GatewayError) -> Response[str]:
+        body = problem_from_error(error, request_id=_request_id(app), instance=_path(app))
+        return Response(
+            status_code=error.status,
+            content_type=PROBLEM_CONTENT_TYPE,
+            body=problem_json(body),
+            headers=error.headers or None,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    def _invalid(error: RequestValidationError) -> Response[str]:
+        errors = [
+            {
+                "loc": [str(part) for part in e.get("loc", ())],
+                "msg": str(e.get("msg", "")),
+                "type": str(e.get("type", "")),
+            }
+            for e in error.errors()
+        ]
+        return problem_response(
+            app,
+            status=422,
+            code="validation_failed",
+            title="Unprocessable Content",
+            detail="The request does not match the expected schema.",
+            extensions={"errors": errors},
+        )
+
+    @app.not_found
+    def _not_found(_: NotFoundError) -> Response[str]:
+        return problem_response(
+            app,
+            status=404,
+            code="route_not_found",
+            title="Not Found",
+            detail="No route matches this method and path.",
+        )
+
+    @app.exception_handler(Exception)
+    def _unexpected(error: Exception) -> Response[str]:
+        # A 500 is a bug: log it with the stack, answer without internals.
+        logger.exception("unhandled error", extra={"error_type": type(error).__name__})
+        return problem_response(
+            app,
+            status=500,
+            code="internal_error",
+            title="Internal Server Error",
+            detail="The gateway failed to handle this request; quote the request id.",
+        )
+
+    return app
