@@ -26,6 +26,12 @@ def main(argv: list[str] | None = None) -> int:
         help="run schedules this many times faster (demos, tests)",
     )
     parser.add_argument("--state-dir", type=Path, default=Path(os.environ.get("LOCAL_STATE_DIR", ".local")))
+    parser.add_argument(
+        "--integration-timeout",
+        type=float,
+        default=float(os.environ.get("LOCAL_INTEGRATION_TIMEOUT_S", "29")),
+        help="API Gateway's integration timeout in seconds (29 in AWS)",
+    )
     parser.add_argument("--log-level", default=os.environ.get("LOCAL_LOG_LEVEL", "INFO"))
     args = parser.parse_args(argv)
     if args.host not in ("127.0.0.1", "::1", "localhost"):
@@ -40,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
             port=args.port,
             time_scale=args.time_scale,
             state_dir=args.state_dir,
+            integration_timeout_s=args.integration_timeout,
             admin_key=default_admin_key(),
         )
     )

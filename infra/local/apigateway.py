@@ -137,6 +137,7 @@ class RestApiDataPlane:
         self.domain = domain
         self.authorizer_cache = AuthorizerCache()
         self.authorizer_invocations = 0
+        self.integration_timeout_s = INTEGRATION_TIMEOUT_S
 
     # -- entry --------------------------------------------------------------------------
     def handle(self, request: HttpRequest) -> HttpResponse:
@@ -368,9 +369,10 @@ class RestApiDataPlane:
 
     def _integrate(self, function: str, event: dict[str, Any]) -> HttpResponse:
         try:
-            output = self.lambdas.invoke(function, event, timeout=INTEGRATION_TIMEOUT_S)
+            output = self.lambdas.invoke(function, event, timeout=self.integration_timeout_s)
         except FunctionTimeout as error:
-            raise GatewayFailure("INTEGRATION_TIMEOUT") from error
+            # A function that hits its own (shorter) timeout fails like any function error: 502.
+            raise GatewayFailure("INTEGRATION_FAILURE" if error.by_function else "INTEGRATION_TIMEOUT") from error
         except FunctionError as error:
             log.warning("function %s failed: %s", function, error.payload.get("errorMessage"))
             raise GatewayFailure("INTEGRATION_FAILURE") from error

@@ -42,7 +42,12 @@ class FunctionError(Exception):
 
 
 class FunctionTimeout(Exception):
-    pass
+    """No answer in time. `by_function`: the function's own timeout ran out (Lambda reports an
+    error), rather than the caller's shorter limit (API Gateway's 29 s)."""
+
+    def __init__(self, message: str, *, by_function: bool) -> None:
+        super().__init__(message)
+        self.by_function = by_function
 
 
 @dataclass
@@ -204,7 +209,9 @@ class LambdaRuntime:
             result = future.result(timeout=limit)
         except FutureTimeout as error:
             # A Python thread cannot be killed: the call runs on, its result is dropped.
-            raise FunctionTimeout(f"{function.name} timed out after {limit} s") from error
+            raise FunctionTimeout(
+                f"{function.name} timed out after {limit} s", by_function=limit >= function.timeout
+            ) from error
         return json.loads(json.dumps(result)) if result is not None else None
 
     def invoke_async(self, name_or_arn: str, event: Any) -> None:

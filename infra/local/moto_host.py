@@ -151,22 +151,41 @@ def apply_function_layers(stack: DeployedStack) -> None:
             client.update_function_configuration(FunctionName=stack.physical_id(logical), Layers=layers)
 
 
-def move_state_machines_to_interpreter() -> int:
-    """moto's CloudFormation creates state machines in its plain Step Functions backend, while its
-    API serves the interpreting backend once `execute_state_machine` is on; re-create them there
-    under the same name (hence the same ARN) so executions run the deployed definition."""
-    from moto.stepfunctions.models import stepfunctions_backends
-    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+def _state_machine_definition(stack: DeployedStack, logical_id: str) -> str:
+    """The definition CloudFormation would run: inline or from S3, with substitutions applied."""
+    props = resolve_properties(stack.name, logical_id)
+    if props.get("DefinitionString"):
+        definition = str(props["DefinitionString"])
+    elif props.get("Definition"):
+        definition = json.dumps(props["Definition"])
+    else:
+        location = props["DefinitionS3Location"]
+        body = boto3.client("s3").get_object(Bucket=location["Bucket"], Key=location["Key"])["Body"]
+        definition = body.read().decode()
+    for name, value in (props.get("DefinitionSubstitutions") or {}).items():
+        definition = definition.replace("${" + name + "}", str(value))
+    return definition
 
-    plain = stepfunctions_backends[ACCOUNT_ID][REGION]
-    interpreter = stepfunctions_parser_backends[ACCOUNT_ID][REGION]
-    known = {machine.arn for machine in interpreter.state_machines}
+
+def move_state_machines_to_interpreter(stack: DeployedStack) -> int:
+    """moto's CloudFormation creates state machines in its plain Step Functions backend (reading
+    only `DefinitionString`), while its API serves the interpreting backend once
+    `execute_state_machine` is on. Re-create each one there under the same name, hence the same
+    ARN, with the definition CloudFormation would have used (S3 location and substitutions too)."""
+    from moto.stepfunctions.models import stepfunctions_backends
+
+    plain = {m.arn: m for m in stepfunctions_backends[ACCOUNT_ID][REGION].state_machines}
+    client = boto3.client("stepfunctions")
     moved = 0
-    for machine in list(plain.state_machines):
-        if machine.arn in known:
+    for logical, resource in stack.template.get("Resources", {}).items():
+        if resource["Type"] != "AWS::StepFunctions::StateMachine":
             continue
-        boto3.client("stepfunctions").create_state_machine(
-            name=machine.name, definition=machine.definition, roleArn=machine.roleArn, type=machine.type
+        machine = plain[stack.physical_id(logical)]
+        client.create_state_machine(
+            name=machine.name,
+            definition=_state_machine_definition(stack, logical),
+            roleArn=machine.roleArn,
+            type=resource["Properties"].get("StateMachineType", "STANDARD"),
         )
         moved += 1
     return moved

@@ -38,6 +38,7 @@ class RuntimeOptions:
     time_scale: float = 1.0
     state_dir: Path = Path(".local")
     admin_key: str | None = None
+    integration_timeout_s: float = 29.0  # API Gateway's limit; tests lower it to prove the 504 path
     context: dict[str, Any] = field(default_factory=dict)
 
 
@@ -130,7 +131,7 @@ class LocalGateway:
             moto_host.publish_assets(assembly, name)
             stack = moto_host.deploy_stack(assembly, name)
             moto_host.apply_function_layers(stack)
-            moto_host.move_state_machines_to_interpreter()
+            moto_host.move_state_machines_to_interpreter(stack)
             create_unsupported_scheduler_resources(stack)
             self.stacks.append(stack)
         self.lambdas.register_from_moto(moto_host.lambda_backend())
@@ -148,6 +149,7 @@ class LocalGateway:
         api = load_api(api_stack)
         assert api is not None
         self.data_plane = RestApiDataPlane(api, self.lambdas, domain=f"{self.options.host}:{self.options.port}")
+        self.data_plane.integration_timeout_s = self.options.integration_timeout_s
         self._bootstrap_admin(state)
         self.http = GatewayHttpServer(self.options.host, self.options.port, self.data_plane)
         self.port = self.http.server_address[1]

@@ -149,7 +149,7 @@ class Scheduler:
             del self._due[key]
 
     def _rules(self) -> list[dict[str, Any]]:
-        rules = []
+        rules: list[dict[str, Any]] = []
         for bus in self.events.list_event_buses().get("EventBuses", []):
             for page in self.events.get_paginator("list_rules").paginate(EventBusName=bus["Name"]):
                 rules.extend(r for r in page["Rules"] if r.get("ScheduleExpression") and r.get("State") == "ENABLED")

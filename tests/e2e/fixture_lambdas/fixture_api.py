@@ -1,0 +1,38 @@
+"""Proxy integration that echoes what API Gateway handed it."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Any
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    query = event.get("queryStringParameters") or {}
+    if "sleep" in query:
+        time.sleep(float(query["sleep"]))
+    if query.get("fail") == "raise":
+        raise RuntimeError("fixture failure on request")
+    if query.get("fail") == "malformed":
+        return {"body": "no status code"}  # type: ignore[return-value]
+    body = {
+        "resource": event["resource"],
+        "path": event["path"],
+        "httpMethod": event["httpMethod"],
+        "pathParameters": event.get("pathParameters"),
+        "multiValueQueryStringParameters": event.get("multiValueQueryStringParameters"),
+        "multiValueHeaders": event.get("multiValueHeaders"),
+        "body": event.get("body"),
+        "isBase64Encoded": event.get("isBase64Encoded"),
+        "authorizer": event["requestContext"].get("authorizer"),
+        "requestContext": {k: v for k, v in event["requestContext"].items() if k != "authorizer"},
+        "env": {"FIXTURE_MARKER": os.environ.get("FIXTURE_MARKER"), "TABLE": os.environ.get("RECORDER_TABLE")},
+        "remaining_ms": context.get_remaining_time_in_millis(),
+    }
+    return {
+        "statusCode": int(query.get("status", "200")),
+        "headers": {"Content-Type": "application/json"},
+        "multiValueHeaders": {"X-Multi": ["a", "b"]},
+        "body": json.dumps(body),
+    }
