@@ -1,7 +1,8 @@
 """CDK app entry (cdk.json runs `python -m infra.app`).
 
 Context: `stage` (default "prod"), `retainData` (default true: tables, keys and logs survive a
-stack deletion), `alarmEmail` (optional). cdk-nag's AwsSolutions pack runs on every synth.
+stack deletion), `alarmEmail` (optional), `healthDeadlineMs` (default 80: how long the health
+check waits for its probes before it reports one as timed out). cdk-nag's AwsSolutions pack runs on every synth.
 """
 
 from __future__ import annotations
@@ -20,12 +21,14 @@ def build_app(outdir: str | None = None, context: dict[str, object] | None = Non
     stage = str(app.node.try_get_context("stage") or "prod")
     retain = str(app.node.try_get_context("retainData") or "true").lower() != "false"
     alarm_email = app.node.try_get_context("alarmEmail")
+    health_deadline_ms = int(str(app.node.try_get_context("healthDeadlineMs") or "80"))
     stack = GatewayStack(
         app,
         STACK_NAME,
         stage=stage,
         retain_data=retain,
         alarm_email=str(alarm_email) if alarm_email else None,
+        health_deadline_ms=health_deadline_ms,
         description="Finance integration gateway: API Gateway, Lambda, DynamoDB, SQS, Step Functions, Scheduler",
     )
     acknowledge_findings(stack, stage)

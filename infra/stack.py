@@ -27,6 +27,7 @@ class GatewayStack(Stack):
         stage: str,
         retain_data: bool,
         alarm_email: str | None = None,
+        health_deadline_ms: int = 80,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -58,6 +59,7 @@ class GatewayStack(Stack):
         functions.add_environment("WEBHOOK_DLQ_URL", queues.dlq.queue_url)
         functions.add_environment("STATE_MACHINE_ARN", payments.state_machine.state_machine_arn)
         functions.add_environment("SCHEDULE_GROUP_NAME", str(schedules.group.name))
+        fns["routes"].add_environment("HEALTH_DEADLINE_MS", str(health_deadline_ms))
 
         # Least privilege: each function gets what its code does today; later issues add theirs.
         fns["authorizer"].add_to_role_policy(

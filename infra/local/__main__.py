@@ -32,6 +32,9 @@ def main(argv: list[str] | None = None) -> int:
         default=float(os.environ.get("LOCAL_INTEGRATION_TIMEOUT_S", "29")),
         help="API Gateway's integration timeout in seconds (29 in AWS)",
     )
+    parser.add_argument(
+        "-c", "--context", action="append", default=[], metavar="KEY=VALUE", help="CDK context, as with cdk -c"
+    )
     parser.add_argument("--log-level", default=os.environ.get("LOCAL_LOG_LEVEL", "INFO"))
     args = parser.parse_args(argv)
     if args.host not in ("127.0.0.1", "::1", "localhost"):
@@ -48,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
             state_dir=args.state_dir,
             integration_timeout_s=args.integration_timeout,
             admin_key=default_admin_key(),
+            context=dict(item.split("=", 1) for item in args.context),
         )
     )
     gateway.start()

@@ -15,7 +15,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if query.get("fail") == "raise":
         raise RuntimeError("fixture failure on request")
     if query.get("fail") == "malformed":
-        return {"body": "no status code"}  # type: ignore[return-value]
+        return {"body": "no status code"}
     body = {
         "resource": event["resource"],
         "path": event["path"],

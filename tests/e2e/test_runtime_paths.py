@@ -1,0 +1,217 @@
+"""The runtime's API Gateway, Lambda, SQS, schedule and Step Functions paths, proven through the
+test-only fixture stack (tests/e2e/runtime_app.py) over real HTTP."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from tests.e2e.conftest import RunningGateway, eventually
+from tests.e2e.runtime_app import STACK_NAME
+
+
+def _records(gateway: RunningGateway, kind: str) -> list[dict[str, Any]]:
+    table = gateway.outputs(STACK_NAME)["RecorderTableName"]
+    items = gateway.aws("dynamodb").query(
+        TableName=table, KeyConditionExpression="PK = :k", ExpressionAttributeValues={":k": {"S": kind}}
+    )["Items"]
+    return [json.loads(item["payload"]["S"]) for item in items]
+
+
+# -- API Gateway proxy events ------------------------------------------------------------------
+def test_proxy_event_carries_path_parameters_multi_value_query_and_headers(fixture_gateway: RunningGateway) -> None:
+    with fixture_gateway.client() as http:
+        response = http.get("/public/items/42?tag=a&tag=b", headers={"X-Trace": "t1"})
+    assert response.status_code == 200
+    event = response.json()
+    assert event["resource"] == "/public/items/{itemId}"
+    assert event["pathParameters"] == {"itemId": "42"}
+    assert event["multiValueQueryStringParameters"] == {"tag": ["a", "b"]}
+    assert event["multiValueHeaders"]["X-Trace"] == ["t1"]
+    assert event["requestContext"]["stage"] == "test"
+    assert event["requestContext"]["identity"]["sourceIp"] == "127.0.0.1"
+    assert event["requestContext"]["requestId"] == response.headers["x-amzn-RequestId"]
+    # The function ran with its own environment from the template.
+    assert event["env"]["FIXTURE_MARKER"] == "Api"
+    assert response.headers.get_list("X-Multi") == ["a", "b"]
+
+
+def test_greedy_proxy_and_any_method(fixture_gateway: RunningGateway) -> None:
+    with fixture_gateway.client() as http:
+        response = http.put("/public/files/a/b/c.txt", content=b"hello")
+    assert response.status_code == 200
+    event = response.json()
+    assert event["pathParameters"] == {"proxy": "a/b/c.txt"}
+    assert event["httpMethod"] == "PUT"
+    assert event["body"] == "hello"
+
+
+def test_binary_body_is_base64_encoded(fixture_gateway: RunningGateway) -> None:
+    with fixture_gateway.client() as http:
+        event = http.post("/public", content=b"\xff\xfe\x00").json()
+    assert event["isBase64Encoded"] is True
+    assert event["body"] == "//4A"
+
+
+def test_unknown_route_and_function_failures_answer_like_api_gateway(fixture_gateway: RunningGateway) -> None:
+    with fixture_gateway.client() as http:
+        missing = http.get("/nowhere")
+        raised = http.get("/public?fail=raise")
+        malformed = http.get("/public?fail=malformed")
+        own_timeout = http.get("/public?sleep=2.5")  # the function's own 2 s timeout
+        integration_timeout = http.get("/slow?sleep=5")  # runtime started with a 3 s integration timeout
+    assert missing.status_code == 403
+    assert missing.json() == {"message": "Missing Authentication Token"}
+    assert raised.status_code == 502
+    assert malformed.status_code == 502
+    assert own_timeout.status_code == 502
+    assert integration_timeout.status_code == 504
+    assert integration_timeout.json() == {"message": "Endpoint request timed out"}
+
+
+def test_request_over_ten_megabytes_is_refused_with_413(fixture_gateway: RunningGateway) -> None:
+    with fixture_gateway.client() as http:
+        response = http.post("/public", content=b"x" * (10 * 1024 * 1024 + 1))
+    assert response.status_code == 413
+
+
+# -- Lambda authorizers ------------------------------------------------------------------------
+def test_token_authorizer_allows_and_passes_its_context(fixture_gateway: RunningGateway) -> None:
+    with fixture_gateway.client() as http:
+        response = http.get("/token", headers={"Authorization": "allow-alice"})
+    assert response.status_code == 200
+    assert response.json()["authorizer"] == {"who": "alice", "level": 3, "ok": True, "principalId": "alice"}
+
+
+def test_token_authorizer_refusals(fixture_gateway: RunningGateway) -> None:
+    with fixture_gateway.client() as http:
+        missing = http.get("/token")
+        unknown = http.get("/token", headers={"Authorization": "who-knows"})
+        denied = http.get("/token", headers={"Authorization": "deny"})
+        bad_context = http.get("/token", headers={"Authorization": "bad-context"})
+        crashed = http.get("/token", headers={"Authorization": "crash"})
+    # The template's UNAUTHORIZED gateway response shapes the 401s.
+    assert missing.status_code == 401
+    assert missing.headers["content-type"] == "application/problem+json"
+    assert missing.json()["code"] == "unauthorized"
+    assert unknown.status_code == 401
+    assert denied.status_code == 403
+    assert bad_context.status_code == 500
+    assert crashed.status_code == 500
+
+
+def test_authorizer_results_are_cached_by_token_and_reused_across_methods(fixture_gateway: RunningGateway) -> None:
+    def calls(token: str) -> int:
+        return sum(1 for r in _records(fixture_gateway, "authorizer-token") if r["token"] == token)
+
+    with fixture_gateway.client() as http:
+        for _ in range(3):
+            assert http.get("/token", headers={"Authorization": "allow-cached"}).status_code == 200
+        assert http.post("/token", headers={"Authorization": "allow-cached"}).status_code == 200
+        # A policy scoped to GET /token is cached and then evaluated against POST: a false 403,
+        # exactly what API Gateway does with method-scoped policies.
+        assert http.get("/token", headers={"Authorization": "method-only"}).status_code == 200
+        assert http.post("/token", headers={"Authorization": "method-only"}).status_code == 403
+    assert calls("allow-cached") == 1
+    assert calls("method-only") == 1
+
+
+def test_request_authorizer_needs_every_identity_source_and_ttl_zero_means_no_cache(
+    fixture_gateway: RunningGateway,
+) -> None:
+    def calls() -> int:
+        return sum(1 for r in _records(fixture_gateway, "authorizer-request") if r["tenant"] == "tenant-z")
+
+    with fixture_gateway.client() as http:
+        no_query = http.get("/tenant", headers={"X-Tenant": "tenant-z"})
+        first = http.get("/tenant?region=eu", headers={"X-Tenant": "tenant-z"})
+        second = http.get("/tenant?region=eu", headers={"X-Tenant": "tenant-z"})
+        refused = http.get("/tenant?region=eu", headers={"X-Tenant": "someone"})
+    assert no_query.status_code == 401  # refused before the authorizer runs
+    assert first.status_code == 200
+    assert first.json()["authorizer"]["tenant"] == "tenant-z"
+    assert second.status_code == 200
+    assert refused.status_code == 401
+    assert calls() == 2
+
+
+# -- SQS event source --------------------------------------------------------------------------
+def test_sqs_batches_partial_failures_and_redrive_to_dlq(fixture_gateway: RunningGateway) -> None:
+    outputs = fixture_gateway.outputs(STACK_NAME)
+    sqs = fixture_gateway.aws("sqs")
+    ids = [f"m{i}" for i in range(7)]
+    for message_id in ids:
+        body = json.dumps({"id": message_id, "fail": message_id == "m3"})
+        sqs.send_message(QueueUrl=outputs["QueueUrl"], MessageBody=body)
+
+    ok = eventually(lambda: {r["id"] for r in _records(fixture_gateway, "sqs-ok")} >= set(ids) - {"m3"} or None)
+    assert ok
+    # The failing message is retried once (maxReceiveCount 2) and then lands in the DLQ.
+    dlq = eventually(
+        lambda: sqs.receive_message(QueueUrl=outputs["DlqUrl"], WaitTimeSeconds=1).get("Messages"), timeout=30
+    )
+    assert json.loads(dlq[0]["Body"])["id"] == "m3"
+    failed = [r for r in _records(fixture_gateway, "sqs-failed") if r["id"] == "m3"]
+    assert sorted(r["receive_count"] for r in failed) == ["1", "2"]
+    assert all(r["size"] <= 5 for r in _records(fixture_gateway, "sqs-batch"))
+    # Successful messages were processed exactly once despite sharing batches with a failure.
+    ok_ids = [r["id"] for r in _records(fixture_gateway, "sqs-ok") if r["id"] in ids]
+    assert sorted(ok_ids) == sorted(set(ids) - {"m3"})
+
+
+# -- schedules ---------------------------------------------------------------------------------
+def test_eventbridge_rule_and_scheduler_schedule_fire_their_targets(fixture_gateway: RunningGateway) -> None:
+    def fired() -> tuple[int, int]:
+        records = _records(fixture_gateway, "scheduled")
+        from_rule = sum(1 for r in records if r.get("detail-type") == "Scheduled Event")
+        from_scheduler = sum(1 for r in records if r.get("source") == "scheduler")
+        return from_rule, from_scheduler
+
+    counts = eventually(lambda: fired() if min(fired()) >= 2 else None, timeout=30)
+    assert counts[0] >= 2
+    assert counts[1] >= 2
+
+
+def test_schedule_created_at_run_time_fires_too(fixture_gateway: RunningGateway) -> None:
+    outputs = fixture_gateway.outputs(STACK_NAME)
+    functions = fixture_gateway.aws("lambda").list_functions()["Functions"]
+    target = next(
+        f["FunctionArn"] for f in functions if f["Environment"]["Variables"].get("FIXTURE_MARKER") == "Scheduled"
+    )
+    fixture_gateway.aws("scheduler").create_schedule(
+        Name="runtime-created",
+        ScheduleExpression="rate(2 minutes)",
+        FlexibleTimeWindow={"Mode": "OFF"},
+        Target={"Arn": target, "RoleArn": "arn:aws:iam::123456789012:role/x", "Input": '{"source": "runtime-created"}'},
+    )
+    assert outputs["RecorderTableName"]
+    eventually(lambda: any(r.get("source") == "runtime-created" for r in _records(fixture_gateway, "scheduled")))
+
+
+# -- Step Functions ----------------------------------------------------------------------------
+def test_state_machine_runs_lambda_task_in_process(fixture_gateway: RunningGateway) -> None:
+    outputs = fixture_gateway.outputs(STACK_NAME)
+    sfn = fixture_gateway.aws("stepfunctions")
+    # moto names every unnamed execution "None" (a second one would clash): always pass a name.
+    ok = sfn.start_execution(
+        stateMachineArn=outputs["StateMachineArn"],
+        name=f"ok-{uuid.uuid4()}",
+        input=json.dumps({"amount": "10.10", "currency": "EUR"}),
+    )
+    failing = sfn.start_execution(
+        stateMachineArn=outputs["StateMachineArn"],
+        name=f"fail-{uuid.uuid4()}",
+        input=json.dumps({"amount": "1", "currency": "EUR", "fail": True}),
+    )
+
+    def finished(arn: str) -> dict[str, Any] | None:
+        described = sfn.describe_execution(executionArn=arn)
+        return described if described["status"] != "RUNNING" else None
+
+    done = eventually(lambda: finished(ok["executionArn"]))
+    assert done["status"] == "SUCCEEDED"
+    assert json.loads(done["output"]) == {"doubled": "20.20", "currency": "EUR"}
+    failed = eventually(lambda: finished(failing["executionArn"]))
+    assert failed["status"] == "FAILED"
+    assert failed.get("error") == "TaskFailed"

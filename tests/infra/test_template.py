@@ -1,0 +1,162 @@
+"""What the synthesized template holds: every resource kind the foundation provisions, configured
+as the design asks (encryption, PITR, TTL, tracing, logging, redrive, least privilege)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from aws_cdk.assertions import Match, Template
+
+from infra.app import STACK_NAME
+from infra.config import FUNCTION_NAMES, STATE_MACHINES_DIR
+
+
+def _of_type(template_json: dict[str, Any], kind: str) -> dict[str, Any]:
+    return {k: v for k, v in template_json["Resources"].items() if v["Type"] == kind}
+
+
+def test_every_resource_kind_is_provisioned(template: Template) -> None:
+    for kind, count in {
+        "AWS::ApiGateway::RestApi": 1,
+        "AWS::ApiGateway::Stage": 1,
+        "AWS::ApiGateway::Authorizer": 1,
+        "AWS::Lambda::Function": len(FUNCTION_NAMES),
+        "AWS::Lambda::LayerVersion": 2,
+        "AWS::DynamoDB::Table": 2,
+        "AWS::KMS::Key": 1,
+        "AWS::SQS::Queue": 2,
+        "AWS::StepFunctions::StateMachine": 1,
+        "AWS::Scheduler::ScheduleGroup": 1,
+        "AWS::CloudWatch::Alarm": 2,
+    }.items():
+        template.resource_count_is(kind, count)
+
+
+def test_functions_run_the_staged_handlers_with_both_layers_and_tracing(template_json: dict[str, Any]) -> None:
+    functions = _of_type(template_json, "AWS::Lambda::Function").values()
+    handlers = sorted(f["Properties"]["Handler"] for f in functions)
+    assert handlers == sorted(f"functions.{name}.handler.lambda_handler" for name in FUNCTION_NAMES)
+    for function in functions:
+        props = function["Properties"]
+        assert props["Runtime"] == "python3.14"
+        assert props["Architectures"] == ["x86_64"]
+        assert props["TracingConfig"] == {"Mode": "Active"}
+        assert len(props["Layers"]) == 2
+        assert props["LoggingConfig"]["LogGroup"]
+        assert props["Environment"]["Variables"]["TABLE_NAME"]
+    roles = {json.dumps(f["Properties"]["Role"]) for f in functions}
+    assert len(roles) == len(FUNCTION_NAMES), "each function has its own role"
+
+
+def test_tables_are_on_demand_encrypted_recoverable_and_expire_by_ttl(template: Template) -> None:
+    template.all_resources_properties(
+        "AWS::DynamoDB::Table",
+        {
+            "BillingMode": "PAY_PER_REQUEST",
+            "SSESpecification": {"SSEEnabled": True, "SSEType": "KMS", "KMSMasterKeyId": Match.any_value()},
+            "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+            "TimeToLiveSpecification": {"AttributeName": "ttl", "Enabled": True},
+        },
+    )
+    template.has_resource_properties(
+        "AWS::DynamoDB::Table",
+        {
+            "KeySchema": [{"AttributeName": "PK", "KeyType": "HASH"}, {"AttributeName": "SK", "KeyType": "RANGE"}],
+            "GlobalSecondaryIndexes": [
+                Match.object_like({"IndexName": "GSI1"}),
+                Match.object_like({"IndexName": "GSI2"}),
+            ],
+        },
+    )
+    template.has_resource_properties("AWS::KMS::Key", {"EnableKeyRotation": True})
+
+
+def test_webhook_queue_is_encrypted_with_redrive_to_its_dlq(template_json: dict[str, Any]) -> None:
+    queues = _of_type(template_json, "AWS::SQS::Queue")
+    main = next(q for k, q in queues.items() if "WebhookQueue" in k)
+    dlq_logical = next(k for k in queues if "WebhookDlq" in k)
+    assert main["Properties"]["RedrivePolicy"] == {
+        "deadLetterTargetArn": {"Fn::GetAtt": [dlq_logical, "Arn"]},
+        "maxReceiveCount": 5,
+    }
+    for queue in queues.values():
+        assert "KmsMasterKeyId" in queue["Properties"]
+    policies = _of_type(template_json, "AWS::SQS::QueuePolicy").values()
+    assert all("aws:SecureTransport" in json.dumps(p) for p in policies)
+
+
+def test_state_machine_definition_is_the_asl_file(template_json: dict[str, Any], assembly_dir: Path) -> None:
+    # CDK ships the file as an S3 asset; the asset's bytes are the file's bytes.
+    machine = next(iter(_of_type(template_json, "AWS::StepFunctions::StateMachine").values()))
+    key = machine["Properties"]["DefinitionS3Location"]["Key"]
+    manifest = json.loads((assembly_dir / f"{STACK_NAME}.assets.json").read_text())
+    asset = next(
+        a for a in manifest["files"].values() if any(d["objectKey"] == key for d in a["destinations"].values())
+    )
+    shipped = json.loads((assembly_dir / asset["source"]["path"]).read_text())
+    assert shipped == json.loads((STATE_MACHINES_DIR / "payment_fallback.asl.json").read_text())
+    assert machine["Properties"]["TracingConfiguration"] == {"Enabled": True}
+    assert machine["Properties"]["LoggingConfiguration"]["Level"] == "ALL"
+
+
+def test_api_stage_has_access_logs_tracing_and_the_key_authorizer(template: Template) -> None:
+    template.has_resource_properties(
+        "AWS::ApiGateway::Stage",
+        {"TracingEnabled": True, "AccessLogSetting": Match.object_like({"DestinationArn": Match.any_value()})},
+    )
+    template.has_resource_properties(
+        "AWS::ApiGateway::Authorizer",
+        {"Type": "REQUEST", "IdentitySource": "method.request.header.x-api-key", "AuthorizerResultTtlInSeconds": 300},
+    )
+    template.has_resource_properties(
+        "AWS::ApiGateway::Method",
+        {"HttpMethod": "GET", "AuthorizationType": "NONE", "Integration": Match.object_like({"Type": "AWS_PROXY"})},
+    )
+
+
+def test_gateway_errors_are_problem_json(template_json: dict[str, Any]) -> None:
+    responses = _of_type(template_json, "AWS::ApiGateway::GatewayResponse").values()
+    types = {r["Properties"]["ResponseType"] for r in responses}
+    assert {
+        "UNAUTHORIZED",
+        "ACCESS_DENIED",
+        "MISSING_AUTHENTICATION_TOKEN",
+        "REQUEST_TOO_LARGE",
+        "INTEGRATION_FAILURE",
+        "INTEGRATION_TIMEOUT",
+        "DEFAULT_4XX",
+        "DEFAULT_5XX",
+    } <= types
+    for response in responses:
+        template_text = response["Properties"]["ResponseTemplates"]["application/problem+json"]
+        # Valid JSON once API Gateway substitutes its variables.
+        rendered = template_text.replace("$context.error.messageString", '"m"').replace("$context.requestId", "r")
+        problem = json.loads(rendered)
+        assert problem["type"].startswith("urn:gateway:problem:")
+        assert response["Properties"]["ResponseParameters"] == {
+            "gatewayresponse.header.Content-Type": "'application/problem+json'"
+        }
+
+
+def test_alarms_watch_dlq_depth_and_5xx_rate(template: Template) -> None:
+    template.has_resource_properties(
+        "AWS::CloudWatch::Alarm", {"MetricName": "ApproximateNumberOfMessagesVisible", "Threshold": 1}
+    )
+    template.has_resource_properties("AWS::CloudWatch::Alarm", {"MetricName": "5XXError", "Statistic": "Average"})
+
+
+def test_scheduler_role_may_only_invoke_the_integrations_function(template_json: dict[str, Any]) -> None:
+    policies = [p for k, p in _of_type(template_json, "AWS::IAM::Policy").items() if "SchedulerRole" in k]
+    statements = policies[0]["Properties"]["PolicyDocument"]["Statement"]
+    assert {s["Action"] for s in statements} == {"lambda:InvokeFunction"}
+    assert "FunctionsIntegrationsFunction" in json.dumps(statements)
+
+
+def test_authorizer_role_reads_single_items_only(template_json: dict[str, Any]) -> None:
+    policy = next(p for k, p in _of_type(template_json, "AWS::IAM::Policy").items() if "AuthorizerRole" in k)
+    actions = json.dumps(policy["Properties"]["PolicyDocument"]["Statement"])
+    assert "dynamodb:GetItem" in actions
+    for forbidden in ("dynamodb:Scan", "dynamodb:PutItem", "dynamodb:*"):
+        assert forbidden not in actions
