@@ -1,4 +1,4 @@
-"""Environment of a function, read once per container.
+"""Environment of a function.
 
 A plain dataclass rather than a pydantic model: the authorizer imports this on its cold path and
 pydantic would add to every uncached request's latency.
@@ -23,23 +23,45 @@ class Settings:
     health_deadline_ms: int
 
 
-def _env(name: str, default: str = "") -> str:
-    return os.environ.get(name, default)
+_NAMES = (
+    "STAGE",
+    "TABLE_NAME",
+    "RATE_LIMIT_TABLE_NAME",
+    "WEBHOOK_QUEUE_URL",
+    "WEBHOOK_DLQ_URL",
+    "STATE_MACHINE_ARN",
+    "SCHEDULE_GROUP_NAME",
+    "HEALTH_DEADLINE_MS",
+)
 
 
-def load_settings() -> Settings:
+@lru_cache(maxsize=16)
+def _settings_for(values: tuple[str | None, ...]) -> Settings:
+    env = dict(zip(_NAMES, values, strict=True))
+
+    def get(name: str, default: str = "") -> str:
+        return env.get(name) or default
+
     return Settings(
-        stage=_env("STAGE", "dev"),
-        table_name=_env("TABLE_NAME"),
-        rate_limit_table_name=_env("RATE_LIMIT_TABLE_NAME"),
-        webhook_queue_url=_env("WEBHOOK_QUEUE_URL"),
-        webhook_dlq_url=_env("WEBHOOK_DLQ_URL"),
-        state_machine_arn=_env("STATE_MACHINE_ARN"),
-        schedule_group_name=_env("SCHEDULE_GROUP_NAME"),
-        health_deadline_ms=int(_env("HEALTH_DEADLINE_MS", "80")),
+        stage=get("STAGE", "dev"),
+        table_name=get("TABLE_NAME"),
+        rate_limit_table_name=get("RATE_LIMIT_TABLE_NAME"),
+        webhook_queue_url=get("WEBHOOK_QUEUE_URL"),
+        webhook_dlq_url=get("WEBHOOK_DLQ_URL"),
+        state_machine_arn=get("STATE_MACHINE_ARN"),
+        schedule_group_name=get("SCHEDULE_GROUP_NAME"),
+        health_deadline_ms=int(get("HEALTH_DEADLINE_MS", "80")),
     )
 
 
-@lru_cache(maxsize=1)
+def load_settings() -> Settings:
+    return _settings_for(tuple(os.environ.get(name) for name in _NAMES))
+
+
 def settings() -> Settings:
+    """Settings for the current environment. Cached by the values themselves (not once per
+    process), so functions sharing this layer in one process each see their own."""
     return load_settings()
+
+
+settings.cache_clear = _settings_for.cache_clear  # type: ignore[attr-defined]
