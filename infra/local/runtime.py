@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import os
 import secrets
 import shutil
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -45,9 +46,11 @@ class RuntimeOptions:
 def synthesize(app_ref: str, outdir: Path, context: dict[str, Any]) -> Path:
     if outdir.exists():
         shutil.rmtree(outdir)
-    module_name, _, function_name = app_ref.partition(":")
-    build_app = getattr(importlib.import_module(module_name), function_name or "build_app")
-    build_app(outdir=str(outdir), context=context or None).synth()
+    subprocess.run(
+        [sys.executable, "-m", "infra.local.synth", app_ref, str(outdir), json.dumps(context)],
+        check=True,
+        start_new_session=True,  # Ctrl-C on the terminal stops the runtime, not a half-done synth
+    )
     return outdir
 
 
