@@ -9,6 +9,8 @@ STAMPS := .make
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(BIN):$(PATH)
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export AWS_EC2_METADATA_DISABLED := true
+# No telemetry or notices fetched by the CDK CLI: builds run offline.
+export CDK_DISABLE_CLI_TELEMETRY := true
 PORT ?= 8080
 
 .PHONY: help setup build synth local test test-unit test-integration test-infra test-e2e lint typecheck bench clean
@@ -38,7 +40,7 @@ build: setup
 	$(BIN)/python -m infra.build
 
 synth: build
-	cdk synth --quiet
+	cdk synth --quiet --no-notices
 
 local: build
 	$(BIN)/python -m infra.local --port $(PORT)

@@ -11,6 +11,15 @@ from gateway_core.credentials import hash_api_key, key_lookup_key
 _PROJECTION = "client_id, key_id, scopes, tier, #s, expires_at"
 
 
+def _parse_time(value: str) -> datetime:
+    """ISO 8601; a time without an offset is UTC. A malformed value refuses the key."""
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as error:
+        raise Denied("malformed_expiry") from error
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
 def lookup_api_key(dynamodb: Any, table_name: str, presented: str, now: datetime | None = None) -> Principal:
     if not presented:
         raise Denied("missing_credential")
@@ -25,7 +34,7 @@ def lookup_api_key(dynamodb: Any, table_name: str, presented: str, now: datetime
     if item.get("status", {}).get("S") != "active":
         raise Denied("key_not_active")
     expires_at = item.get("expires_at", {}).get("S")
-    if expires_at and datetime.fromisoformat(expires_at) <= (now or datetime.now(UTC)):
+    if expires_at and _parse_time(expires_at) <= (now or datetime.now(UTC)):
         raise Denied("key_expired")
     return Principal(
         client_id=item["client_id"]["S"],

@@ -92,7 +92,8 @@ def policy_allows(policy: dict[str, Any], method_arn: str) -> bool:
     allowed = False
     for statement in _statements(policy):
         actions = _as_list(statement.get("Action"))
-        if not any(fnmatch.fnmatchcase("execute-api:Invoke", a) or a == "*" for a in actions):
+        # IAM action names are case-insensitive; resources are not.
+        if not any(fnmatch.fnmatchcase("execute-api:invoke", a.lower()) for a in actions):
             continue
         if not any(fnmatch.fnmatchcase(method_arn, r) for r in _as_list(statement.get("Resource"))):
             continue

@@ -15,20 +15,24 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
-_overlay: ContextVar[dict[str, str] | None] = ContextVar("function_environment", default=None)
+# A layer maps names to values; None marks a variable the function deleted (hidden, not removed).
+_overlay: ContextVar[dict[str, str | None] | None] = ContextVar("function_environment", default=None)
 
 
 class OverlayEnviron(MutableMapping[str, str]):
     def __init__(self, base: MutableMapping[str, str]) -> None:
         self._base = base
 
-    def _layer(self) -> dict[str, str] | None:
+    def _layer(self) -> dict[str, str | None] | None:
         return _overlay.get()
 
     def __getitem__(self, key: str) -> str:
         layer = self._layer()
         if layer is not None and key in layer:
-            return layer[key]
+            value = layer[key]
+            if value is None:
+                raise KeyError(key)
+            return value
         return self._base[key]
 
     def __setitem__(self, key: str, value: str) -> None:
@@ -40,19 +44,23 @@ class OverlayEnviron(MutableMapping[str, str]):
 
     def __delitem__(self, key: str) -> None:
         layer = self._layer()
-        if layer is not None and key in layer:
-            del layer[key]
-        else:
+        if layer is None:
             del self._base[key]
+            return
+        if key not in self:
+            raise KeyError(key)
+        layer[key] = None  # the process environment is never changed from inside a function
+
+    def _keys(self) -> list[str]:
+        layer = self._layer() or {}
+        visible = [k for k, v in layer.items() if v is not None]
+        return visible + [k for k in self._base if k not in layer]
 
     def __iter__(self) -> Iterator[str]:
-        layer = self._layer() or {}
-        yield from layer
-        yield from (k for k in self._base if k not in layer)
+        return iter(self._keys())
 
     def __len__(self) -> int:
-        layer = self._layer() or {}
-        return len(layer) + sum(1 for k in self._base if k not in layer)
+        return len(self._keys())
 
     def copy(self) -> dict[str, str]:
         return dict(self.items())
@@ -69,7 +77,8 @@ def install() -> None:
 
 @contextmanager
 def function_environment(variables: Mapping[str, Any]) -> Iterator[None]:
-    token = _overlay.set({k: str(v) for k, v in variables.items()})
+    layer: dict[str, str | None] = {k: str(v) for k, v in variables.items()}
+    token = _overlay.set(layer)
     try:
         yield
     finally:

@@ -44,11 +44,28 @@ class VirtualClock:
         return self._virtual_start + timedelta(seconds=(time.monotonic() - self._real_start) * self.scale)
 
 
+def _dow_name(value: str) -> str:
+    return _DOW_NAMES.get(value, value)
+
+
+def _dow_token(token: str) -> str:
+    """One comma-separated part of an AWS day-of-week field, in croniter's terms."""
+    if "#" in token:  # d#n: the n-th <d> of the month; only the day is renumbered
+        day, nth = token.split("#", 1)
+        return f"{_dow_name(day)}#{nth}"
+    if token.endswith("L") and token[:-1].isdigit():  # dL: the last <d> of the month
+        return f"L{int(token[:-1]) - 1}"  # croniter counts 0 = Sunday here
+    if "-" in token:
+        low, high = token.split("-", 1)
+        return f"{_dow_name(low)}-{_dow_name(high)}"
+    return _dow_name(token)
+
+
 def _aws_cron_to_croniter(fields: list[str]) -> tuple[str, str]:
     """AWS cron has six fields (min hour dom month dow year), '?' and 1-7 = SUN-SAT."""
     minute, hour, dom, month, dow, year = fields
     dom = "*" if dom == "?" else dom
-    dow = "*" if dow == "?" else re.sub(r"\b([1-7])\b", lambda m: _DOW_NAMES[m.group(1)], dow)
+    dow = "*" if dow in ("?", "*") else ",".join(_dow_token(t) for t in dow.split(","))
     return f"{minute} {hour} {dom} {month} {dow}", year
 
 
@@ -68,24 +85,42 @@ def next_fire(expression: str, after: datetime, timezone: str | None = None) -> 
             raise ValueError(f"AWS cron needs six fields: {expression}")
         spec, year = _aws_cron_to_croniter(fields)
         zone = ZoneInfo(timezone) if timezone else UTC
-        iterator = croniter(spec, after.astimezone(zone))
-        for _ in range(1000):
-            candidate: datetime = iterator.get_next(datetime)
-            if year == "*" or str(candidate.year) in _expand_years(year):
+        years = None if year == "*" else _expand_years(year)
+        start = after.astimezone(zone)
+        while True:
+            if years is not None:
+                later = [y for y in years if y >= start.year]
+                if not later:
+                    return None
+                if later[0] > start.year:  # jump straight to the next allowed year
+                    start = datetime(later[0], 1, 1, tzinfo=zone) - timedelta(microseconds=1)
+            candidate: datetime = croniter(spec, start).get_next(datetime)
+            if years is None or candidate.year in years:
                 return candidate.astimezone(UTC)
-        return None
+            start = candidate
     raise ValueError(f"unsupported schedule expression: {expression}")
 
 
-def _expand_years(field: str) -> set[str]:
-    years: set[str] = set()
+_LAST_YEAR = 2199  # AWS accepts years 1970-2199
+
+
+def _expand_years(field: str) -> list[int]:
+    years: set[int] = set()
     for part in field.split(","):
-        if "-" in part:
-            low, high = part.split("-")
-            years.update(str(y) for y in range(int(low), int(high) + 1))
+        step = 1
+        if "/" in part:
+            part, step_text = part.split("/", 1)
+            step = int(step_text)
+        if part == "*":
+            low, high = 1970, _LAST_YEAR
+        elif "-" in part:
+            low_text, high_text = part.split("-", 1)
+            low, high = int(low_text), int(high_text)
         else:
-            years.add(part)
-    return years
+            low = int(part)
+            high = _LAST_YEAR if step > 1 else low
+        years.update(range(low, high + 1, step))
+    return sorted(years)
 
 
 @dataclass

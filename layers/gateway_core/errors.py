@@ -81,6 +81,9 @@ class DependencyUnavailable(GatewayError):
     status, code, title = 503, "dependency_unavailable", "Service Unavailable"
 
 
+_RESERVED = frozenset({"type", "title", "status", "detail", "instance", "code", "request_id"})
+
+
 def problem_body(
     *,
     status: int,
@@ -91,8 +94,9 @@ def problem_body(
     instance: str | None = None,
     extensions: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The problem document. Extension members never override the standard ones."""
-    body: dict[str, Any] = dict(extensions or {})
+    """The problem document. Extension members never override the standard ones, even those
+    this document leaves out."""
+    body: dict[str, Any] = {k: v for k, v in (extensions or {}).items() if k not in _RESERVED}
     body.update(
         {
             "type": problem_type(code),
