@@ -215,3 +215,20 @@ def test_state_machine_runs_lambda_task_in_process(fixture_gateway: RunningGatew
     failed = eventually(lambda: finished(failing["executionArn"]))
     assert failed["status"] == "FAILED"
     assert failed.get("error") == "TaskFailed"
+
+
+# -- moto's Lambda Invoke API ------------------------------------------------------------------
+def test_lambda_invoke_api_runs_the_function_in_process(fixture_gateway: RunningGateway) -> None:
+    client = fixture_gateway.aws("lambda")
+    functions = client.list_functions()["Functions"]
+    task = next(f["FunctionName"] for f in functions if f["Environment"]["Variables"].get("FIXTURE_MARKER") == "Task")
+
+    ok = client.invoke(FunctionName=task, Payload=json.dumps({"amount": "0.10", "currency": "USD"}))
+    failed = client.invoke(FunctionName=task, Payload=json.dumps({"amount": "1", "currency": "USD", "fail": True}))
+
+    assert json.loads(ok["Payload"].read()) == {"doubled": "0.20", "currency": "USD"}
+    assert "FunctionError" not in ok
+    assert failed["FunctionError"] == "Unhandled"
+    error = json.loads(failed["Payload"].read())
+    assert error["errorType"] == "ValueError"
+    assert error["errorMessage"] == "task asked to fail"

@@ -147,7 +147,7 @@ def test_given_a_probe_blocking_past_the_deadline_when_run_then_it_fails_with_ti
     assert report.status == "degraded"
 
 
-def test_given_the_table_probe_blocking_past_the_deadline_when_run_then_unavailable(
+def test_given_the_table_probe_blocking_past_the_deadline_when_run_then_degraded_not_unavailable(
     executor: ThreadPoolExecutor, release: threading.Event
 ) -> None:
     def blocked() -> ProbeResult:
@@ -156,7 +156,9 @@ def test_given_the_table_probe_blocking_past_the_deadline_when_run_then_unavaila
 
     report = run_checks({"table": blocked, "webhook_queue": fixed("ok")}, executor, SHORT_MS)
 
-    assert report.status == "unavailable"
+    # A slow table is unknown, not down (a cold container's first call may be slow).
+    assert report.status == "degraded"
+    assert by_name(report.checks)["table"].status == "fail"
     assert by_name(report.checks)["table"].facts["error"] == "timeout"
 
 

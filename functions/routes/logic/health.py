@@ -47,7 +47,9 @@ Probe = Callable[[], ProbeResult]
 
 
 def overall_status(checks: list[Check]) -> Overall:
-    if any(c.status == "fail" and c.name in CRITICAL_CHECKS for c in checks):
+    # A critical check that timed out is unknown, not down: the first call of a cold container
+    # may take longer than the deadline, and answering 503 then would page someone for nothing.
+    if any(c.status == "fail" and c.name in CRITICAL_CHECKS and c.facts.get("error") != "timeout" for c in checks):
         return "unavailable"
     if any(c.status != "ok" for c in checks):
         return "degraded"
