@@ -4,7 +4,6 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMPS := .make
 # A supported Node (node@22 from npm) and the CDK CLI come first on PATH: jsii and cdk use them.
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(BIN):$(PATH)
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
@@ -21,20 +20,18 @@ help:
 	@echo "make bench   - benchmarks; JSON report under .bench/"
 	@echo "make synth   - cdk synth into cdk.out (offline, no Docker)"
 
-$(STAMPS):
-	@mkdir -p $(STAMPS)
-
-$(STAMPS)/venv: requirements/dev.txt requirements/lambda.txt requirements/constraints.txt | $(STAMPS)
+# Stamps live inside what they describe: deleting .venv or node_modules also forgets the stamp.
+$(VENV)/.installed: requirements/dev.txt requirements/lambda.txt requirements/constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade "pip>=24"
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements/dev.txt -c requirements/constraints.txt
 	@touch $@
 
-$(STAMPS)/node: package.json package-lock.json | $(STAMPS)
+node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-setup: $(STAMPS)/venv $(STAMPS)/node
+setup: $(VENV)/.installed node_modules/.installed
 
 build: setup
 	$(BIN)/python -m infra.build
@@ -62,4 +59,4 @@ bench: build
 	$(BIN)/python -m tests.bench
 
 clean:
-	rm -rf build cdk.out .local .bench $(STAMPS)
+	rm -rf build cdk.out .local .bench
