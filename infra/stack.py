@@ -72,6 +72,19 @@ class GatewayStack(Stack):
                 resources=[data.table.table_arn, data.rate_limit_table.table_arn],
             )
         )
+        # Clients and audit: item reads and writes (in transactions) and the listing index.
+        routes.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=[
+                    "dynamodb:GetItem",
+                    "dynamodb:Query",
+                    "dynamodb:PutItem",
+                    "dynamodb:DeleteItem",
+                    "dynamodb:ConditionCheckItem",
+                ],
+                resources=[data.table.table_arn, f"{data.table.table_arn}/index/GSI1"],
+            )
+        )
         routes.add_to_role_policy(
             iam.PolicyStatement(
                 actions=["sqs:GetQueueAttributes"], resources=[queues.queue.queue_arn, queues.dlq.queue_arn]

@@ -7,7 +7,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.routes.api import health, identity
+from functions.routes.api import audit, clients, health, identity
 from gateway_core.http import build_resolver
 
 logger = Logger()
@@ -15,6 +15,8 @@ tracer = Tracer()
 app = build_resolver(logger)
 app.include_router(health.router)
 app.include_router(identity.router)
+app.include_router(clients.router)
+app.include_router(audit.router)
 app.enable_swagger(
     path="/api/v1/docs",
     title="Finance integration gateway",

@@ -171,10 +171,21 @@ class RestApi(Construct):
         self.docs_method = v1.add_resource("docs").add_method(
             "GET", routes, authorization_type=apigw.AuthorizationType.NONE, request_validator=self.request_validator
         )
-        v1.add_resource("whoami").add_method(
-            "GET",
-            routes,
-            authorizer=self.api_key_authorizer,
-            authorization_type=apigw.AuthorizationType.CUSTOM,
-            request_validator=self.request_validator,
-        )
+        self.authorized_methods: list[apigw.Method] = []
+
+        def authorized(resource: apigw.IResource, http_method: str) -> None:
+            self.authorized_methods.append(
+                resource.add_method(
+                    http_method,
+                    routes,
+                    authorizer=self.api_key_authorizer,
+                    authorization_type=apigw.AuthorizationType.CUSTOM,
+                    request_validator=self.request_validator,
+                )
+            )
+
+        authorized(v1.add_resource("whoami"), "GET")
+        clients = v1.add_resource("clients")
+        authorized(clients, "GET")
+        authorized(clients.add_resource("{proxy+}"), "ANY")
+        authorized(v1.add_resource("audit").add_resource("events"), "GET")

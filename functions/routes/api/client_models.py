@@ -1,0 +1,105 @@
+"""Request and response models of /api/v1/clients (they also make the OpenAPI document)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from functions.routes.logic.catalog import ClientType, Tier
+
+
+class RateLimitsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    per_minute: int = Field(gt=0)
+    per_hour: int = Field(gt=0)
+    per_day: int = Field(gt=0)
+
+
+class ClientRegistration(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=255)
+    description: str = Field(default="", max_length=2000)
+    client_type: ClientType
+    organization: str = Field(default="", max_length=255)
+    contact_email: str = Field(max_length=320)
+    allowed_scopes: list[str] = Field(min_length=1, max_length=50)
+    allowed_endpoints: list[str] = Field(default_factory=list, max_length=200)
+    ip_allowlist: list[str] = Field(
+        default_factory=list, max_length=100, description="CIDRs, IPv4 or IPv6; empty: any address"
+    )
+    tier: Tier = "free"
+    rate_limits: RateLimitsIn | None = Field(default=None, description="Overrides the tier's defaults")
+    monthly_quota: int | None = Field(default=None, gt=0)
+    expires_at: str | None = Field(default=None, description="ISO 8601 UTC")
+
+
+class ClientUpdate(BaseModel):
+    """Fields to change; absent fields keep their value."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(default=None, min_length=1, max_length=255)
+    description: str | None = Field(default=None, max_length=2000)
+    client_type: ClientType | None = None
+    organization: str | None = Field(default=None, max_length=255)
+    contact_email: str | None = Field(default=None, max_length=320)
+    allowed_scopes: list[str] | None = Field(default=None, min_length=1, max_length=50)
+    allowed_endpoints: list[str] | None = Field(default=None, max_length=200)
+    ip_allowlist: list[str] | None = Field(default=None, max_length=100)
+    tier: Tier | None = None
+    rate_limits: RateLimitsIn | None = None
+    monthly_quota: int | None = Field(default=None, gt=0)
+    expires_at: str | None = None
+
+
+class RateLimitsOut(BaseModel):
+    per_minute: int
+    per_hour: int
+    per_day: int
+
+
+class ClientOut(BaseModel):
+    client_id: str
+    name: str
+    description: str
+    client_type: str
+    organization: str
+    contact_email: str
+    allowed_scopes: list[str]
+    allowed_endpoints: list[str]
+    ip_allowlist: list[str]
+    tier: str
+    rate_limits: RateLimitsOut
+    rate_limits_overridden: bool
+    monthly_quota: int | None
+    expires_at: str | None
+    status: Literal["active", "suspended"]
+    created_at: str
+    updated_at: str
+    version: int
+
+
+class ClientWithSecret(ClientOut):
+    client_secret: str = Field(description="Shown once; store it now. Only a hash is kept.")
+
+
+class ClientPage(BaseModel):
+    items: list[ClientOut]
+    next_cursor: str | None
+
+
+class AuditEventOut(BaseModel):
+    event_id: str
+    at: str
+    actor: str
+    actor_credential: str
+    action: str
+    target: str
+    request_id: str
+    before_hash: str | None
+    after_hash: str | None
+
+
+class AuditPage(BaseModel):
+    items: list[AuditEventOut]
+    next_cursor: str | None

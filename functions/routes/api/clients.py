@@ -1,0 +1,111 @@
+"""/api/v1/clients: register, read, list, change, suspend, reactivate, delete, rotate the secret.
+Every operation needs the `admin` scope."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.event_handler.router import APIGatewayRouter
+
+from functions.routes.api.caller import actor
+from functions.routes.api.client_models import (
+    ClientOut,
+    ClientPage,
+    ClientRegistration,
+    ClientUpdate,
+    ClientWithSecret,
+)
+from functions.routes.dal.clients_store import DynamoClientStore
+from functions.routes.logic import clients
+from functions.routes.logic.catalog import RateLimits
+from gateway_core import aws
+from gateway_core.clock import utc_now
+from gateway_core.settings import settings
+
+router = APIGatewayRouter()
+ADMIN = "admin"
+
+
+def _store() -> DynamoClientStore:
+    return DynamoClientStore(aws.client("dynamodb"), settings().table_name)
+
+
+def _environment() -> str:
+    return "live" if settings().stage in ("prod", "live") else "test"
+
+
+def _out(client: clients.Client) -> ClientOut:
+    return ClientOut.model_validate(client.public())
+
+
+def _limits(value: Any) -> RateLimits | None:
+    return RateLimits(**value.model_dump()) if value is not None else None
+
+
+@router.post("/api/v1/clients/register", tags=["clients"], summary="Register a client; its secret is shown once")
+def register(body: ClientRegistration) -> Response[ClientWithSecret]:
+    caller = actor(router.current_event, required_scope=ADMIN)
+    spec = clients.ClientSpec(**{**body.model_dump(exclude={"rate_limits"}), "rate_limits": _limits(body.rate_limits)})
+    client, secret = clients.register(_store(), spec, caller, utc_now(), _environment())
+    out = ClientWithSecret(**_out(client).model_dump(), client_secret=secret)
+    return Response(
+        status_code=201,
+        content_type="application/json",
+        body=out,
+        headers={"Location": f"/api/v1/clients/{client.client_id}", "Cache-Control": "no-store"},
+    )
+
+
+@router.get("/api/v1/clients", tags=["clients"], summary="List clients, newest first")
+def list_clients(
+    status: Annotated[str | None, Query(pattern="^(active|suspended)$")] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 25,
+    cursor: Annotated[str | None, Query(max_length=2048)] = None,
+) -> ClientPage:
+    actor(router.current_event, required_scope=ADMIN)
+    items, next_cursor = _store().list(status, limit, cursor)
+    return ClientPage(items=[_out(c) for c in items], next_cursor=next_cursor)
+
+
+@router.get("/api/v1/clients/<client_id>", tags=["clients"], summary="Read a client")
+def get_client(client_id: str) -> ClientOut:
+    actor(router.current_event, required_scope=ADMIN)
+    return _out(clients.get(_store(), client_id))
+
+
+@router.put("/api/v1/clients/<client_id>", tags=["clients"], summary="Change a client (absent fields keep their value)")
+def update_client(client_id: str, body: ClientUpdate) -> ClientOut:
+    caller = actor(router.current_event, required_scope=ADMIN)
+    changes = body.model_dump(exclude_unset=True, exclude={"rate_limits"})
+    if "rate_limits" in body.model_fields_set:
+        changes["rate_limits"] = _limits(body.rate_limits)
+    return _out(clients.update(_store(), client_id, changes, caller, utc_now()))
+
+
+@router.post("/api/v1/clients/<client_id>/suspend", tags=["clients"], summary="Suspend a client")
+def suspend(client_id: str) -> ClientOut:
+    caller = actor(router.current_event, required_scope=ADMIN)
+    return _out(clients.set_status(_store(), client_id, "suspended", caller, utc_now()))
+
+
+@router.post("/api/v1/clients/<client_id>/reactivate", tags=["clients"], summary="Reactivate a suspended client")
+def reactivate(client_id: str) -> ClientOut:
+    caller = actor(router.current_event, required_scope=ADMIN)
+    return _out(clients.set_status(_store(), client_id, "active", caller, utc_now()))
+
+
+@router.post("/api/v1/clients/<client_id>/secret", tags=["clients"], summary="Rotate the client secret; shown once")
+def rotate_secret(client_id: str) -> Response[ClientWithSecret]:
+    caller = actor(router.current_event, required_scope=ADMIN)
+    client, secret = clients.rotate_secret(_store(), client_id, caller, utc_now(), _environment())
+    out = ClientWithSecret(**_out(client).model_dump(), client_secret=secret)
+    return Response(status_code=200, content_type="application/json", body=out, headers={"Cache-Control": "no-store"})
+
+
+@router.delete("/api/v1/clients/<client_id>", tags=["clients"], summary="Delete a client")
+def delete_client(client_id: str) -> Response[str]:
+    caller = actor(router.current_event, required_scope=ADMIN)
+    clients.delete(_store(), client_id, caller)
+    return Response(status_code=204, body="")

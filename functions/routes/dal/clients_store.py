@@ -1,0 +1,202 @@
+"""Clients in DynamoDB. The only module that knows how a client is stored.
+
+Keys (README, key design): the client at `CLIENT#<id>`/`CLIENT`; a name guard at
+`CLIENTNAME#<lower name>`/`CLIENTNAME` keeps names unique; the listing index is
+`GSI1PK=CLIENTS`, `GSI1SK=<created_at>#<id>`. Each change is one transaction with its audit event
+and a condition on the version read, so concurrent admins cannot overwrite each other.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import asdict
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from functions.routes.logic.catalog import RateLimits
+from functions.routes.logic.clients import Client, ConcurrentChange, DuplicateName
+from gateway_core.audit import Actor, audit_item
+from gateway_core.clock import utc_now
+from gateway_core.errors import BadRequest
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+_FIELDS = tuple(Client.__dataclass_fields__)
+
+
+def _key(client_id: str) -> dict[str, Any]:
+    return {"PK": {"S": f"CLIENT#{client_id}"}, "SK": {"S": "CLIENT"}}
+
+
+def _name_key(name: str) -> dict[str, Any]:
+    return {"PK": {"S": f"CLIENTNAME#{name.lower()}"}, "SK": {"S": "CLIENTNAME"}}
+
+
+def _item(client: Client) -> dict[str, Any]:
+    data = asdict(client)
+    item = {k: _serializer.serialize(v) for k, v in data.items()}
+    item.update(_key(client.client_id))
+    item["GSI1PK"] = {"S": "CLIENTS"}
+    item["GSI1SK"] = {"S": f"{client.created_at}#{client.client_id}"}
+    return item
+
+
+def _client(item: dict[str, Any]) -> Client:
+    data = {k: _deserializer.deserialize(item[k]) for k in _FIELDS if k in item}
+    limits = data.get("rate_limits")
+    data["rate_limits"] = RateLimits(**{k: int(v) for k, v in limits.items()}) if limits else None
+    data["version"] = int(data["version"])
+    if data.get("monthly_quota") is not None:
+        data["monthly_quota"] = int(data["monthly_quota"])
+    return Client(**data)
+
+
+def _reasons(error: ClientError) -> list[str]:
+    return [r.get("Code", "None") for r in error.response.get("CancellationReasons", [])]
+
+
+class DynamoClientStore:
+    def __init__(self, dynamodb: Any, table_name: str) -> None:
+        self.dynamodb = dynamodb
+        self.table = table_name
+
+    def _audit(
+        self, actor: Actor, action: str, client_id: str, before: Client | None, after: Client | None
+    ) -> dict[str, Any]:
+        item = audit_item(
+            actor=actor,
+            action=action,
+            target=f"client/{client_id}",
+            at=utc_now(),
+            before=before.public() if before else None,
+            after=after.public() if after else None,
+        )
+        return {"Put": {"TableName": self.table, "Item": item, "ConditionExpression": "attribute_not_exists(PK)"}}
+
+    def create(self, client: Client, actor: Actor) -> None:
+        try:
+            self.dynamodb.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": self.table,
+                            "Item": _item(client),
+                            "ConditionExpression": "attribute_not_exists(PK)",
+                        }
+                    },
+                    {
+                        "Put": {
+                            "TableName": self.table,
+                            "Item": {**_name_key(client.name), "client_id": {"S": client.client_id}},
+                            "ConditionExpression": "attribute_not_exists(PK)",
+                        }
+                    },
+                    self._audit(actor, "client.register", client.client_id, None, client),
+                ]
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "TransactionCanceledException" and _reasons(error)[1:2] == [
+                "ConditionalCheckFailed"
+            ]:
+                raise DuplicateName(client.name) from error
+            raise
+
+    def get(self, client_id: str) -> Client | None:
+        item = self.dynamodb.get_item(TableName=self.table, Key=_key(client_id), ConsistentRead=True).get("Item")
+        return _client(item) if item else None
+
+    def list(self, status: str | None, limit: int, cursor: str | None) -> tuple[list[Client], str | None]:
+        request: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": "GSI1",
+            "KeyConditionExpression": "GSI1PK = :all",
+            "ExpressionAttributeValues": {":all": {"S": "CLIENTS"}},
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        if status:
+            request["FilterExpression"] = "#status = :status"
+            request["ExpressionAttributeNames"] = {"#status": "status"}
+            request["ExpressionAttributeValues"][":status"] = {"S": status}
+        if cursor:
+            request["ExclusiveStartKey"] = decode_cursor(cursor)
+        page = self.dynamodb.query(**request)
+        next_key = page.get("LastEvaluatedKey")
+        return [_client(i) for i in page.get("Items", [])], encode_cursor(next_key) if next_key else None
+
+    def replace(self, before: Client, after: Client, action: str, actor: Actor) -> None:
+        items: list[dict[str, Any]] = [
+            {
+                "Put": {
+                    "TableName": self.table,
+                    "Item": _item(after),
+                    "ConditionExpression": "version = :v",
+                    "ExpressionAttributeValues": {":v": {"N": str(before.version)}},
+                }
+            }
+        ]
+        renamed = before.name.lower() != after.name.lower()
+        if renamed:
+            items.append({"Delete": {"TableName": self.table, "Key": _name_key(before.name)}})
+            items.append(
+                {
+                    "Put": {
+                        "TableName": self.table,
+                        "Item": {**_name_key(after.name), "client_id": {"S": after.client_id}},
+                        "ConditionExpression": "attribute_not_exists(PK)",
+                    }
+                }
+            )
+        items.append(self._audit(actor, action, after.client_id, before, after))
+        try:
+            self.dynamodb.transact_write_items(TransactItems=items)
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "TransactionCanceledException":
+                raise
+            reasons = _reasons(error)
+            if reasons[0] == "ConditionalCheckFailed":
+                raise ConcurrentChange(after.client_id) from error
+            if renamed and reasons[2] == "ConditionalCheckFailed":
+                raise DuplicateName(after.name) from error
+            raise
+
+    def delete(self, client: Client, actor: Actor) -> None:
+        try:
+            self.dynamodb.transact_write_items(
+                TransactItems=[
+                    {
+                        "Delete": {
+                            "TableName": self.table,
+                            "Key": _key(client.client_id),
+                            "ConditionExpression": "version = :v",
+                            "ExpressionAttributeValues": {":v": {"N": str(client.version)}},
+                        }
+                    },
+                    {"Delete": {"TableName": self.table, "Key": _name_key(client.name)}},
+                    self._audit(actor, "client.delete", client.client_id, client, None),
+                ]
+            )
+        except ClientError as error:
+            if (
+                error.response["Error"]["Code"] == "TransactionCanceledException"
+                and _reasons(error)[0] == "ConditionalCheckFailed"
+            ):
+                raise ConcurrentChange(client.client_id) from error
+            raise
+
+
+def encode_cursor(key: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(key, sort_keys=True).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> dict[str, Any]:
+    try:
+        decoded = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (ValueError, UnicodeDecodeError) as error:
+        raise BadRequest("The cursor is not one this API issued.", code="invalid_cursor") from error
+    if not isinstance(decoded, dict):
+        raise BadRequest("The cursor is not one this API issued.", code="invalid_cursor")
+    return decoded

@@ -1,0 +1,68 @@
+"""Audit events: who changed what, when, under which request, with hashes of before and after.
+
+Events are written in the same DynamoDB transaction as the change they describe, so a change
+without its event (or the reverse) cannot happen. The API can read them, never edit them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from gateway_core.clock import iso
+
+# Audit events are kept for seven years (a common retention for financial records).
+RETENTION_SECONDS = 7 * 365 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class Actor:
+    client_id: str
+    credential_kind: str
+    credential_id: str
+    request_id: str
+
+
+def state_hash(state: dict[str, Any] | None) -> str | None:
+    """SHA-256 of the canonical JSON of a (secret-free) state; None when there is no state."""
+    if state is None:
+        return None
+    canonical = json.dumps(state, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def audit_item(
+    *,
+    actor: Actor,
+    action: str,
+    target: str,
+    at: datetime,
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """A DynamoDB item (low-level attribute values) for one event."""
+    event_id = uuid.uuid4().hex
+    when = iso(at)
+    item: dict[str, Any] = {
+        "PK": {"S": f"AUDIT#{when[:10]}"},
+        "SK": {"S": f"{when}#{event_id}"},
+        "GSI1PK": {"S": f"AUDIT#TARGET#{target}"},
+        "GSI1SK": {"S": f"{when}#{event_id}"},
+        "event_id": {"S": event_id},
+        "actor": {"S": actor.client_id},
+        "actor_credential": {"S": f"{actor.credential_kind}:{actor.credential_id}"},
+        "action": {"S": action},
+        "target": {"S": target},
+        "at": {"S": when},
+        "request_id": {"S": actor.request_id},
+        "ttl": {"N": str(int(at.timestamp()) + RETENTION_SECONDS)},
+    }
+    for name, state in (("before_hash", before), ("after_hash", after)):
+        digest = state_hash(state)
+        if digest is not None:
+            item[name] = {"S": digest}
+    return item
