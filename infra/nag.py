@@ -16,6 +16,9 @@ _AUTHORIZED_METHODS = (
     "Api/GatewayApi/Default/api/v1/clients/GET",
     "Api/GatewayApi/Default/api/v1/clients/{proxy+}/ANY",
     "Api/GatewayApi/Default/api/v1/audit/events/GET",
+    "Api/GatewayApi/Default/api/v1/gateway/keys/GET",
+    "Api/GatewayApi/Default/api/v1/gateway/keys/POST",
+    "Api/GatewayApi/Default/api/v1/gateway/keys/{proxy+}/ANY",
 )
 
 # (construct path under the stack, rule id, reason)

@@ -95,6 +95,16 @@ class GatewayStack(Stack):
                 actions=["states:DescribeStateMachine"], resources=[payments.state_machine.state_machine_arn]
             )
         )
+        # Revoking or narrowing a key flushes the stage's authorizer cache.
+        routes.add_environment("REST_API_ID", api.api.rest_api_id)
+        routes.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["apigateway:DELETE"],
+                resources=[
+                    f"arn:{self.partition}:apigateway:{self.region}::/restapis/{api.api.rest_api_id}/stages/{stage}/cache/authorizers"
+                ],
+            )
+        )
         # ListSchedules has no resource-level permission; the group is a request parameter.
         routes.add_to_role_policy(iam.PolicyStatement(actions=["scheduler:ListSchedules"], resources=["*"]))
 

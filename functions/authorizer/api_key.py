@@ -8,7 +8,7 @@ from typing import Any
 from functions.authorizer.core import Denied, Principal
 from gateway_core.credentials import hash_api_key, key_lookup_key
 
-_PROJECTION = "client_id, key_id, scopes, tier, #s, expires_at"
+_PROJECTION = "client_id, key_id, scopes, tier, #s, expires_at, grace_until"
 
 
 def _parse_time(value: str) -> datetime:
@@ -33,9 +33,13 @@ def lookup_api_key(dynamodb: Any, table_name: str, presented: str, now: datetime
         raise Denied("unknown_key")
     if item.get("status", {}).get("S") != "active":
         raise Denied("key_not_active")
+    moment = now or datetime.now(UTC)
     expires_at = item.get("expires_at", {}).get("S")
-    if expires_at and _parse_time(expires_at) <= (now or datetime.now(UTC)):
+    if expires_at and _parse_time(expires_at) <= moment:
         raise Denied("key_expired")
+    grace_until = item.get("grace_until", {}).get("S")  # set on the old key when it is rotated
+    if grace_until and _parse_time(grace_until) <= moment:
+        raise Denied("key_past_grace")
     return Principal(
         client_id=item["client_id"]["S"],
         credential_kind="api_key",

@@ -189,3 +189,7 @@ class RestApi(Construct):
         authorized(clients, "GET")
         authorized(clients.add_resource("{proxy+}"), "ANY")
         authorized(v1.add_resource("audit").add_resource("events"), "GET")
+        keys = gateway.add_resource("keys")
+        authorized(keys, "GET")
+        authorized(keys, "POST")
+        authorized(keys.add_resource("{proxy+}"), "ANY")

@@ -15,9 +15,11 @@ import logging
 import os
 import warnings
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
 
@@ -203,6 +205,22 @@ def resolve_properties(stack_name: str, logical_id: str) -> dict[str, Any]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return dict(clean_json(resource_json.get("Properties", {}), stack.resource_map))
+
+
+def serve_authorizer_cache_flush(flush: Callable[[str, str], int]) -> None:
+    """moto has no FlushStageAuthorizersCache (DELETE /restapis/{id}/stages/{stage}/cache/authorizers);
+    route it to the local data plane's authorizer cache, which is the cache that matters here."""
+    from moto.apigateway import urls
+
+    def handler(request: Any, full_url: str, headers: Any) -> tuple[int, dict[str, str], str]:
+        parts = urlsplit(full_url).path.strip("/").split("/")  # restapis/{id}/stages/{stage}/cache/authorizers
+        if request.method != "DELETE":
+            return 405, {}, ""
+        flushed = flush(parts[1], parts[3])
+        log.info("flushed %d cached authorizer results for %s/%s", flushed, parts[1], parts[3])
+        return 202, {}, ""
+
+    urls.url_paths["{0}/restapis/(?P<function_id>[^/]+)/stages/(?P<stage_name>[^/]+)/cache/authorizers$"] = handler
 
 
 def lambda_backend() -> Any:

@@ -94,21 +94,23 @@ def create_unsupported_scheduler_resources(stack: moto_host.DeployedStack) -> No
 
 
 def seed_admin_key(table_name: str, admin_key: str) -> None:
-    from gateway_core.credentials import api_key_item, hash_api_key
+    """The bootstrap admin key, stored like any other key (hash only), manageable by the keys API."""
+    from gateway_core.credentials import api_key_items, new_key_record
 
-    now = datetime.now(UTC).isoformat(timespec="seconds")
-    item = api_key_item(
-        key_hash=hash_api_key(admin_key),
-        key_id="bootstrap-admin-key",
+    now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    record = new_key_record(
+        api_key=admin_key,
+        key_id="key_bootstrap_admin",
         client_id=ADMIN_CLIENT_ID,
+        name="bootstrap admin key",
         scopes=["admin"],
         tier="enterprise",
-        name="bootstrap admin key",
         created_at=now,
-        last_four=admin_key[-4:],
-        prefix=admin_key[: admin_key.find("_", 3) + 1] if admin_key.startswith("gk_") else "",
     )
-    boto3.client("dynamodb").put_item(TableName=table_name, Item=item)
+    lookup, pointer = api_key_items(record)
+    client = boto3.client("dynamodb")
+    client.put_item(TableName=table_name, Item=lookup)
+    client.put_item(TableName=table_name, Item=pointer)
 
 
 class LocalGateway:
@@ -153,12 +155,19 @@ class LocalGateway:
         assert api is not None
         self.data_plane = RestApiDataPlane(api, self.lambdas, domain=f"{self.options.host}:{self.options.port}")
         self.data_plane.integration_timeout_s = self.options.integration_timeout_s
+        moto_host.serve_authorizer_cache_flush(self._flush_authorizers)
         self._bootstrap_admin(state)
         self.http = GatewayHttpServer(self.options.host, self.options.port, self.data_plane)
         self.port = self.http.server_address[1]
         self.data_plane.domain = f"{self.options.host}:{self.port}"
         threading.Thread(target=self.http.serve_forever, name="http", daemon=True).start()
         self.started_in = time.perf_counter() - started
+
+    def _flush_authorizers(self, api_id: str, stage: str) -> int:
+        api = self.data_plane.api
+        if (api_id, stage) != (api.api_id, api.stage):
+            return 0
+        return self.data_plane.authorizer_cache.flush()
 
     def _bootstrap_admin(self, state: Path) -> None:
         table = next((s.outputs["TableName"] for s in self.stacks if "TableName" in s.outputs), None)

@@ -27,6 +27,54 @@ def key_lookup_key(key_hash: str) -> dict[str, dict[str, str]]:
     return {"PK": {"S": f"APIKEY#{key_hash}"}, "SK": {"S": "APIKEY"}}
 
 
+def pointer_key(key_id: str) -> dict[str, dict[str, str]]:
+    """The item that finds a key's lookup item from its id (admin operations, strongly consistent)."""
+    return {"PK": {"S": f"KEY#{key_id}"}, "SK": {"S": "KEY"}}
+
+
+def api_key_items(record: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The lookup item (what the authorizer reads) and the id pointer for one key record.
+
+    `record` holds plain values: key_id, key_hash, client_id, name, scopes, tier, status, prefix,
+    last_four, created_at, updated_at, expires_at, grace_until, rotated_to, revoked_at,
+    rate_limits (a dict or None) and version.
+    """
+    from boto3.dynamodb.types import TypeSerializer
+
+    serializer = TypeSerializer()
+    lookup: dict[str, Any] = {k: serializer.serialize(v) for k, v in record.items()}
+    lookup.update(key_lookup_key(record["key_hash"]))
+    lookup["GSI1PK"] = {"S": f"CLIENT#{record['client_id']}#KEYS"}
+    lookup["GSI1SK"] = {"S": f"{record['created_at']}#{record['key_id']}"}
+    pointer = {**pointer_key(record["key_id"]), "key_hash": {"S": record["key_hash"]}}
+    return lookup, pointer
+
+
+def new_key_record(
+    *, api_key: str, key_id: str, client_id: str, name: str, scopes: list[str], tier: str, created_at: str
+) -> dict[str, Any]:
+    """A fresh active key record, as the keys API and the bootstrap admin key create it."""
+    return {
+        "key_id": key_id,
+        "key_hash": hash_api_key(api_key),
+        "client_id": client_id,
+        "name": name,
+        "scopes": scopes,
+        "tier": tier,
+        "status": "active",
+        "prefix": api_key[: api_key.index("_", 3) + 1] if api_key.startswith(f"{KEY_PREFIX}_") else "",
+        "last_four": api_key[-4:],
+        "created_at": created_at,
+        "updated_at": created_at,
+        "expires_at": None,
+        "grace_until": None,
+        "rotated_to": None,
+        "revoked_at": None,
+        "rate_limits": None,
+        "version": 1,
+    }
+
+
 def api_key_item(
     *,
     key_hash: str,
@@ -39,20 +87,24 @@ def api_key_item(
     last_four: str,
     prefix: str,
 ) -> dict[str, Any]:
-    item: dict[str, Any] = key_lookup_key(key_hash)
-    item.update(
-        {
-            "key_id": {"S": key_id},
-            "client_id": {"S": client_id},
-            "scopes": {"L": [{"S": s} for s in scopes]},
-            "tier": {"S": tier},
-            "name": {"S": name},
-            "status": {"S": "active"},
-            "created_at": {"S": created_at},
-            "last_four": {"S": last_four},
-            "prefix": {"S": prefix},
-            "GSI1PK": {"S": f"CLIENT#{client_id}#KEYS"},
-            "GSI1SK": {"S": f"{created_at}#{key_id}"},
-        }
-    )
-    return item
+    """The lookup item alone, for tests and tools that seed a key directly."""
+    record = {
+        "key_id": key_id,
+        "key_hash": key_hash,
+        "client_id": client_id,
+        "name": name,
+        "scopes": scopes,
+        "tier": tier,
+        "status": "active",
+        "prefix": prefix,
+        "last_four": last_four,
+        "created_at": created_at,
+        "updated_at": created_at,
+        "expires_at": None,
+        "grace_until": None,
+        "rotated_to": None,
+        "revoked_at": None,
+        "rate_limits": None,
+        "version": 1,
+    }
+    return api_key_items(record)[0]

@@ -21,6 +21,7 @@ class Settings:
     state_machine_arn: str
     schedule_group_name: str
     health_deadline_ms: int
+    rest_api_id: str
 
 
 _NAMES = (
@@ -32,6 +33,7 @@ _NAMES = (
     "STATE_MACHINE_ARN",
     "SCHEDULE_GROUP_NAME",
     "HEALTH_DEADLINE_MS",
+    "REST_API_ID",
 )
 
 
@@ -51,6 +53,7 @@ def _settings_for(values: tuple[str | None, ...]) -> Settings:
         state_machine_arn=get("STATE_MACHINE_ARN"),
         schedule_group_name=get("SCHEDULE_GROUP_NAME"),
         health_deadline_ms=int(get("HEALTH_DEADLINE_MS", "80")),
+        rest_api_id=get("REST_API_ID"),
     )
 
 

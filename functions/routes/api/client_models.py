@@ -103,3 +103,60 @@ class AuditEventOut(BaseModel):
 class AuditPage(BaseModel):
     items: list[AuditEventOut]
     next_cursor: str | None
+
+
+class KeyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    client_id: str = Field(min_length=1, max_length=100)
+    name: str = Field(min_length=1, max_length=255)
+    scopes: list[str] | None = Field(
+        default=None, max_length=50, description="Default: all the client's allowed scopes"
+    )
+    expires_at: str | None = Field(default=None, description="ISO 8601 UTC")
+    rate_limits: RateLimitsIn | None = Field(default=None, description="Overrides the client's limits for this key")
+
+
+class KeyUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(default=None, min_length=1, max_length=255)
+    scopes: list[str] | None = Field(default=None, max_length=50)
+    expires_at: str | None = None
+    rate_limits: RateLimitsIn | None = None
+
+
+class KeyRotate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    grace_seconds: int | None = Field(default=None, ge=0, le=30 * 24 * 3600, description="Default 86400 (24 h)")
+
+
+class KeyOut(BaseModel):
+    key_id: str
+    client_id: str
+    name: str
+    scopes: list[str]
+    tier: str
+    status: Literal["active", "revoked"]
+    prefix: str
+    last_four: str
+    created_at: str
+    updated_at: str
+    expires_at: str | None
+    grace_until: str | None
+    rotated_to: str | None
+    revoked_at: str | None
+    rate_limits: RateLimitsOut | None
+    version: int
+
+
+class KeyWithSecret(KeyOut):
+    api_key: str = Field(description="Shown once; store it now. Only its SHA-256 is kept.")
+
+
+class KeyRotation(BaseModel):
+    new_key: KeyWithSecret
+    old_key: KeyOut
+
+
+class KeyPage(BaseModel):
+    items: list[KeyOut]
+    next_cursor: str | None

@@ -1,0 +1,127 @@
+"""API keys in DynamoDB: the lookup item at `APIKEY#<sha256>` (the authorizer's one GetItem), a
+pointer `KEY#<id>` to find it by id, the client's keys on GSI1. Changes are transactions with
+their audit event and a condition on the version read."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer
+from botocore.exceptions import ClientError
+
+from functions.routes.dal.clients_store import decode_cursor, encode_cursor
+from functions.routes.logic.catalog import RateLimits
+from functions.routes.logic.clients import ConcurrentChange
+from functions.routes.logic.keys import ApiKey
+from gateway_core.audit import Actor, audit_item
+from gateway_core.clock import utc_now
+from gateway_core.credentials import api_key_items, key_lookup_key, pointer_key
+
+_deserializer = TypeDeserializer()
+_FIELDS = tuple(ApiKey.__dataclass_fields__)
+
+
+def _record(key: ApiKey) -> dict[str, Any]:
+    data = asdict(key)
+    return data
+
+
+def _key(item: dict[str, Any]) -> ApiKey:
+    data: dict[str, Any] = {k: _deserializer.deserialize(item[k]) if k in item else None for k in _FIELDS}
+    limits = data.get("rate_limits")
+    data["rate_limits"] = RateLimits(**{k: int(v) for k, v in limits.items()}) if limits else None
+    data["version"] = int(data["version"] or 1)
+    data["scopes"] = list(data["scopes"] or [])
+    return ApiKey(**data)
+
+
+class DynamoKeyStore:
+    def __init__(self, dynamodb: Any, table_name: str) -> None:
+        self.dynamodb = dynamodb
+        self.table = table_name
+
+    def _audit(self, actor: Actor, action: str, before: ApiKey | None, after: ApiKey | None) -> dict[str, Any]:
+        subject = after or before
+        assert subject is not None
+        item = audit_item(
+            actor=actor,
+            action=action,
+            target=f"key/{subject.key_id}",
+            at=utc_now(),
+            before=before.public() if before else None,
+            after=after.public() if after else None,
+        )
+        return {"Put": {"TableName": self.table, "Item": item, "ConditionExpression": "attribute_not_exists(PK)"}}
+
+    def _puts_for_new(self, key: ApiKey) -> list[dict[str, Any]]:
+        lookup, pointer = api_key_items(_record(key))
+        condition = "attribute_not_exists(PK)"
+        return [
+            {"Put": {"TableName": self.table, "Item": lookup, "ConditionExpression": condition}},
+            {"Put": {"TableName": self.table, "Item": pointer, "ConditionExpression": condition}},
+        ]
+
+    def _put_versioned(self, before: ApiKey, after: ApiKey) -> dict[str, Any]:
+        lookup, _ = api_key_items(_record(after))
+        return {
+            "Put": {
+                "TableName": self.table,
+                "Item": lookup,
+                "ConditionExpression": "version = :v",
+                "ExpressionAttributeValues": {":v": {"N": str(before.version)}},
+            }
+        }
+
+    def _write(self, items: list[dict[str, Any]], key_id: str) -> None:
+        try:
+            self.dynamodb.transact_write_items(TransactItems=items)
+        except ClientError as error:
+            reasons = [r.get("Code") for r in error.response.get("CancellationReasons", [])]
+            if (
+                error.response["Error"]["Code"] == "TransactionCanceledException"
+                and "ConditionalCheckFailed" in reasons
+            ):
+                raise ConcurrentChange(key_id) from error
+            raise
+
+    def create(self, key: ApiKey, actor: Actor) -> None:
+        self._write([*self._puts_for_new(key), self._audit(actor, "key.create", None, key)], key.key_id)
+
+    def get(self, key_id: str) -> ApiKey | None:
+        pointer = self.dynamodb.get_item(TableName=self.table, Key=pointer_key(key_id), ConsistentRead=True).get("Item")
+        if pointer is None:
+            return None
+        item = self.dynamodb.get_item(
+            TableName=self.table, Key=key_lookup_key(pointer["key_hash"]["S"]), ConsistentRead=True
+        ).get("Item")
+        return _key(item) if item else None
+
+    def list_for_client(self, client_id: str, limit: int, cursor: str | None) -> tuple[list[ApiKey], str | None]:
+        request: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": "GSI1",
+            "KeyConditionExpression": "GSI1PK = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": f"CLIENT#{client_id}#KEYS"}},
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        if cursor:
+            request["ExclusiveStartKey"] = decode_cursor(cursor)
+        page = self.dynamodb.query(**request)
+        next_key = page.get("LastEvaluatedKey")
+        return [_key(i) for i in page.get("Items", [])], encode_cursor(next_key) if next_key else None
+
+    def replace(self, before: ApiKey, after: ApiKey, action: str, actor: Actor) -> None:
+        self._write([self._put_versioned(before, after), self._audit(actor, action, before, after)], after.key_id)
+
+    def rotate(self, before: ApiKey, after: ApiKey, new_key: ApiKey, actor: Actor) -> None:
+        self._write(
+            [
+                self._put_versioned(before, after),
+                *self._puts_for_new(new_key),
+                self._audit(actor, "key.rotate", before, after),
+                self._audit(actor, "key.create", None, new_key),
+            ],
+            before.key_id,
+        )

@@ -1,0 +1,232 @@
+"""API keys: create (shown once), read, list, change, revoke and rotate with a grace period.
+
+A key is `gk_<environment>_<43 urlsafe chars>` (256 bits from `secrets`); only its SHA-256 is
+stored, with the prefix and last four characters for people to recognise it. Rotation issues a
+new key and keeps the old one working until `grace_until` (24 h by default).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any, Literal, Protocol
+
+from functions.routes.logic.catalog import RateLimits
+from functions.routes.logic.clients import Client, ClientStore, ConcurrentChange
+from gateway_core.audit import Actor
+from gateway_core.clock import iso, parse_iso
+from gateway_core.credentials import generate_api_key, hash_api_key
+from gateway_core.errors import Conflict, NotFound, ValidationFailed
+
+KeyStatus = Literal["active", "revoked"]
+DEFAULT_GRACE = timedelta(hours=24)
+MAX_GRACE = timedelta(days=30)
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    key_id: str
+    key_hash: str
+    client_id: str
+    name: str
+    scopes: list[str]
+    tier: str
+    status: KeyStatus
+    prefix: str
+    last_four: str
+    created_at: str
+    updated_at: str
+    expires_at: str | None
+    grace_until: str | None
+    rotated_to: str | None
+    revoked_at: str | None
+    rate_limits: RateLimits | None
+    version: int
+
+    def public(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("key_hash")
+        return data
+
+
+class KeyStore(Protocol):
+    def create(self, key: ApiKey, actor: Actor) -> None: ...
+    def get(self, key_id: str) -> ApiKey | None: ...
+    def list_for_client(self, client_id: str, limit: int, cursor: str | None) -> tuple[list[ApiKey], str | None]: ...
+    def replace(self, before: ApiKey, after: ApiKey, action: str, actor: Actor) -> None: ...
+    def rotate(self, before: ApiKey, after: ApiKey, new_key: ApiKey, actor: Actor) -> None: ...
+
+
+def _client(clients: ClientStore, client_id: str) -> Client:
+    client = clients.get(client_id)
+    if client is None:
+        raise NotFound(f"No client {client_id}.", code="client_not_found")
+    if client.status != "active":
+        raise Conflict(
+            f"Client {client_id} is {client.status}; keys are issued to active clients only.", code="client_not_active"
+        )
+    return client
+
+
+def _check_scopes(client: Client, scopes: list[str]) -> list[str]:
+    outside = sorted(set(scopes) - set(client.allowed_scopes))
+    if outside:
+        raise ValidationFailed(
+            f"Scope(s) not allowed for this client: {', '.join(outside)}",
+            code="scope_not_allowed",
+            extensions={"not_allowed": outside, "allowed": client.allowed_scopes},
+        )
+    return sorted(set(scopes))
+
+
+def _check_expiry(expires_at: str | None, now: datetime) -> str | None:
+    if not expires_at:
+        return None
+    try:
+        moment = parse_iso(expires_at)
+    except ValueError as error:
+        raise ValidationFailed("expires_at is not an ISO 8601 time.", code="invalid_expiry") from error
+    if moment <= now:
+        raise ValidationFailed("expires_at is in the past.", code="invalid_expiry")
+    return iso(moment)
+
+
+def _check_limits(limits: RateLimits | None) -> RateLimits | None:
+    if limits and not (0 < limits.per_minute <= limits.per_hour <= limits.per_day):
+        raise ValidationFailed(
+            "Rate limits must be positive and per_minute <= per_hour <= per_day.", code="invalid_limits"
+        )
+    return limits
+
+
+def _new_key(
+    client: Client,
+    name: str,
+    scopes: list[str],
+    expires_at: str | None,
+    limits: RateLimits | None,
+    now: datetime,
+    environment: str,
+) -> tuple[ApiKey, str]:
+    secret = generate_api_key(environment)
+    stamp = iso(now)
+    key = ApiKey(
+        key_id=f"key_{uuid.uuid4().hex}",
+        key_hash=hash_api_key(secret),
+        client_id=client.client_id,
+        name=name,
+        scopes=scopes,
+        tier=client.tier,
+        status="active",
+        prefix=secret[: secret.index("_", 3) + 1],
+        last_four=secret[-4:],
+        created_at=stamp,
+        updated_at=stamp,
+        expires_at=expires_at,
+        grace_until=None,
+        rotated_to=None,
+        revoked_at=None,
+        rate_limits=limits,
+        version=1,
+    )
+    return key, secret
+
+
+def create(
+    keys: KeyStore,
+    clients: ClientStore,
+    *,
+    client_id: str,
+    name: str,
+    scopes: list[str] | None,
+    expires_at: str | None,
+    rate_limits: RateLimits | None,
+    actor: Actor,
+    now: datetime,
+    environment: str,
+) -> tuple[ApiKey, str]:
+    client = _client(clients, client_id)
+    chosen = _check_scopes(client, scopes if scopes is not None else client.allowed_scopes)
+    key, secret = _new_key(
+        client, name, chosen, _check_expiry(expires_at, now), _check_limits(rate_limits), now, environment
+    )
+    keys.create(key, actor)
+    return key, secret
+
+
+def get(keys: KeyStore, key_id: str) -> ApiKey:
+    key = keys.get(key_id)
+    if key is None:
+        raise NotFound(f"No API key {key_id}.", code="key_not_found")
+    return key
+
+
+def _save(keys: KeyStore, before: ApiKey, after: ApiKey, action: str, actor: Actor) -> ApiKey:
+    try:
+        keys.replace(before, after, action, actor)
+    except ConcurrentChange as error:
+        raise Conflict("The key changed meanwhile; read it again and retry.", code="concurrent_change") from error
+    return after
+
+
+def update(
+    keys: KeyStore, clients: ClientStore, key_id: str, changes: dict[str, Any], actor: Actor, now: datetime
+) -> ApiKey:
+    before = get(keys, key_id)
+    if before.status != "active":
+        raise Conflict("A revoked key cannot be changed.", code="key_revoked")
+    fields: dict[str, Any] = {}
+    if "name" in changes:
+        fields["name"] = changes["name"]
+    if "scopes" in changes:
+        fields["scopes"] = _check_scopes(_client(clients, before.client_id), changes["scopes"])
+    if "expires_at" in changes:
+        fields["expires_at"] = _check_expiry(changes["expires_at"], now)
+    if "rate_limits" in changes:
+        fields["rate_limits"] = _check_limits(changes["rate_limits"])
+    after = replace(before, **fields, updated_at=iso(now), version=before.version + 1)
+    return _save(keys, before, after, "key.update", actor)
+
+
+def revoke(keys: KeyStore, key_id: str, actor: Actor, now: datetime) -> ApiKey:
+    before = get(keys, key_id)
+    if before.status == "revoked":
+        return before  # idempotent
+    stamp = iso(now)
+    after = replace(before, status="revoked", revoked_at=stamp, updated_at=stamp, version=before.version + 1)
+    return _save(keys, before, after, "key.revoke", actor)
+
+
+def rotate(
+    keys: KeyStore,
+    clients: ClientStore,
+    key_id: str,
+    grace: timedelta | None,
+    actor: Actor,
+    now: datetime,
+    environment: str,
+) -> tuple[ApiKey, str, ApiKey]:
+    """The new key and its secret, and the old key as it now is (valid until its grace ends)."""
+    before = get(keys, key_id)
+    if before.status != "active":
+        raise Conflict("A revoked key cannot be rotated.", code="key_revoked")
+    if before.rotated_to:
+        raise Conflict(f"This key was already rotated to {before.rotated_to}.", code="key_already_rotated")
+    grace = DEFAULT_GRACE if grace is None else grace
+    if grace < timedelta(0) or grace > MAX_GRACE:
+        raise ValidationFailed(
+            f"grace_seconds is between 0 and {int(MAX_GRACE.total_seconds())}.", code="invalid_grace"
+        )
+    client = _client(clients, before.client_id)
+    new_key, secret = _new_key(
+        client, before.name, before.scopes, before.expires_at, before.rate_limits, now, environment
+    )
+    old = replace(
+        before, grace_until=iso(now + grace), rotated_to=new_key.key_id, updated_at=iso(now), version=before.version + 1
+    )
+    try:
+        keys.rotate(before, old, new_key, actor)
+    except ConcurrentChange as error:
+        raise Conflict("The key changed meanwhile; read it again and retry.", code="concurrent_change") from error
+    return new_key, secret, old

@@ -1,0 +1,124 @@
+"""API keys through the local runtime: created by an admin, used, rotated with a grace period,
+narrowed and revoked, with API Gateway's authorizer cache flushed as in AWS."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import RunningGateway, start_gateway, stop_gateway
+from tests.e2e.test_product import ADMIN_KEY
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningGateway]:
+    running = start_gateway(tmp_path_factory.mktemp("keys"), env={"GATEWAY_ADMIN_KEY": ADMIN_KEY})
+    yield running
+    stop_gateway(running)
+
+
+@pytest.fixture(scope="module")
+def client_id(gateway: RunningGateway) -> str:
+    with gateway.client(headers={"x-api-key": ADMIN_KEY}) as http:
+        response = http.post(
+            "/api/v1/clients/register",
+            json={
+                "name": "Keys Test Fund",
+                "client_type": "integration",
+                "contact_email": "ops@fund.example",
+                "allowed_scopes": ["data:read", "banking:read"],
+                "tier": "basic",
+            },
+        )
+    assert response.status_code == 201, response.text
+    return str(response.json()["client_id"])
+
+
+def _admin(gateway: RunningGateway) -> Any:
+    return gateway.client(headers={"x-api-key": ADMIN_KEY})
+
+
+def _whoami(gateway: RunningGateway, key: str) -> Any:
+    with gateway.client() as http:
+        return http.get("/api/v1/whoami", headers={"x-api-key": key})
+
+
+def test_key_is_shown_once_and_then_only_as_prefix_and_last_four(gateway: RunningGateway, client_id: str) -> None:
+    with _admin(gateway) as http:
+        created = http.post("/api/v1/gateway/keys", json={"client_id": client_id, "name": "reporting"})
+        assert created.status_code == 201, created.text
+        key = created.json()["api_key"]
+        key_id = created.json()["key_id"]
+        fetched = http.get(f"/api/v1/gateway/keys/{key_id}")
+        listed = http.get("/api/v1/gateway/keys", params={"client_id": client_id})
+    assert key.startswith("gk_live_")
+    assert len(key) >= len("gk_live_") + 43  # 256 bits, urlsafe base64
+    body = fetched.json()
+    assert (body["prefix"], body["last_four"]) == ("gk_live_", key[-4:])
+    assert key not in fetched.text
+    assert key not in listed.text
+    assert key_id in [k["key_id"] for k in listed.json()["items"]]
+    assert sorted(body["scopes"]) == ["banking:read", "data:read"]
+    who = _whoami(gateway, key)
+    assert who.status_code == 200
+    assert who.json()["client_id"] == client_id
+    assert who.json()["tier"] == "basic"
+    assert key not in "".join(gateway.output), "the key was logged"
+
+
+def test_scopes_beyond_the_client_are_refused_and_nothing_is_created(gateway: RunningGateway, client_id: str) -> None:
+    with _admin(gateway) as http:
+        refused = http.post("/api/v1/gateway/keys", json={"client_id": client_id, "name": "x", "scopes": ["admin"]})
+        listed = http.get("/api/v1/gateway/keys", params={"client_id": client_id}).json()["items"]
+        missing = http.post("/api/v1/gateway/keys", json={"client_id": "cl_nobody", "name": "x"})
+    assert (refused.status_code, refused.json()["code"]) == (422, "scope_not_allowed")
+    assert refused.json()["not_allowed"] == ["admin"]
+    assert all(k["name"] != "x" for k in listed)
+    assert (missing.status_code, missing.json()["code"]) == (404, "client_not_found")
+
+
+def test_rotation_keeps_the_old_key_for_its_grace_and_revocation_is_immediate(
+    gateway: RunningGateway, client_id: str
+) -> None:
+    with _admin(gateway) as http:
+        created = http.post("/api/v1/gateway/keys", json={"client_id": client_id, "name": "rotating"}).json()
+        old_key, old_id = created["api_key"], created["key_id"]
+        assert _whoami(gateway, old_key).status_code == 200  # now cached by the authorizer cache
+
+        rotation = http.post(f"/api/v1/gateway/keys/{old_id}/rotate", json={})
+        assert rotation.status_code == 201, rotation.text
+        new_key = rotation.json()["new_key"]["api_key"]
+        assert rotation.json()["old_key"]["rotated_to"] == rotation.json()["new_key"]["key_id"]
+        assert rotation.json()["old_key"]["grace_until"] > rotation.json()["old_key"]["updated_at"]
+        assert _whoami(gateway, old_key).status_code == 200  # within its 24 h grace
+        assert _whoami(gateway, new_key).status_code == 200
+        again = http.post(f"/api/v1/gateway/keys/{old_id}/rotate", json={})
+        assert (again.status_code, again.json()["code"]) == (409, "key_already_rotated")
+
+        revoked = http.delete(f"/api/v1/gateway/keys/{rotation.json()['new_key']['key_id']}")
+        assert revoked.json()["status"] == "revoked"
+    # The revocation flushed the cached authorizer result: refused at once, not after the TTL.
+    assert _whoami(gateway, new_key).status_code == 401
+    assert _whoami(gateway, old_key).status_code == 200
+
+
+def test_rotation_without_grace_retires_the_old_key_at_once(gateway: RunningGateway, client_id: str) -> None:
+    with _admin(gateway) as http:
+        created = http.post("/api/v1/gateway/keys", json={"client_id": client_id, "name": "no-grace"}).json()
+        assert _whoami(gateway, created["api_key"]).status_code == 200
+        rotation = http.post(f"/api/v1/gateway/keys/{created['key_id']}/rotate", json={"grace_seconds": 0}).json()
+    assert _whoami(gateway, created["api_key"]).status_code == 401
+    assert _whoami(gateway, rotation["new_key"]["api_key"]).status_code == 200
+
+
+def test_narrowing_scopes_takes_effect_at_once(gateway: RunningGateway, client_id: str) -> None:
+    with _admin(gateway) as http:
+        created = http.post("/api/v1/gateway/keys", json={"client_id": client_id, "name": "narrow"}).json()
+        assert sorted(_whoami(gateway, created["api_key"]).json()["scopes"]) == ["banking:read", "data:read"]
+        changed = http.put(f"/api/v1/gateway/keys/{created['key_id']}", json={"scopes": ["data:read"]})
+        assert changed.status_code == 200
+        audit = http.get("/api/v1/audit/events", params={"target": f"key/{created['key_id']}"}).json()["items"]
+    assert _whoami(gateway, created["api_key"]).json()["scopes"] == ["data:read"]
+    assert [e["action"] for e in audit] == ["key.update", "key.create"]
