@@ -20,6 +20,16 @@ class Denied(Exception):
         self.reason = reason
 
 
+class Forbidden(Exception):
+    """A valid credential that may not be used now (suspended client, address not allowed):
+    answered with a Deny policy, so API Gateway says 403 and the reason reaches the response."""
+
+    def __init__(self, reason: str, principal_id: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.principal_id = principal_id
+
+
 @dataclass(frozen=True)
 class Principal:
     client_id: str
@@ -56,4 +66,16 @@ def allow(principal: Principal, method_arn: str) -> dict[str, Any]:
             "scopes": " ".join(principal.scopes),
             "tier": principal.tier,
         },
+    }
+
+
+def deny(reason: str, principal_id: str, method_arn: str) -> dict[str, Any]:
+    """A Deny for the whole API (cached like an Allow) carrying the reason for the 403 body."""
+    return {
+        "principalId": principal_id,
+        "policyDocument": {
+            "Version": "2012-10-17",
+            "Statement": [{"Action": "execute-api:Invoke", "Effect": "Deny", "Resource": api_wildcard_arn(method_arn)}],
+        },
+        "context": {"reason": reason},
     }

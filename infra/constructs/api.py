@@ -80,24 +80,19 @@ GATEWAY_PROBLEMS = [
 ]
 
 
-def problem_template(code: str, title: str, detail: str, status: str | None) -> str:
+# ACCESS_DENIED after a Deny from our authorizers says why (its context carries the reason).
+_EXTRA = {"access_denied": ',"reason":"$context.authorizer.reason"'}
+
+
+def problem_template(code: str, title: str, detail: str, status: str | None, extra: str = "") -> str:
     """A problem document as a gateway response template. The DEFAULT_4XX/5XX responses cover
     several statuses and API Gateway offers no variable holding the status, so they omit the
     (optional) status member and carry API Gateway's own message as the detail."""
     detail_json = '"' + detail + '"' if status is not None else "$context.error.messageString"
     status_member = '"status":' + status + "," if status is not None else ""
     return (
-        '{"type":"urn:gateway:problem:'
-        + code
-        + '","title":"'
-        + title
-        + '",'
-        + status_member
-        + '"detail":'
-        + detail_json
-        + ',"code":"'
-        + code
-        + '","request_id":"$context.requestId"}'
+        f'{{"type":"urn:gateway:problem:{code}","title":"{title}",{status_member}"detail":{detail_json},'
+        f'"code":"{code}","request_id":"$context.requestId"{extra}}}'
     )
 
 
@@ -149,7 +144,7 @@ class RestApi(Construct):
                 f"Problem{code.title().replace('_', '')}",
                 type=response_type,
                 status_code=status,
-                templates={PROBLEM: problem_template(code, title, detail, status)},
+                templates={PROBLEM: problem_template(code, title, detail, status, _EXTRA.get(code, ""))},
                 response_headers={"Content-Type": f"'{PROBLEM}'"},
             )
         self.request_validator = self.api.add_request_validator(
@@ -159,7 +154,12 @@ class RestApi(Construct):
             self,
             "ApiKeyAuthorizer",
             handler=functions["authorizer"],
-            identity_sources=[apigw.IdentitySource.header("x-api-key")],
+            # The source IP is part of the cache key: an allowlist decision must not be reused for
+            # another address while the result is cached.
+            identity_sources=[
+                apigw.IdentitySource.header("x-api-key"),
+                apigw.IdentitySource.context("identity.sourceIp"),
+            ],
             results_cache_ttl=Duration.minutes(5),
         )
         routes = apigw.LambdaIntegration(functions["routes"], proxy=True)

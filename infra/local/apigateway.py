@@ -72,10 +72,13 @@ class _AuthResult:
 
 
 class GatewayFailure(Exception):
-    def __init__(self, response_type: str, message: str | None = None) -> None:
+    def __init__(
+        self, response_type: str, message: str | None = None, authorizer: dict[str, Any] | None = None
+    ) -> None:
         super().__init__(response_type)
         self.response_type = response_type
         self.message = message
+        self.authorizer = authorizer or {}
 
 
 def _statements(policy: dict[str, Any]) -> list[dict[str, Any]]:
@@ -149,7 +152,7 @@ class RestApiDataPlane:
         try:
             response = self._handle(request, request_id, path, split.query)
         except GatewayFailure as failure:
-            response = self._gateway_response(failure.response_type, request_id, failure.message)
+            response = self._gateway_response(failure.response_type, request_id, failure.message, failure.authorizer)
         except Exception:
             log.exception("local API Gateway failed")
             response = self._gateway_response("DEFAULT_5XX", request_id, "Internal server error")
@@ -198,7 +201,11 @@ class RestApiDataPlane:
 
     # -- authorizers --------------------------------------------------------------------
     def _identity(
-        self, authorizer: Authorizer, headers: dict[str, list[str]], queries: dict[str, list[str]]
+        self,
+        authorizer: Authorizer,
+        headers: dict[str, list[str]],
+        queries: dict[str, list[str]],
+        request_context: dict[str, Any],
     ) -> tuple[str, ...] | None:
         values = []
         lower_headers = {k.lower(): v for k, v in headers.items()}
@@ -210,8 +217,10 @@ class RestApiDataPlane:
             elif source.startswith("method.request.querystring."):
                 found = queries.get(source.removeprefix("method.request.querystring."))
                 value = found[-1] if found else None
-            elif source.startswith("context.") or source.startswith("stageVariables."):
-                value = source  # static for this stage; identical for every caller
+            elif source.startswith("context."):
+                value = _context_value(request_context, source.removeprefix("context."))
+            elif source.startswith("stageVariables."):
+                value = source  # no stage variables locally: static, identical for every caller
             if not value:
                 return None
             values.append(value)
@@ -228,7 +237,7 @@ class RestApiDataPlane:
         params: dict[str, str],
         context: dict[str, Any],
     ) -> _AuthResult:
-        identity = self._identity(authorizer, headers, queries)
+        identity = self._identity(authorizer, headers, queries, context)
         if identity is None:
             # A missing identity source is refused before the authorizer runs.
             raise GatewayFailure("UNAUTHORIZED")
@@ -243,7 +252,7 @@ class RestApiDataPlane:
         if cached is None and authorizer.ttl_seconds > 0:
             self.authorizer_cache.put(cache_key, authorizer.ttl_seconds, result)
         if not policy_allows(result.policy, method_arn):
-            raise GatewayFailure("ACCESS_DENIED")
+            raise GatewayFailure("ACCESS_DENIED", authorizer={**result.context, "principalId": result.principal_id})
         return result
 
     def _invoke_authorizer(
@@ -394,7 +403,9 @@ class RestApiDataPlane:
         return HttpResponse(int(output["statusCode"]), headers, body)
 
     # -- gateway responses --------------------------------------------------------------
-    def _gateway_response(self, response_type: str, request_id: str, message: str | None) -> HttpResponse:
+    def _gateway_response(
+        self, response_type: str, request_id: str, message: str | None, authorizer: dict[str, Any] | None = None
+    ) -> HttpResponse:
         default_status, default_message = _DEFAULTS.get(response_type, (500, "Internal server error"))
         message = message or default_message
         status = default_status
@@ -408,7 +419,7 @@ class RestApiDataPlane:
         content_type, template = next(
             iter(configured.templates.items()), ("application/json", '{"message":$context.error.messageString}')
         )
-        rendered = _render(template, request_id, message, response_type)
+        rendered = _render(template, request_id, message, response_type, authorizer or {})
         headers = [("Content-Type", content_type)]
         headers.extend((k, v) for k, v in configured.headers.items() if k.lower() != "content-type")
         for k, v in configured.headers.items():
@@ -417,7 +428,21 @@ class RestApiDataPlane:
         return HttpResponse(status, headers, rendered.encode())
 
 
-def _render(template: str, request_id: str, message: str, response_type: str) -> str:
+def _context_value(context: dict[str, Any], dotted: str) -> str | None:
+    """$context variables as identity sources, e.g. context.identity.sourceIp."""
+    value: Any = context
+    for part in dotted.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return None if value is None else str(value)
+
+
+def _render(template: str, request_id: str, message: str, response_type: str, authorizer: dict[str, Any]) -> str:
+    # Unset $context variables render empty, as in API Gateway's templates.
+    template = re.sub(
+        r"\$context\.authorizer\.([A-Za-z0-9_]+)", lambda m: str(authorizer.get(m.group(1), "")), template
+    )
     values = {
         "$context.error.messageString": json.dumps(message),
         "$context.error.message": message,

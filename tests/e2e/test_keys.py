@@ -122,3 +122,56 @@ def test_narrowing_scopes_takes_effect_at_once(gateway: RunningGateway, client_i
         audit = http.get("/api/v1/audit/events", params={"target": f"key/{created['key_id']}"}).json()["items"]
     assert _whoami(gateway, created["api_key"]).json()["scopes"] == ["data:read"]
     assert [e["action"] for e in audit] == ["key.update", "key.create"]
+
+
+def _new_client(gateway: RunningGateway, name: str, **extra: Any) -> str:
+    with _admin(gateway) as http:
+        response = http.post(
+            "/api/v1/clients/register",
+            json={
+                "name": name,
+                "client_type": "integration",
+                "contact_email": "ops@example.com",
+                "allowed_scopes": ["data:read"],
+                **extra,
+            },
+        )
+    assert response.status_code == 201, response.text
+    return str(response.json()["client_id"])
+
+
+def _key_for(gateway: RunningGateway, client: str) -> str:
+    with _admin(gateway) as http:
+        created = http.post("/api/v1/gateway/keys", json={"client_id": client, "name": "k"})
+    assert created.status_code == 201, created.text
+    return str(created.json()["api_key"])
+
+
+def test_suspending_a_client_stops_its_keys_at_once_with_a_reason(gateway: RunningGateway) -> None:
+    client = _new_client(gateway, "Suspended Later Ltd")
+    key = _key_for(gateway, client)
+    assert _whoami(gateway, key).status_code == 200
+    with _admin(gateway) as http:
+        assert http.post(f"/api/v1/clients/{client}/suspend").status_code == 200
+        refused = _whoami(gateway, key)
+        assert refused.status_code == 403
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert refused.json()["reason"] == "client_not_active"
+        assert http.post(f"/api/v1/clients/{client}/reactivate").status_code == 200
+        assert _whoami(gateway, key).status_code == 200
+        assert http.delete(f"/api/v1/clients/{client}").status_code == 204
+    assert _whoami(gateway, key).json()["reason"] == "client_not_active"
+
+
+def test_ip_allowlist_is_enforced_and_its_changes_apply_at_once(gateway: RunningGateway) -> None:
+    # Given a client that may call only from a documentation network, not from 127.0.0.1
+    client = _new_client(gateway, "Allowlisted Bank", ip_allowlist=["203.0.113.0/24", "2001:db8::/32"])
+    key = _key_for(gateway, client)
+    refused = _whoami(gateway, key)
+    assert refused.status_code == 403
+    assert refused.json()["reason"] == "ip_not_allowed"
+    # When loopback is added, Then the same key works at once (the cached Deny was flushed)
+    with _admin(gateway) as http:
+        changed = http.put(f"/api/v1/clients/{client}", json={"ip_allowlist": ["203.0.113.0/24", "127.0.0.1/32"]})
+    assert changed.status_code == 200
+    assert _whoami(gateway, key).status_code == 200

@@ -108,7 +108,11 @@ def test_api_stage_has_access_logs_tracing_and_the_key_authorizer(template: Temp
     )
     template.has_resource_properties(
         "AWS::ApiGateway::Authorizer",
-        {"Type": "REQUEST", "IdentitySource": "method.request.header.x-api-key", "AuthorizerResultTtlInSeconds": 300},
+        {
+            "Type": "REQUEST",
+            "IdentitySource": "method.request.header.x-api-key,context.identity.sourceIp",
+            "AuthorizerResultTtlInSeconds": 300,
+        },
     )
     template.has_resource_properties(
         "AWS::ApiGateway::Method",

@@ -17,8 +17,10 @@ from functions.routes.api.client_models import (
     ClientUpdate,
     ClientWithSecret,
 )
+from functions.routes.dal import authorizer_cache
 from functions.routes.dal.clients_store import DynamoClientStore
-from functions.routes.logic import clients
+from functions.routes.dal.keys_store import DynamoKeyStore
+from functions.routes.logic import clients, keys
 from functions.routes.logic.catalog import RateLimits
 from gateway_core import aws
 from gateway_core.clock import utc_now
@@ -34,6 +36,13 @@ def _store() -> DynamoClientStore:
 
 def _environment() -> str:
     return "live" if settings().stage in ("prod", "live") else "test"
+
+
+def _sync_keys(client: clients.Client, *, deleted: bool = False) -> None:
+    """Keys carry a copy of the client's status, expiry and allowlist (one read per decision);
+    bring them in step and drop cached authorizer results that may say otherwise."""
+    keys.sync_client(DynamoKeyStore(aws.client("dynamodb"), settings().table_name), client, deleted=deleted)
+    authorizer_cache.flush(aws.client("apigateway"), settings().rest_api_id, settings().stage)
 
 
 def _out(client: clients.Client) -> ClientOut:
@@ -81,19 +90,25 @@ def update_client(client_id: str, body: ClientUpdate) -> ClientOut:
     changes = body.model_dump(exclude_unset=True, exclude={"rate_limits"})
     if "rate_limits" in body.model_fields_set:
         changes["rate_limits"] = _limits(body.rate_limits)
-    return _out(clients.update(_store(), client_id, changes, caller, utc_now()))
+    client = clients.update(_store(), client_id, changes, caller, utc_now())
+    _sync_keys(client)
+    return _out(client)
 
 
 @router.post("/api/v1/clients/<client_id>/suspend", tags=["clients"], summary="Suspend a client")
 def suspend(client_id: str) -> ClientOut:
     caller = actor(router.current_event, required_scope=ADMIN)
-    return _out(clients.set_status(_store(), client_id, "suspended", caller, utc_now()))
+    client = clients.set_status(_store(), client_id, "suspended", caller, utc_now())
+    _sync_keys(client)
+    return _out(client)
 
 
 @router.post("/api/v1/clients/<client_id>/reactivate", tags=["clients"], summary="Reactivate a suspended client")
 def reactivate(client_id: str) -> ClientOut:
     caller = actor(router.current_event, required_scope=ADMIN)
-    return _out(clients.set_status(_store(), client_id, "active", caller, utc_now()))
+    client = clients.set_status(_store(), client_id, "active", caller, utc_now())
+    _sync_keys(client)
+    return _out(client)
 
 
 @router.post("/api/v1/clients/<client_id>/secret", tags=["clients"], summary="Rotate the client secret; shown once")
@@ -107,5 +122,7 @@ def rotate_secret(client_id: str) -> Response[ClientWithSecret]:
 @router.delete("/api/v1/clients/<client_id>", tags=["clients"], summary="Delete a client")
 def delete_client(client_id: str) -> Response[str]:
     caller = actor(router.current_event, required_scope=ADMIN)
+    client = clients.get(_store(), client_id)
     clients.delete(_store(), client_id, caller)
+    _sync_keys(client, deleted=True)
     return Response(status_code=204, body="")

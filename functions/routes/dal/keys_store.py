@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 
 from functions.routes.dal.clients_store import decode_cursor, encode_cursor
 from functions.routes.logic.catalog import RateLimits
-from functions.routes.logic.clients import ConcurrentChange
+from functions.routes.logic.clients import Client, ConcurrentChange
 from functions.routes.logic.keys import ApiKey
 from gateway_core.audit import Actor, audit_item
 from gateway_core.clock import utc_now
@@ -33,6 +33,8 @@ def _key(item: dict[str, Any]) -> ApiKey:
     data["rate_limits"] = RateLimits(**{k: int(v) for k, v in limits.items()}) if limits else None
     data["version"] = int(data["version"] or 1)
     data["scopes"] = list(data["scopes"] or [])
+    data["ip_allowlist"] = list(data["ip_allowlist"] or [])
+    data["client_status"] = data["client_status"] or "active"
     return ApiKey(**data)
 
 
@@ -125,3 +127,25 @@ class DynamoKeyStore:
             ],
             before.key_id,
         )
+
+    def sync_client(self, client: Client, status: str | None = None) -> int:
+        changed = 0
+        cursor: str | None = None
+        while True:
+            page, cursor = self.list_for_client(client.client_id, 100, cursor)
+            for key in page:
+                self.dynamodb.update_item(
+                    TableName=self.table,
+                    Key=key_lookup_key(key.key_hash),
+                    UpdateExpression="SET client_status = :s, client_expires_at = :e, ip_allowlist = :ips, tier = :t",
+                    ExpressionAttributeValues={
+                        ":s": {"S": status or client.status},
+                        ":e": {"S": client.expires_at} if client.expires_at else {"NULL": True},
+                        ":ips": {"L": [{"S": c} for c in client.ip_allowlist]},
+                        ":t": {"S": client.tier},
+                    },
+                    ConditionExpression="attribute_exists(PK)",
+                )
+                changed += 1
+            if cursor is None:
+                return changed

@@ -8,7 +8,7 @@ new key and keeps the old one working until `grace_until` (24 h by default).
 from __future__ import annotations
 
 import uuid
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
@@ -43,6 +43,10 @@ class ApiKey:
     revoked_at: str | None
     rate_limits: RateLimits | None
     version: int
+    # Copied from the client so the authorizer decides with one read; kept in step by sync_client.
+    client_status: str = "active"
+    client_expires_at: str | None = None
+    ip_allowlist: list[str] = field(default_factory=list)
 
     def public(self) -> dict[str, Any]:
         data = asdict(self)
@@ -56,6 +60,7 @@ class KeyStore(Protocol):
     def list_for_client(self, client_id: str, limit: int, cursor: str | None) -> tuple[list[ApiKey], str | None]: ...
     def replace(self, before: ApiKey, after: ApiKey, action: str, actor: Actor) -> None: ...
     def rotate(self, before: ApiKey, after: ApiKey, new_key: ApiKey, actor: Actor) -> None: ...
+    def sync_client(self, client: Client, status: str | None = None) -> int: ...
 
 
 def _client(clients: ClientStore, client_id: str) -> Client:
@@ -129,6 +134,9 @@ def _new_key(
         revoked_at=None,
         rate_limits=limits,
         version=1,
+        client_status=client.status,
+        client_expires_at=client.expires_at,
+        ip_allowlist=list(client.ip_allowlist),
     )
     return key, secret
 
@@ -230,3 +238,10 @@ def rotate(
     except ConcurrentChange as error:
         raise Conflict("The key changed meanwhile; read it again and retry.", code="concurrent_change") from error
     return new_key, secret, old
+
+
+def sync_client(keys: KeyStore, client: Client, *, deleted: bool = False) -> int:
+    """Copy the client's status, expiry, tier and IP allowlist onto each of its keys (after a
+    client change); returns how many keys changed. Idempotent, so a retry is harmless. The keys
+    of a deleted client are marked so, and refused."""
+    return keys.sync_client(client, "deleted" if deleted else None)
