@@ -2,7 +2,9 @@
 
 Context: `stage` (default "prod"), `retainData` (default true: tables, keys and logs survive a
 stack deletion), `alarmEmail` (optional), `healthDeadlineMs` (default 80: how long the health
-check waits for its probes before it reports one as timed out). cdk-nag's AwsSolutions pack runs on every synth.
+check waits for its probes before it reports one as timed out), `issuer` (the OAuth2 issuer URL;
+default the stage's execute-api URL; set it to the custom domain when there is one), `tokenAudience`
+(default "finance-gateway"). cdk-nag's AwsSolutions pack runs on every synth.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ def build_app(outdir: str | None = None, context: dict[str, object] | None = Non
     retain = str(app.node.try_get_context("retainData") or "true").lower() != "false"
     alarm_email = app.node.try_get_context("alarmEmail")
     health_deadline_ms = int(str(app.node.try_get_context("healthDeadlineMs") or "80"))
+    issuer = app.node.try_get_context("issuer")
+    audience = str(app.node.try_get_context("tokenAudience") or "finance-gateway")
     stack = GatewayStack(
         app,
         STACK_NAME,
@@ -29,6 +33,8 @@ def build_app(outdir: str | None = None, context: dict[str, object] | None = Non
         retain_data=retain,
         alarm_email=str(alarm_email) if alarm_email else None,
         health_deadline_ms=health_deadline_ms,
+        issuer=str(issuer) if issuer else None,
+        token_audience=audience,
         description="Finance integration gateway: API Gateway, Lambda, DynamoDB, SQS, Step Functions, Scheduler",
     )
     acknowledge_findings(stack, stage)

@@ -6,7 +6,13 @@ from __future__ import annotations
 from aws_cdk import Acknowledgment, Stack, Validations
 from constructs import IConstruct
 
-_PUBLIC_METHODS = ("Api/GatewayApi/Default/api/v1/gateway/health/GET", "Api/GatewayApi/Default/api/v1/docs/GET")
+_PUBLIC_METHODS = (
+    "Api/GatewayApi/Default/oauth2/token/POST",
+    "Api/GatewayApi/Default/.well-known/jwks.json/GET",
+    "Api/GatewayApi/Default/.well-known/openid-configuration/GET",
+    "Api/GatewayApi/Default/api/v1/gateway/health/GET",
+    "Api/GatewayApi/Default/api/v1/docs/GET",
+)
 _FUNCTION_ROLES = [
     f"Functions/{n}Role/DefaultPolicy" for n in ("Authorizer", "Routes", "Integrations", "Webhooks", "Marketdata")
 ]
@@ -27,7 +33,7 @@ ACKNOWLEDGMENTS: list[tuple[str, str, str]] = [
         (
             path,
             "AwsSolutions::AwsSolutions-APIG4",
-            "Deliberately public: health is polled by load balancers and monitors, the OpenAPI document is public documentation.",
+            "Deliberately public: health is polled by load balancers and monitors, the OpenAPI document is public documentation, the OAuth2 token endpoint authenticates the client itself (RFC 6749 client credentials), and the JWKS and server metadata are public by design (RFC 7517, RFC 8414).",
         )
         for path in _PUBLIC_METHODS
     ],

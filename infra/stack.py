@@ -28,6 +28,8 @@ class GatewayStack(Stack):
         retain_data: bool,
         alarm_email: str | None = None,
         health_deadline_ms: int = 80,
+        issuer: str | None = None,
+        token_audience: str = "finance-gateway",  # noqa: S107 - an audience name, not a secret
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -105,6 +107,16 @@ class GatewayStack(Stack):
                 ],
             )
         )
+        # OAuth2: sign tokens in KMS, publish the public key.
+        routes.add_to_role_policy(
+            iam.PolicyStatement(actions=["kms:Sign", "kms:GetPublicKey"], resources=[data.token_signing_key.key_arn])
+        )
+        routes.add_environment("TOKEN_SIGNING_KEY_ID", data.token_signing_key.key_arn)
+        routes.add_environment(
+            "TOKEN_ISSUER",
+            issuer or f"https://{api.api.rest_api_id}.execute-api.{self.region}.{self.url_suffix}/{stage}",
+        )
+        routes.add_environment("TOKEN_AUDIENCE", token_audience)
         # ListSchedules has no resource-level permission; the group is a request parameter.
         routes.add_to_role_policy(iam.PolicyStatement(actions=["scheduler:ListSchedules"], resources=["*"]))
 

@@ -171,6 +171,15 @@ class RestApi(Construct):
         self.docs_method = v1.add_resource("docs").add_method(
             "GET", routes, authorization_type=apigw.AuthorizationType.NONE, request_validator=self.request_validator
         )
+        # OAuth 2.0: the token endpoint authenticates the client itself; discovery is public.
+        self.api.root.add_resource("oauth2").add_resource("token").add_method(
+            "POST", routes, authorization_type=apigw.AuthorizationType.NONE, request_validator=self.request_validator
+        )
+        well_known = self.api.root.add_resource(".well-known")
+        for document in ("jwks.json", "openid-configuration"):
+            well_known.add_resource(document).add_method(
+                "GET", routes, authorization_type=apigw.AuthorizationType.NONE, request_validator=self.request_validator
+            )
         self.authorized_methods: list[apigw.Method] = []
 
         def authorized(resource: apigw.IResource, http_method: str) -> None:

@@ -39,6 +39,15 @@ class DataStore(Construct):
                 },
             )
         )
+        # Signs OAuth2 access tokens (RS256). The private key never leaves KMS.
+        self.token_signing_key = kms.Key(
+            self,
+            "TokenSigningKey",
+            description="Signs the gateway's OAuth2 access tokens (RS256)",
+            key_spec=kms.KeySpec.RSA_2048,
+            key_usage=kms.KeyUsage.SIGN_VERIFY,
+            removal_policy=removal_policy,
+        )
         common = {
             "billing_mode": dynamodb.BillingMode.PAY_PER_REQUEST,
             "encryption": dynamodb.TableEncryption.CUSTOMER_MANAGED,

@@ -61,12 +61,37 @@ def start_moto() -> tuple[Any, int]:
 
 
 def _patch_moto_gaps() -> None:
-    """`Ref` of an AWS::Lambda::LayerVersion is its version ARN in AWS; moto has no physical id
-    for layer versions, so functions could not reference them."""
+    """Two CloudFormation gaps of moto, fixed where they are:
+    * `Ref` of an AWS::Lambda::LayerVersion is its version ARN in AWS; moto has no physical id
+      for layer versions, so functions could not reference them;
+    * moto creates every AWS::KMS::Key as a symmetric encryption key, ignoring KeySpec and
+      KeyUsage, so an asymmetric signing key could not sign."""
     from moto.awslambda.models import LayerVersion
+    from moto.kms.models import Key, kms_backends
 
     if not isinstance(getattr(LayerVersion, "physical_resource_id", None), property):
         LayerVersion.physical_resource_id = property(lambda self: self.arn)  # type: ignore[attr-defined]
+
+    if getattr(Key.create_from_cloudformation_json, "_gateway_patched", False):
+        return
+
+    def create_key(
+        cls: Any, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kwargs: Any
+    ) -> Any:
+        properties = cloudformation_json["Properties"]
+        key = kms_backends[account_id][region_name].create_key(
+            policy=properties["KeyPolicy"],
+            key_usage=properties.get("KeyUsage", "ENCRYPT_DECRYPT"),
+            key_spec=properties.get("KeySpec", "SYMMETRIC_DEFAULT"),
+            description=properties.get("Description"),
+            tags=properties.get("Tags", []),
+        )
+        key.key_rotation_status = properties.get("EnableKeyRotation", False)
+        key.enabled = properties.get("Enabled", True)
+        return key
+
+    create_key._gateway_patched = True  # type: ignore[attr-defined]
+    Key.create_from_cloudformation_json = classmethod(create_key)  # type: ignore[assignment,method-assign]
 
 
 @dataclass

@@ -128,7 +128,11 @@ class LocalGateway:
         state = self.options.state_dir
         state.mkdir(parents=True, exist_ok=True)
         self.moto_server, self.moto_port = moto_host.start_moto()
-        assembly = synthesize(self.options.app, state / "cdk.out", self.options.context)
+        # Bind first: the port is part of the OAuth2 issuer URL the template is synthesized with.
+        self.http = GatewayHttpServer(self.options.host, self.options.port, None)
+        self.port = self.http.server_address[1]
+        context = {"issuer": f"http://{self.options.host}:{self.port}", **self.options.context}
+        assembly = synthesize(self.options.app, state / "cdk.out", context)
         moto_host.bootstrap()
         self.lambdas = LambdaRuntime(state / "runtime", base_environment={})
         hook_moto_invoke(self.lambdas)
@@ -153,13 +157,11 @@ class LocalGateway:
             raise RuntimeError("the app defines no REST API to serve")
         api = load_api(api_stack)
         assert api is not None
-        self.data_plane = RestApiDataPlane(api, self.lambdas, domain=f"{self.options.host}:{self.options.port}")
+        self.data_plane = RestApiDataPlane(api, self.lambdas, domain=f"{self.options.host}:{self.port}")
         self.data_plane.integration_timeout_s = self.options.integration_timeout_s
         moto_host.serve_authorizer_cache_flush(self._flush_authorizers)
         self._bootstrap_admin(state)
-        self.http = GatewayHttpServer(self.options.host, self.options.port, self.data_plane)
-        self.port = self.http.server_address[1]
-        self.data_plane.domain = f"{self.options.host}:{self.port}"
+        self.http.data_plane = self.data_plane
         threading.Thread(target=self.http.serve_forever, name="http", daemon=True).start()
         self.started_in = time.perf_counter() - started
 

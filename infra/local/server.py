@@ -28,7 +28,9 @@ class _Handler(BaseHTTPRequestHandler):
             source_ip=self.client_address[0],
             too_large=too_large,
         )
-        response = self.server.data_plane.handle(request)
+        data_plane = self.server.data_plane
+        assert data_plane is not None, "requests are served only once the data plane is set"
+        response = data_plane.handle(request)
         self.send_response(response.status)
         for name, value in response.headers:
             if name.lower() not in ("content-length", "connection", "transfer-encoding"):
@@ -48,6 +50,6 @@ class GatewayHttpServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, host: str, port: int, data_plane: RestApiDataPlane) -> None:
+    def __init__(self, host: str, port: int, data_plane: RestApiDataPlane | None) -> None:
         self.data_plane = data_plane
         super().__init__((host, port), _Handler)

@@ -22,6 +22,9 @@ class Settings:
     schedule_group_name: str
     health_deadline_ms: int
     rest_api_id: str
+    token_signing_key_id: str
+    token_issuer: str
+    token_audience: str
 
 
 _NAMES = (
@@ -34,6 +37,9 @@ _NAMES = (
     "SCHEDULE_GROUP_NAME",
     "HEALTH_DEADLINE_MS",
     "REST_API_ID",
+    "TOKEN_SIGNING_KEY_ID",
+    "TOKEN_ISSUER",
+    "TOKEN_AUDIENCE",
 )
 
 
@@ -54,6 +60,9 @@ def _settings_for(values: tuple[str | None, ...]) -> Settings:
         schedule_group_name=get("SCHEDULE_GROUP_NAME"),
         health_deadline_ms=int(get("HEALTH_DEADLINE_MS", "80")),
         rest_api_id=get("REST_API_ID"),
+        token_signing_key_id=get("TOKEN_SIGNING_KEY_ID"),
+        token_issuer=get("TOKEN_ISSUER"),
+        token_audience=get("TOKEN_AUDIENCE", "finance-gateway"),
     )
 
 

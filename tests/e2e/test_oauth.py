@@ -1,0 +1,139 @@
+"""OAuth 2.0 client credentials through the local runtime; tokens verified with a JOSE library
+(PyJWT) from the gateway's own JWKS and discovery document."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import jwt
+import pytest
+
+from tests.e2e.conftest import RunningGateway, start_gateway, stop_gateway
+from tests.e2e.test_product import ADMIN_KEY
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningGateway]:
+    running = start_gateway(tmp_path_factory.mktemp("oauth"), env={"GATEWAY_ADMIN_KEY": ADMIN_KEY})
+    yield running
+    stop_gateway(running)
+
+
+@pytest.fixture(scope="module")
+def registered(gateway: RunningGateway) -> dict[str, Any]:
+    with gateway.client(headers={"x-api-key": ADMIN_KEY}) as http:
+        response = http.post(
+            "/api/v1/clients/register",
+            json={
+                "name": "Token Client",
+                "client_type": "integration",
+                "contact_email": "ops@tokens.example",
+                "allowed_scopes": ["data:read", "banking:read"],
+                "tier": "professional",
+            },
+        )
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+def _token(gateway: RunningGateway, **kwargs: Any) -> Any:
+    with gateway.client() as http:
+        return http.post("/oauth2/token", **kwargs)
+
+
+def test_discovery_document_describes_this_server(gateway: RunningGateway) -> None:
+    with gateway.client() as http:
+        metadata = http.get("/.well-known/openid-configuration").json()
+    assert metadata["issuer"] == gateway.base_url
+    assert metadata["token_endpoint"] == f"{gateway.base_url}/oauth2/token"
+    assert metadata["jwks_uri"] == f"{gateway.base_url}/.well-known/jwks.json"
+    assert metadata["grant_types_supported"] == ["client_credentials"]
+    assert set(metadata["token_endpoint_auth_methods_supported"]) == {"client_secret_basic", "client_secret_post"}
+
+
+def test_client_secret_basic_yields_a_token_verifiable_from_the_jwks(
+    gateway: RunningGateway, registered: dict[str, Any]
+) -> None:
+    response = _token(
+        gateway,
+        data={"grant_type": "client_credentials", "scope": "data:read"},
+        auth=(registered["client_id"], registered["client_secret"]),
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["cache-control"] == "no-store"
+    body = response.json()
+    assert body["token_type"] == "Bearer"
+    assert body["expires_in"] == 3600
+    assert body["scope"] == "data:read"
+
+    # Verify the way any relying party would: discovery, then JWKS, then the signature.
+    jwks_client = jwt.PyJWKClient(f"{gateway.base_url}/.well-known/jwks.json")
+    signing_key = jwks_client.get_signing_key_from_jwt(body["access_token"])
+    claims = jwt.decode(
+        body["access_token"], signing_key.key, algorithms=["RS256"], audience="finance-gateway", issuer=gateway.base_url
+    )
+    header = jwt.get_unverified_header(body["access_token"])
+    assert header["typ"] == "at+jwt"
+    assert claims["sub"] == registered["client_id"]
+    assert claims["scope"] == "data:read"
+    assert claims["tier"] == "professional"
+    assert claims["exp"] - claims["iat"] <= 3600
+    assert claims["jti"]
+
+
+def test_client_secret_post_without_scope_grants_all_allowed_scopes(
+    gateway: RunningGateway, registered: dict[str, Any]
+) -> None:
+    response = _token(
+        gateway,
+        data={
+            "grant_type": "client_credentials",
+            "client_id": registered["client_id"],
+            "client_secret": registered["client_secret"],
+        },
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["scope"] == "banking:read data:read"
+
+
+def test_refusals_use_rfc_6749_error_bodies(gateway: RunningGateway, registered: dict[str, Any]) -> None:
+    good = (registered["client_id"], registered["client_secret"])
+    wrong_secret = _token(gateway, data={"grant_type": "client_credentials"}, auth=(registered["client_id"], "nope"))
+    unknown_client = _token(gateway, data={"grant_type": "client_credentials"}, auth=("cl_nobody", "nope"))
+    bad_scope = _token(gateway, data={"grant_type": "client_credentials", "scope": "admin"}, auth=good)
+    bad_grant = _token(gateway, data={"grant_type": "password"}, auth=good)
+    two_methods = _token(
+        gateway,
+        data={"grant_type": "client_credentials", "client_id": good[0], "client_secret": good[1]},
+        auth=good,
+    )
+    json_body = _token(gateway, json={"grant_type": "client_credentials"}, auth=good)
+    assert (wrong_secret.status_code, wrong_secret.json()["error"]) == (401, "invalid_client")
+    assert wrong_secret.headers["www-authenticate"].startswith("Basic")
+    assert unknown_client.json() == wrong_secret.json()  # nothing to learn by probing ids
+    assert (bad_scope.status_code, bad_scope.json()["error"]) == (400, "invalid_scope")
+    assert (bad_grant.status_code, bad_grant.json()["error"]) == (400, "unsupported_grant_type")
+    assert (two_methods.status_code, two_methods.json()["error"]) == (400, "invalid_request")
+    assert (json_body.status_code, json_body.json()["error"]) == (400, "invalid_request")
+    assert registered["client_secret"] not in "".join(gateway.output), "the client secret was logged"
+
+
+def test_rotated_secret_replaces_the_old_one_and_suspension_stops_tokens(gateway: RunningGateway) -> None:
+    with gateway.client(headers={"x-api-key": ADMIN_KEY}) as http:
+        client = http.post(
+            "/api/v1/clients/register",
+            json={
+                "name": "Rotating Secrets",
+                "client_type": "internal",
+                "contact_email": "a@b.example",
+                "allowed_scopes": ["data:read"],
+            },
+        ).json()
+        rotated = http.post(f"/api/v1/clients/{client['client_id']}/secret").json()
+        form = {"grant_type": "client_credentials"}
+        assert _token(gateway, data=form, auth=(client["client_id"], client["client_secret"])).status_code == 401
+        assert _token(gateway, data=form, auth=(client["client_id"], rotated["client_secret"])).status_code == 200
+        http.post(f"/api/v1/clients/{client['client_id']}/suspend")
+        suspended = _token(gateway, data=form, auth=(client["client_id"], rotated["client_secret"]))
+    assert (suspended.status_code, suspended.json()["error"]) == (400, "unauthorized_client")
