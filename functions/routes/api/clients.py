@@ -123,6 +123,8 @@ def rotate_secret(client_id: str) -> Response[ClientWithSecret]:
 def delete_client(client_id: str) -> Response[str]:
     caller = actor(router.current_event, required_scope=ADMIN)
     client = clients.get(_store(), client_id)
-    clients.delete(_store(), client_id, caller)
+    # Keys first: if the deletion then fails, the keys are already refused and a retry finishes
+    # the job; the other order could leave working keys of a client that no longer exists.
     _sync_keys(client, deleted=True)
+    clients.delete(_store(), client_id, caller)
     return Response(status_code=204, body="")
