@@ -1,0 +1,128 @@
+"""Token request parsing and scope narrowing (functions/routes/logic/oauth.py), RFC 6749."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime
+from urllib.parse import quote_plus
+
+import pytest
+
+from functions.routes.logic.catalog import RateLimits
+from functions.routes.logic.clients import Client
+from functions.routes.logic.oauth import OAuthError, access_token_claims, granted_scopes, parse_token_request
+
+FORM = "application/x-www-form-urlencoded"
+
+
+def _basic(client_id: str, secret: str) -> str:
+    raw = f"{quote_plus(client_id)}:{quote_plus(secret)}".encode()
+    return "Basic " + base64.b64encode(raw).decode()
+
+
+def _client(**overrides: object) -> Client:
+    values: dict[str, object] = {
+        "client_id": "cl_1",
+        "name": "n",
+        "description": "",
+        "client_type": "integration",
+        "organization": "",
+        "contact_email": "a@b.co",
+        "allowed_scopes": ["banking:read", "data:read"],
+        "allowed_endpoints": [],
+        "ip_allowlist": [],
+        "tier": "basic",
+        "rate_limits": None,
+        "monthly_quota": None,
+        "expires_at": None,
+        "status": "active",
+        "created_at": "2026-01-01T00:00:00.000Z",
+        "updated_at": "2026-01-01T00:00:00.000Z",
+        "version": 1,
+        "secret_hash": "x",
+    }
+    values.update(overrides)
+    return Client(**values)  # type: ignore[arg-type]
+
+
+def _error(content_type: str, body: str, authorization: str | None) -> OAuthError:
+    with pytest.raises(OAuthError) as raised:
+        parse_token_request(content_type, body, authorization)
+    return raised.value
+
+
+def test_basic_credentials_are_form_decoded() -> None:
+    request = parse_token_request(FORM, "grant_type=client_credentials", _basic("cl_1", "s:e cr+et"))
+    assert (request.client_id, request.client_secret, request.auth_method) == (
+        "cl_1",
+        "s:e cr+et",
+        "client_secret_basic",
+    )
+
+
+def test_post_credentials_and_scope() -> None:
+    request = parse_token_request(
+        FORM, "grant_type=client_credentials&client_id=cl_1&client_secret=s&scope=data%3Aread", None
+    )
+    assert (request.client_id, request.client_secret, request.scope, request.auth_method) == (
+        "cl_1",
+        "s",
+        "data:read",
+        "client_secret_post",
+    )
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body", "authorization", "code", "status"),
+    [
+        ("application/json", '{"grant_type":"client_credentials"}', None, "invalid_request", 400),
+        (
+            FORM,
+            "grant_type=client_credentials&client_id=cl_1&client_secret=s",
+            _basic("cl_1", "s"),
+            "invalid_request",
+            400,
+        ),
+        (FORM, "grant_type=client_credentials", None, "invalid_client", 401),
+        (FORM, "grant_type=client_credentials&client_id=cl_1", None, "invalid_client", 401),
+        (FORM, "grant_type=client_credentials", "Basic !!!notbase64", "invalid_client", 401),
+        (
+            FORM,
+            "grant_type=client_credentials",
+            "Basic " + base64.b64encode(b"no-colon").decode(),
+            "invalid_client",
+            401,
+        ),
+        (FORM, "client_id=cl_1&client_secret=s", None, "invalid_request", 400),
+        (FORM, "grant_type=a&grant_type=b&client_id=cl_1&client_secret=s", None, "invalid_request", 400),
+    ],
+)
+def test_malformed_requests_get_the_rfc_6749_error(
+    content_type: str, body: str, authorization: str | None, code: str, status: int
+) -> None:
+    error = _error(content_type, body, authorization)
+    assert (error.error, error.status) == (code, status)
+
+
+def test_scopes_default_to_all_allowed_and_narrow_on_request() -> None:
+    client = _client()
+    assert granted_scopes(client, None) == ["banking:read", "data:read"]
+    assert granted_scopes(client, "  ") == ["banking:read", "data:read"]
+    assert granted_scopes(client, "data:read") == ["data:read"]
+    with pytest.raises(OAuthError) as raised:
+        granted_scopes(client, "data:read admin")
+    assert raised.value.error == "invalid_scope"
+
+
+def test_claims_last_one_hour_and_carry_what_the_authorizer_needs() -> None:
+    now = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+    claims = access_token_claims(
+        _client(rate_limits=RateLimits(1, 2, 3)), ["data:read"], issuer="https://i", audience="aud", now=now
+    )
+    assert claims["exp"] - claims["iat"] == 3600
+    assert claims["nbf"] == claims["iat"] == int(now.timestamp())
+    assert (claims["iss"], claims["aud"], claims["sub"], claims["client_id"]) == ("https://i", "aud", "cl_1", "cl_1")
+    assert (claims["scope"], claims["tier"]) == ("data:read", "basic")
+    assert "cnf" not in claims
+    bound = access_token_claims(_client(), [], issuer="i", audience="a", now=now, cnf={"x5t#S256": "abc"})
+    assert bound["cnf"] == {"x5t#S256": "abc"}
