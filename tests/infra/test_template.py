@@ -25,7 +25,7 @@ def test_every_resource_kind_is_provisioned(template: Template) -> None:
         "AWS::Lambda::Function": len(FUNCTION_NAMES),
         "AWS::Lambda::LayerVersion": 2,
         "AWS::DynamoDB::Table": 2,
-        "AWS::KMS::Key": 1,
+        "AWS::KMS::Key": 2,  # data encryption, token signing
         "AWS::SQS::Queue": 2,
         "AWS::StepFunctions::StateMachine": 1,
         "AWS::Scheduler::ScheduleGroup": 1,
@@ -164,3 +164,16 @@ def test_authorizer_role_reads_single_items_only(template_json: dict[str, Any]) 
     assert "dynamodb:GetItem" in actions
     for forbidden in ("dynamodb:Scan", "dynamodb:PutItem", "dynamodb:*"):
         assert forbidden not in actions
+
+
+def test_tokens_are_signed_by_an_asymmetric_kms_key_only_the_routes_function_may_use(
+    template: Template, template_json: dict[str, Any]
+) -> None:
+    template.has_resource_properties("AWS::KMS::Key", {"KeySpec": "RSA_2048", "KeyUsage": "SIGN_VERIFY"})
+    signers = [
+        logical
+        for logical, policy in _of_type(template_json, "AWS::IAM::Policy").items()
+        if "kms:Sign" in json.dumps(policy["Properties"]["PolicyDocument"])
+    ]
+    assert len(signers) == 1
+    assert "RoutesRole" in signers[0]
