@@ -315,6 +315,59 @@ def bench_authorizer(
     }
 
 
+def bench_jwt(counter: CallCounter, warmup: int, iterations: int, count_requests: int) -> dict[str, Any]:
+    """Bearer token verification as the JWT authorizer does it: a KMS-signed at+jwt, the JWKS
+    cached after the first fetch, so a warm decision makes no AWS call and no HTTP fetch."""
+    import boto3
+
+    from functions.authorizer.jwt_token import Issuer, JwksCache, verify_bearer
+    from functions.routes.dal.signing import KmsSigner
+
+    issuer_url = "https://bench.example/prod"
+    kms = boto3.client("kms")
+    key_id = kms.create_key(KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["Arn"]
+    signer = KmsSigner(kms, key_id)
+    now = int(time.time())
+    token = signer.sign(
+        {
+            "iss": issuer_url,
+            "sub": "cl_bench",
+            "aud": "finance-gateway",
+            "iat": now,
+            "exp": now + 3600,
+            "scope": "data:read",
+        }
+    )
+    cache = JwksCache(lambda url: {"keys": [signer.public_jwk()]})
+    issuers = {
+        issuer_url: Issuer(
+            issuer_url, f"{issuer_url}/.well-known/jwks.json", ("finance-gateway",), required_typ="at+jwt"
+        )
+    }
+    header = f"Bearer {token}"
+
+    def call(_: int) -> dict[str, Any]:
+        return {"principal": verify_bearer(header, issuers, cache).client_id}
+
+    started = time.perf_counter()
+    call(-1)
+    first_call_ms = (time.perf_counter() - started) * 1000
+    timed_calls(call, warmup)
+    samples, _ = timed_calls(call, iterations)
+    kms.meta.events.register("before-call.*.*", counter)  # counts a KMS call if verification made one
+    with counter.counting():
+        timed_calls(call, count_requests)
+    return {
+        "event": "Bearer at+jwt (RS256, KMS-signed), JWKS cached",
+        "warmup": warmup,
+        "first_call_ms": round(first_call_ms, 3),
+        "latency": summarize(samples),
+        "jwks_fetches": cache.fetches,
+        "aws_calls": counter.per_request(count_requests),
+        "warnings": [] if cache.fetches == 1 else [f"JWKS fetched {cache.fetches} times"],
+    }
+
+
 def run(warmup: int = 20, iterations: int = 200, count_requests: int = 50) -> dict[str, Any]:
     ensure_import_path()
     from moto import mock_aws
@@ -337,6 +390,7 @@ def run(warmup: int = 20, iterations: int = 200, count_requests: int = 50) -> di
         health = bench_health(routes_handler, counter, warmup, iterations, count_requests)
         key = put_api_key(resource_env["TABLE_NAME"])
         authorizer = bench_authorizer(authorizer_handler, key, counter, warmup, iterations, count_requests)
+        jwt_decision = bench_jwt(CallCounter(), warmup, iterations, count_requests)
 
         gateway_aws.reset_clients()
         gateway_settings.settings.cache_clear()  # type: ignore[attr-defined]
@@ -347,13 +401,18 @@ def run(warmup: int = 20, iterations: int = 200, count_requests: int = 50) -> di
         "count_requests": count_requests,
         "health": health,
         "authorizer": authorizer,
+        "jwt": jwt_decision,
     }
 
 
 def latency_table(section: dict[str, Any]) -> str:
     headers = ["handler", "first ms", "p50 ms", "p95 ms", "p99 ms", "mean ms", "min ms", "max ms"]
     rows: list[list[Any]] = []
-    for label, key in (("routes: GET health", "health"), ("authorizer: API key", "authorizer")):
+    for label, key in (
+        ("routes: GET health", "health"),
+        ("authorizer: API key", "authorizer"),
+        ("authorizer: JWT", "jwt"),
+    ):
         entry = section[key]
         stats = entry["latency"]
         rows.append(
@@ -378,7 +437,11 @@ def latency_table(section: dict[str, Any]) -> str:
 def calls_table(section: dict[str, Any]) -> str:
     headers = ["handler", "operation", "calls / request"]
     rows: list[list[Any]] = []
-    for label, key in (("routes: GET health", "health"), ("authorizer: API key", "authorizer")):
+    for label, key in (
+        ("routes: GET health", "health"),
+        ("authorizer: API key", "authorizer"),
+        ("authorizer: JWT", "jwt"),
+    ):
         calls = section[key]["aws_calls"]
         for operation, per_request in calls["by_operation"].items():
             rows.append([label, operation, f"{per_request:g}"])
@@ -391,6 +454,7 @@ def calls_table(section: dict[str, Any]) -> str:
     notes.append(
         f"  health status codes: {health['status_codes']}; authorizer decisions: {section['authorizer']['decisions']}"
     )
-    for key in ("health", "authorizer"):
+    notes.append(f"  JWT: JWKS fetched {section['jwt']['jwks_fetches']} time(s) in all")
+    for key in ("health", "authorizer", "jwt"):
         notes.extend(f"  ! WARNING ({key}): {w}" for w in section[key]["warnings"])
     return "\n".join([text, *notes])

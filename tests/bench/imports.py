@@ -21,6 +21,7 @@ from tests.bench.report import format_table, median
 
 HANDLER_MODULES = (
     "functions.authorizer.handler",
+    "functions.authorizer.jwt_token",
     "functions.routes.handler",
     "functions.integrations.handler",
     "functions.webhooks.handler",
