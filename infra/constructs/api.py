@@ -80,6 +80,9 @@ GATEWAY_PROBLEMS = [
 ]
 
 
+# A 401 names the scheme it wants (RFC 9110 §11.6.1); API keys travel in the x-api-key header.
+_HEADERS = {"unauthorized": {"WWW-Authenticate": '\'ApiKey realm="finance-gateway", header="x-api-key"\''}}
+
 # ACCESS_DENIED after a Deny from our authorizers says why (its context carries the reason).
 _EXTRA = {"access_denied": ',"reason":"$context.authorizer.reason"'}
 
@@ -145,7 +148,7 @@ class RestApi(Construct):
                 type=response_type,
                 status_code=status,
                 templates={PROBLEM: problem_template(code, title, detail, status, _EXTRA.get(code, ""))},
-                response_headers={"Content-Type": f"'{PROBLEM}'"},
+                response_headers={"Content-Type": f"'{PROBLEM}'", **_HEADERS.get(code, {})},
             )
         self.request_validator = self.api.add_request_validator(
             "RequestValidator", validate_request_parameters=True, validate_request_body=True

@@ -100,6 +100,8 @@ def test_gateway_errors_are_problem_documents(product: RunningGateway) -> None:
         assert problem["code"] == code
         assert problem["type"] == f"urn:gateway:problem:{code}"
         assert problem["request_id"] == response.headers["x-amzn-RequestId"]
+    assert no_key.headers["www-authenticate"] == 'ApiKey realm="finance-gateway", header="x-api-key"'
+    assert bad_key.headers["www-authenticate"].startswith("ApiKey")
 
 
 def test_openapi_document_is_served(product: RunningGateway) -> None:

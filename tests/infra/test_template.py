@@ -139,9 +139,10 @@ def test_gateway_errors_are_problem_json(template_json: dict[str, Any]) -> None:
         rendered = template_text.replace("$context.error.messageString", '"m"').replace("$context.requestId", "r")
         problem = json.loads(rendered)
         assert problem["type"].startswith("urn:gateway:problem:")
-        assert response["Properties"]["ResponseParameters"] == {
-            "gatewayresponse.header.Content-Type": "'application/problem+json'"
-        }
+        parameters = response["Properties"]["ResponseParameters"]
+        assert parameters["gatewayresponse.header.Content-Type"] == "'application/problem+json'"
+        if response["Properties"]["ResponseType"] == "UNAUTHORIZED":
+            assert parameters["gatewayresponse.header.WWW-Authenticate"].startswith("'ApiKey realm=")
 
 
 def test_alarms_watch_dlq_depth_and_5xx_rate(template: Template) -> None:
