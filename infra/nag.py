@@ -25,6 +25,8 @@ _AUTHORIZED_METHODS = (
     "Api/GatewayApi/Default/api/v1/gateway/keys/GET",
     "Api/GatewayApi/Default/api/v1/gateway/keys/POST",
     "Api/GatewayApi/Default/api/v1/gateway/keys/{proxy+}/ANY",
+    "Api/GatewayApi/Default/api/v1/gateway/ip-denylist/GET",
+    "Api/GatewayApi/Default/api/v1/gateway/ip-denylist/PUT",
 )
 
 # (construct path under the stack, rule id, reason)

@@ -28,6 +28,7 @@ class GatewayStack(Stack):
         retain_data: bool,
         alarm_email: str | None = None,
         health_deadline_ms: int = 80,
+        denylist_cache_seconds: int = 30,
         issuer: str | None = None,
         token_audience: str = "finance-gateway",  # noqa: S107 - an audience name, not a secret
         **kwargs: Any,
@@ -64,6 +65,7 @@ class GatewayStack(Stack):
         fns["routes"].add_environment("HEALTH_DEADLINE_MS", str(health_deadline_ms))
 
         # Least privilege: each function gets what its code does today; later issues add theirs.
+        fns["authorizer"].add_environment("DENYLIST_CACHE_SECONDS", str(denylist_cache_seconds))
         fns["authorizer"].add_to_role_policy(
             iam.PolicyStatement(actions=["dynamodb:GetItem"], resources=[data.table.table_arn])
         )

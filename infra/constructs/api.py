@@ -205,3 +205,6 @@ class RestApi(Construct):
         authorized(keys, "GET")
         authorized(keys, "POST")
         authorized(keys.add_resource("{proxy+}"), "ANY")
+        denylist = gateway.add_resource("ip-denylist")
+        authorized(denylist, "GET")
+        authorized(denylist, "PUT")
