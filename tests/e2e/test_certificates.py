@@ -1,0 +1,102 @@
+"""Client certificate registration through the local runtime, with certificates made here."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from tests.e2e.conftest import RunningGateway, start_gateway, stop_gateway
+from tests.e2e.test_product import ADMIN_KEY
+
+
+def make_certificate(common_name: str, *, days: int = 30, start_offset_days: int = -1) -> tuple[str, str]:
+    """A self-signed client certificate (PEM) and its DER SHA-256 fingerprint."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Test Bank"),
+        ]
+    )
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now + timedelta(days=start_offset_days))
+        .not_valid_after(now + timedelta(days=start_offset_days + days))
+        .sign(key, hashes.SHA256())
+    )
+    pem = certificate.public_bytes(serialization.Encoding.PEM).decode()
+    return pem, hashlib.sha256(certificate.public_bytes(serialization.Encoding.DER)).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningGateway]:
+    running = start_gateway(tmp_path_factory.mktemp("certs"), env={"GATEWAY_ADMIN_KEY": ADMIN_KEY})
+    yield running
+    stop_gateway(running)
+
+
+def test_register_list_and_revoke_a_client_certificate(gateway: RunningGateway) -> None:
+    pem, fingerprint = make_certificate("payments.testbank.example")
+    with gateway.client(headers={"x-api-key": ADMIN_KEY}) as http:
+        client = http.post(
+            "/api/v1/clients/register",
+            json={
+                "name": "Cert Bank",
+                "client_type": "integration",
+                "contact_email": "pki@bank.example",
+                "allowed_scopes": ["payments:write"],
+            },
+        ).json()["client_id"]
+        created = http.post(f"/api/v1/clients/{client}/certificates", json={"pem": pem})
+        assert created.status_code == 201, created.text
+        body = created.json()
+        assert body["fingerprint"] == fingerprint
+        assert body["subject"] == "O=Test Bank,CN=payments.testbank.example"
+        assert body["status"] == "active"
+        duplicate = http.post(f"/api/v1/clients/{client}/certificates", json={"pem": pem})
+        assert (duplicate.status_code, duplicate.json()["code"]) == (409, "duplicate_certificate")
+        listed = http.get(f"/api/v1/clients/{client}/certificates").json()["items"]
+        assert [c["fingerprint"] for c in listed] == [fingerprint]
+        revoked = http.delete(f"/api/v1/clients/{client}/certificates/{fingerprint}")
+        assert revoked.json()["status"] == "revoked"
+        audit = http.get("/api/v1/audit/events", params={"target": f"certificate/{fingerprint}"}).json()["items"]
+    assert [e["action"] for e in audit] == ["certificate.revoke", "certificate.register"]
+
+
+def test_bad_or_expired_certificates_are_refused_and_change_nothing(gateway: RunningGateway) -> None:
+    expired, _ = make_certificate("old.example", days=1, start_offset_days=-10)
+    with gateway.client(headers={"x-api-key": ADMIN_KEY}) as http:
+        client = http.post(
+            "/api/v1/clients/register",
+            json={
+                "name": "Cert Refusals",
+                "client_type": "integration",
+                "contact_email": "pki@x.example",
+                "allowed_scopes": ["data:read"],
+            },
+        ).json()["client_id"]
+        not_pem = http.post(f"/api/v1/clients/{client}/certificates", json={"pem": "hello"})
+        broken = http.post(
+            f"/api/v1/clients/{client}/certificates",
+            json={"pem": "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"},
+        )
+        old = http.post(f"/api/v1/clients/{client}/certificates", json={"pem": expired})
+        missing = http.post("/api/v1/clients/cl_nobody/certificates", json={"pem": expired})
+        listed = http.get(f"/api/v1/clients/{client}/certificates").json()["items"]
+    assert (not_pem.status_code, not_pem.json()["code"]) == (422, "invalid_certificate")
+    assert (broken.status_code, broken.json()["code"]) == (422, "invalid_certificate")
+    assert (old.status_code, old.json()["code"]) == (422, "certificate_expired")
+    assert (missing.status_code, missing.json()["code"]) == (404, "client_not_found")
+    assert listed == []
