@@ -20,6 +20,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")), help="0 picks a free port")
     parser.add_argument(
+        "--tls-port",
+        type=int,
+        default=int(os.environ.get("TLS_PORT", "8443")),
+        help="HTTPS with client certificates (mTLS); 0 picks a free port, -1 turns it off",
+    )
+    parser.add_argument(
         "--time-scale",
         type=float,
         default=float(os.environ.get("LOCAL_TIME_SCALE", "1")),
@@ -50,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
             time_scale=args.time_scale,
             state_dir=args.state_dir,
             integration_timeout_s=args.integration_timeout,
+            tls_port=None if args.tls_port < 0 else args.tls_port,
             admin_key=default_admin_key(),
             context=dict(item.split("=", 1) for item in args.context),
         )

@@ -22,8 +22,9 @@ from infra.local import moto_host
 from infra.local.api_model import load_api
 from infra.local.apigateway import RestApiDataPlane
 from infra.local.lambdas import LambdaRuntime, hook_moto_invoke
+from infra.local.pki import ensure_pki
 from infra.local.schedules import Scheduler, VirtualClock
-from infra.local.server import GatewayHttpServer
+from infra.local.server import GatewayHttpServer, MtlsGatewayHttpServer
 from infra.local.sqs_poller import SqsPoller, load_mappings
 
 log = logging.getLogger("local")
@@ -40,6 +41,7 @@ class RuntimeOptions:
     state_dir: Path = Path(".local")
     admin_key: str | None = None
     integration_timeout_s: float = 29.0  # API Gateway's limit; tests lower it to prove the 504 path
+    tls_port: int | None = 8443  # HTTPS with client certificates (mTLS); None: no TLS listener
     context: dict[str, Any] = field(default_factory=dict)
 
 
@@ -162,6 +164,19 @@ class LocalGateway:
         moto_host.serve_authorizer_cache_flush(self._flush_authorizers)
         self._bootstrap_admin(state)
         self.http.data_plane = self.data_plane
+        self.tls: MtlsGatewayHttpServer | None = None
+        if self.options.tls_port is not None:
+            self.pki = ensure_pki(state / "pki")
+            self.tls = MtlsGatewayHttpServer(
+                self.options.host,
+                self.options.tls_port,
+                self.data_plane,
+                cert=str(self.pki.server_cert),
+                key=str(self.pki.server_key),
+                ca=str(self.pki.ca_cert),
+            )
+            self.tls_port = self.tls.server_address[1]
+            threading.Thread(target=self.tls.serve_forever, name="https", daemon=True).start()
         threading.Thread(target=self.http.serve_forever, name="http", daemon=True).start()
         self.started_in = time.perf_counter() - started
 
@@ -197,6 +212,11 @@ class LocalGateway:
             f"  OpenAPI/Swagger {base}/api/v1/docs",
             f"  AWS (moto)     http://127.0.0.1:{self.moto_port}  (AWS_ENDPOINT_URL for boto3 and the AWS CLI)",
         ]
+        if self.tls is not None:
+            lines.append(f"  HTTPS (mTLS)   https://{self.options.host}:{self.tls_port}  (client certificate required)")
+            lines.append(
+                f"  PKI            CA {self.pki.ca_cert}, demo client {self.pki.client_cert} + {self.pki.client_key}"
+            )
         if self.admin_key:
             source = "from GATEWAY_ADMIN_KEY" if self.options.admin_key else "generated"
             lines.append(
@@ -207,9 +227,10 @@ class LocalGateway:
 
     def stop(self) -> None:
         self.stop_event.set()
-        if self.http is not None:
-            self.http.shutdown()
-            self.http.server_close()
+        for server in (self.http, getattr(self, "tls", None)):
+            if server is not None:
+                server.shutdown()
+                server.server_close()
         self.lambdas.shutdown()
         self.moto_server.stop()
 

@@ -26,6 +26,7 @@ START_TIMEOUT_S = 180
 class RunningGateway:
     base_url: str
     aws_endpoint: str
+    tls_url: str
     process: subprocess.Popen[str]
     state_dir: Path
     output: list[str] = field(default_factory=list)
@@ -48,7 +49,7 @@ class RunningGateway:
 
 
 def start_gateway(tmp: Path, *args: str, env: dict[str, str] | None = None) -> RunningGateway:
-    command = [sys.executable, "-m", "infra.local", "--port", "0", "--state-dir", str(tmp), *args]
+    command = [sys.executable, "-m", "infra.local", "--port", "0", "--tls-port", "0", "--state-dir", str(tmp), *args]
     process = subprocess.Popen(
         command,
         cwd=ROOT,
@@ -75,9 +76,11 @@ def start_gateway(tmp: Path, *args: str, env: dict[str, str] | None = None) -> R
     text = "".join(output)
     base = re.search(r"^  API\s+(http://127\.0\.0\.1:\d+)", text, re.M)
     aws = re.search(r"^  AWS \(moto\)\s+(http://127\.0\.0\.1:\d+)", text, re.M)
+    tls = re.search(r"^  HTTPS \(mTLS\)\s+(https://127\.0\.0\.1:\d+)", text, re.M)
     assert base, text
     assert aws, text
-    return RunningGateway(base.group(1), aws.group(1), process, tmp, output)
+    assert tls, text
+    return RunningGateway(base.group(1), aws.group(1), tls.group(1), process, tmp, output)
 
 
 def stop_gateway(gateway: RunningGateway) -> None:

@@ -7,6 +7,8 @@ import json
 import uuid
 from typing import Any
 
+import pytest
+
 from tests.e2e.conftest import RunningGateway, eventually
 from tests.e2e.runtime_app import STACK_NAME
 
@@ -232,3 +234,34 @@ def test_lambda_invoke_api_runs_the_function_in_process(fixture_gateway: Running
     error = json.loads(failed["Payload"].read())
     assert error["errorType"] == "ValueError"
     assert error["errorMessage"] == "task asked to fail"
+
+
+# -- mutual TLS ----------------------------------------------------------------------------------
+def test_https_listener_requires_a_client_certificate_from_the_truststore(fixture_gateway: RunningGateway) -> None:
+    import ssl
+
+    import httpx
+    from cryptography import x509
+
+    pki = fixture_gateway.state_dir / "pki"
+    trust = ssl.create_default_context(cafile=str(pki / "ca.pem"))
+    trust.load_cert_chain(str(pki / "client.pem"), str(pki / "client.key"))
+    with httpx.Client(base_url=fixture_gateway.tls_url, verify=trust, timeout=30) as https:
+        event = https.get("/public/items/7").json()
+    cert = event["requestContext"]["identity"]["clientCert"]
+    demo = x509.load_pem_x509_certificate((pki / "client.pem").read_bytes())
+    assert cert["subjectDN"] == demo.subject.rfc4514_string()
+    assert cert["issuerDN"] == "CN=Finance Gateway local CA,O=Finance Gateway (local)"  # RFC 4514 order
+    assert x509.load_pem_x509_certificate(cert["clientCertPem"].encode()) == demo
+    assert cert["validity"]["notAfter"].endswith("GMT")
+
+    # Without a client certificate the handshake fails, as on an API Gateway mTLS domain.
+    anonymous = ssl.create_default_context(cafile=str(pki / "ca.pem"))
+    with (
+        httpx.Client(base_url=fixture_gateway.tls_url, verify=anonymous, timeout=10) as https,
+        pytest.raises(httpx.TransportError),
+    ):
+        https.get("/public")
+    # The plain listener carries no certificate.
+    plain = httpx.get(f"{fixture_gateway.base_url}/public", timeout=30)
+    assert plain.json()["requestContext"]["identity"]["clientCert"] is None
