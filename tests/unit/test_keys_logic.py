@@ -14,34 +14,14 @@ from functions.routes.logic.keys import ApiKey
 from gateway_core.audit import Actor
 from gateway_core.credentials import hash_api_key
 from gateway_core.errors import Conflict, NotFound, ValidationFailed
+from tests.unit.factories import make_client
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 ACTOR = Actor("admin", "api_key", "k0", "req-1")
 
 
 def _client(**overrides: object) -> Client:
-    values: dict[str, object] = {
-        "client_id": "cl_1",
-        "name": "n",
-        "description": "",
-        "client_type": "integration",
-        "organization": "",
-        "contact_email": "a@b.co",
-        "allowed_scopes": ["banking:read", "data:read"],
-        "allowed_endpoints": [],
-        "ip_allowlist": ["203.0.113.0/24"],
-        "tier": "basic",
-        "rate_limits": None,
-        "monthly_quota": None,
-        "expires_at": None,
-        "status": "active",
-        "created_at": "2026-01-01T00:00:00.000Z",
-        "updated_at": "2026-01-01T00:00:00.000Z",
-        "version": 1,
-        "secret_hash": "x",
-    }
-    values.update(overrides)
-    return Client(**values)  # type: ignore[arg-type]
+    return make_client(**{"ip_allowlist": ["203.0.113.0/24"], **overrides})
 
 
 class Clients:

@@ -11,6 +11,7 @@ import pytest
 from functions.routes.logic.catalog import RateLimits
 from functions.routes.logic.clients import Client
 from functions.routes.logic.oauth import OAuthError, access_token_claims, granted_scopes, parse_token_request
+from tests.unit.factories import make_client
 
 FORM = "application/x-www-form-urlencoded"
 
@@ -21,28 +22,7 @@ def _basic(client_id: str, secret: str) -> str:
 
 
 def _client(**overrides: object) -> Client:
-    values: dict[str, object] = {
-        "client_id": "cl_1",
-        "name": "n",
-        "description": "",
-        "client_type": "integration",
-        "organization": "",
-        "contact_email": "a@b.co",
-        "allowed_scopes": ["banking:read", "data:read"],
-        "allowed_endpoints": [],
-        "ip_allowlist": [],
-        "tier": "basic",
-        "rate_limits": None,
-        "monthly_quota": None,
-        "expires_at": None,
-        "status": "active",
-        "created_at": "2026-01-01T00:00:00.000Z",
-        "updated_at": "2026-01-01T00:00:00.000Z",
-        "version": 1,
-        "secret_hash": "x",
-    }
-    values.update(overrides)
-    return Client(**values)  # type: ignore[arg-type]
+    return make_client(**{**overrides})
 
 
 def _error(content_type: str, body: str, authorization: str | None) -> OAuthError:
