@@ -88,6 +88,10 @@ class ClientStore(Protocol):
     def delete(self, client: Client, actor: Actor) -> None: ...
 
 
+# ClientSpec fields that None resets (to the tier's defaults or to "never").
+_NULLABLE = frozenset({"rate_limits", "monthly_quota", "expires_at"})
+
+
 class DuplicateName(Exception):
     pass
 
@@ -109,7 +113,9 @@ def _normalize_cidrs(cidrs: list[str]) -> list[str]:
     return sorted(set(normalized))
 
 
-def validate(spec: ClientSpec, now: datetime) -> ClientSpec:
+def validate(spec: ClientSpec, now: datetime, *, new_expiry: bool = True) -> ClientSpec:
+    """`new_expiry`: the expiry is being set now, so it must lie in the future; a stored one that
+    has passed is kept as it is (the client is expired, and may still be corrected)."""
     if not spec.name.strip() or len(spec.name) > 255:
         raise ValidationFailed("A client name is 1 to 255 characters.", code="invalid_name")
     if not _EMAIL.match(spec.contact_email):
@@ -139,7 +145,7 @@ def validate(spec: ClientSpec, now: datetime) -> ClientSpec:
             expiry = parse_iso(spec.expires_at)
         except ValueError as error:
             raise ValidationFailed("expires_at is not an ISO 8601 time.", code="invalid_expiry") from error
-        if expiry <= now:
+        if new_expiry and expiry <= now:
             raise ValidationFailed("expires_at is in the past.", code="invalid_expiry")
         expires_at = iso(expiry)
     return replace(
@@ -202,7 +208,11 @@ def _save(store: ClientStore, before: Client, after: Client, action: str, actor:
 
 
 def update(store: ClientStore, client_id: str, changes: dict[str, Any], actor: Actor, now: datetime) -> Client:
-    """Apply the given fields (absent fields keep their value)."""
+    """Apply the given fields (absent fields keep their value; only the optional ones may be
+    reset with None)."""
+    nulls = sorted(k for k, v in changes.items() if v is None and k not in _NULLABLE)
+    if nulls:
+        raise ValidationFailed(f"These fields cannot be null: {', '.join(nulls)}", code="null_not_allowed")
     before = get(store, client_id)
     current = ClientSpec(
         name=before.name,
@@ -218,7 +228,7 @@ def update(store: ClientStore, client_id: str, changes: dict[str, Any], actor: A
         monthly_quota=before.monthly_quota,
         expires_at=before.expires_at,
     )
-    spec = validate(replace(current, **changes), now)
+    spec = validate(replace(current, **changes), now, new_expiry="expires_at" in changes)
     after = replace(
         before,
         **{k: getattr(spec, k) for k in ClientSpec.__dataclass_fields__},

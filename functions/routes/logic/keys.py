@@ -181,6 +181,9 @@ def _save(keys: KeyStore, before: ApiKey, after: ApiKey, action: str, actor: Act
 def update(
     keys: KeyStore, clients: ClientStore, key_id: str, changes: dict[str, Any], actor: Actor, now: datetime
 ) -> ApiKey:
+    nulls = sorted(k for k in ("name", "scopes") if k in changes and changes[k] is None)
+    if nulls:
+        raise ValidationFailed(f"These fields cannot be null: {', '.join(nulls)}", code="null_not_allowed")
     before = get(keys, key_id)
     if before.status != "active":
         raise Conflict("A revoked key cannot be changed.", code="key_revoked")
