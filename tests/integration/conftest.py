@@ -82,6 +82,28 @@ def create_table(name: str, *, hash_key: str = "PK", range_key: str | None = "SK
     )
 
 
+def create_data_table(name: str) -> None:
+    """The data table as the stack defines it: PK/SK and the overloaded GSI1 and GSI2."""
+    attributes = ("PK", "SK", "GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK")
+    boto3.client("dynamodb", region_name=REGION).create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}, {"AttributeName": "SK", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"} for a in attributes],
+        BillingMode="PAY_PER_REQUEST",
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": index,
+                "KeySchema": [
+                    {"AttributeName": f"{index}PK", "KeyType": "HASH"},
+                    {"AttributeName": f"{index}SK", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+            for index in ("GSI1", "GSI2")
+        ],
+    )
+
+
 @pytest.fixture
 def gateway_resources(aws: None, monkeypatch: pytest.MonkeyPatch) -> GatewayResources:
     """Every resource the health check probes, with the environment the routes function gets."""

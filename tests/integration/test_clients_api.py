@@ -15,6 +15,7 @@ from functions.routes.dal.clients_store import DynamoClientStore
 from gateway_core.clock import iso, utc_now
 from gateway_core.secrets_hashing import verify_secret
 from gateway_core.settings import settings
+from tests.integration.conftest import create_data_table
 from tests.integration.helpers import REGION, FakeLambdaContext, proxy_event, response_header
 
 TABLE = "gateway-data-clients-api"
@@ -36,28 +37,6 @@ REGISTRATION: dict[str, Any] = {
 }
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
-
-
-def create_data_table(name: str) -> None:
-    """The data table as the stack defines it: PK/SK and the overloaded GSI1 and GSI2."""
-    attributes = ("PK", "SK", "GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK")
-    boto3.client("dynamodb", region_name=REGION).create_table(
-        TableName=name,
-        KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}, {"AttributeName": "SK", "KeyType": "RANGE"}],
-        AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"} for a in attributes],
-        BillingMode="PAY_PER_REQUEST",
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": index,
-                "KeySchema": [
-                    {"AttributeName": f"{index}PK", "KeyType": "HASH"},
-                    {"AttributeName": f"{index}SK", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-            for index in ("GSI1", "GSI2")
-        ],
-    )
 
 
 @dataclass(frozen=True)

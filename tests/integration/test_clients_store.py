@@ -17,34 +17,13 @@ from gateway_core.audit import Actor, state_hash
 from gateway_core.clock import iso, utc_now
 from gateway_core.errors import BadRequest
 from gateway_core.secrets_hashing import generate_client_secret, hash_secret
+from tests.integration.conftest import create_data_table
 from tests.integration.helpers import REGION
 
 TABLE = "gateway-data-clients"
 ACTOR = Actor("admin-1", "api_key", "k1", "req-store-1")
 SECRET = generate_client_secret("test")
 SECRET_HASH = hash_secret(SECRET)
-
-
-def create_data_table(name: str) -> None:
-    """The data table as the stack defines it: PK/SK and the overloaded GSI1 and GSI2."""
-    attributes = ("PK", "SK", "GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK")
-    boto3.client("dynamodb", region_name=REGION).create_table(
-        TableName=name,
-        KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}, {"AttributeName": "SK", "KeyType": "RANGE"}],
-        AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"} for a in attributes],
-        BillingMode="PAY_PER_REQUEST",
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": index,
-                "KeySchema": [
-                    {"AttributeName": f"{index}PK", "KeyType": "HASH"},
-                    {"AttributeName": f"{index}SK", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-            for index in ("GSI1", "GSI2")
-        ],
-    )
 
 
 @pytest.fixture
