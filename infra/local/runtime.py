@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import secrets
 import shutil
 import subprocess
 import sys
@@ -97,11 +96,13 @@ def create_unsupported_scheduler_resources(stack: moto_host.DeployedStack) -> No
 
 def seed_admin_key(table_name: str, admin_key: str) -> None:
     """The bootstrap admin key, stored like any other key (hash only), manageable by the keys API."""
-    from gateway_core.credentials import api_key_items, new_key_record
+    from gateway_core.credentials import api_key_items, hash_api_key, key_prefix, new_key_record
 
     now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     record = new_key_record(
-        api_key=admin_key,
+        key_hash=hash_api_key(admin_key),
+        prefix=key_prefix(admin_key),
+        last_four=admin_key[-4:],
         key_id="key_bootstrap_admin",
         client_id=ADMIN_CLIENT_ID,
         name="bootstrap admin key",
@@ -240,7 +241,3 @@ def default_admin_key() -> str | None:
     if value and len(value) < 32:
         raise SystemExit("GATEWAY_ADMIN_KEY must be at least 32 characters")
     return value or None
-
-
-def new_admin_key() -> str:
-    return "gk_local_" + secrets.token_urlsafe(32)

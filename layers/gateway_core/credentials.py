@@ -51,44 +51,19 @@ def api_key_items(record: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any
 
 
 def new_key_record(
-    *, api_key: str, key_id: str, client_id: str, name: str, scopes: list[str], tier: str, created_at: str
-) -> dict[str, Any]:
-    """A fresh active key record, as the keys API and the bootstrap admin key create it."""
-    return {
-        "key_id": key_id,
-        "key_hash": hash_api_key(api_key),
-        "client_id": client_id,
-        "name": name,
-        "scopes": scopes,
-        "tier": tier,
-        "status": "active",
-        "prefix": api_key[: api_key.index("_", 3) + 1] if api_key.startswith(f"{KEY_PREFIX}_") else "",
-        "last_four": api_key[-4:],
-        "created_at": created_at,
-        "updated_at": created_at,
-        "expires_at": None,
-        "grace_until": None,
-        "rotated_to": None,
-        "revoked_at": None,
-        "rate_limits": None,
-        "version": 1,
-    }
-
-
-def api_key_item(
     *,
     key_hash: str,
     key_id: str,
     client_id: str,
+    name: str,
     scopes: list[str],
     tier: str,
-    name: str,
     created_at: str,
-    last_four: str,
     prefix: str,
+    last_four: str,
 ) -> dict[str, Any]:
-    """The lookup item alone, for tests and tools that seed a key directly."""
-    record = {
+    """A fresh active key record, as the keys API, the bootstrap admin key and tests create it."""
+    return {
         "key_id": key_id,
         "key_hash": key_hash,
         "client_id": client_id,
@@ -107,4 +82,35 @@ def api_key_item(
         "rate_limits": None,
         "version": 1,
     }
+
+
+def key_prefix(api_key: str) -> str:
+    """`gk_<environment>_`: what people see of a key besides its last four characters."""
+    return api_key[: api_key.index("_", 3) + 1] if api_key.startswith(f"{KEY_PREFIX}_") else ""
+
+
+def api_key_item(
+    *,
+    key_hash: str,
+    key_id: str,
+    client_id: str,
+    scopes: list[str],
+    tier: str,
+    name: str,
+    created_at: str,
+    last_four: str,
+    prefix: str,
+) -> dict[str, Any]:
+    """The lookup item alone, for tests and tools that seed a key directly."""
+    record = new_key_record(
+        key_hash=key_hash,
+        key_id=key_id,
+        client_id=client_id,
+        name=name,
+        scopes=scopes,
+        tier=tier,
+        created_at=created_at,
+        prefix=prefix,
+        last_four=last_four,
+    )
     return api_key_items(record)[0]

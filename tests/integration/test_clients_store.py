@@ -10,7 +10,8 @@ import boto3
 import pytest
 
 from functions.routes.dal.audit_store import DynamoAuditReader
-from functions.routes.dal.clients_store import DynamoClientStore, encode_cursor
+from functions.routes.dal.clients_store import DynamoClientStore
+from functions.routes.dal.pagination import encode_cursor
 from functions.routes.logic.catalog import RateLimits
 from functions.routes.logic.clients import Client, ConcurrentChange, DuplicateName
 from gateway_core.audit import Actor, state_hash

@@ -8,19 +8,17 @@ and a condition on the version read, so concurrent admins cannot overwrite each 
 
 from __future__ import annotations
 
-import base64
-import json
 from dataclasses import asdict
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
+from functions.routes.dal.pagination import decode_cursor, encode_cursor
 from functions.routes.logic.catalog import RateLimits
 from functions.routes.logic.clients import Client, ConcurrentChange, DuplicateName
 from gateway_core.audit import Actor, audit_item
 from gateway_core.clock import utc_now
-from gateway_core.errors import BadRequest
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -186,30 +184,3 @@ class DynamoClientStore:
             ):
                 raise ConcurrentChange(client.client_id) from error
             raise
-
-
-def encode_cursor(key: dict[str, Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(key, sort_keys=True).encode()).decode().rstrip("=")
-
-
-_CURSOR_KEYS = (
-    frozenset({"PK", "SK"}),
-    frozenset({"PK", "SK", "GSI1PK", "GSI1SK"}),
-    frozenset({"PK", "SK", "GSI2PK", "GSI2SK"}),
-)
-
-
-def decode_cursor(cursor: str) -> dict[str, Any]:
-    """A cursor is a LastEvaluatedKey we issued: string key attributes of one of our key shapes.
-    Anything else is a 400, never a start key handed to DynamoDB."""
-    invalid = BadRequest("The cursor is not one this API issued.", code="invalid_cursor")
-    try:
-        decoded = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (ValueError, UnicodeDecodeError) as error:
-        raise invalid from error
-    if not isinstance(decoded, dict) or frozenset(decoded) not in _CURSOR_KEYS:
-        raise invalid
-    for value in decoded.values():
-        if not (isinstance(value, dict) and set(value) == {"S"} and isinstance(value["S"], str)):
-            raise invalid
-    return decoded

@@ -10,7 +10,7 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 
-from functions.routes.dal.clients_store import decode_cursor, encode_cursor
+from functions.routes.dal.pagination import decode_cursor, encode_cursor
 from functions.routes.logic.catalog import RateLimits
 from functions.routes.logic.clients import Client, ConcurrentChange
 from functions.routes.logic.keys import ApiKey
@@ -20,11 +20,6 @@ from gateway_core.credentials import api_key_items, key_lookup_key, pointer_key
 
 _deserializer = TypeDeserializer()
 _FIELDS = tuple(ApiKey.__dataclass_fields__)
-
-
-def _record(key: ApiKey) -> dict[str, Any]:
-    data = asdict(key)
-    return data
 
 
 def _key(item: dict[str, Any]) -> ApiKey:
@@ -57,7 +52,7 @@ class DynamoKeyStore:
         return {"Put": {"TableName": self.table, "Item": item, "ConditionExpression": "attribute_not_exists(PK)"}}
 
     def _puts_for_new(self, key: ApiKey) -> list[dict[str, Any]]:
-        lookup, pointer = api_key_items(_record(key))
+        lookup, pointer = api_key_items(asdict(key))
         condition = "attribute_not_exists(PK)"
         return [
             {"Put": {"TableName": self.table, "Item": lookup, "ConditionExpression": condition}},
@@ -65,7 +60,7 @@ class DynamoKeyStore:
         ]
 
     def _put_versioned(self, before: ApiKey, after: ApiKey) -> dict[str, Any]:
-        lookup, _ = api_key_items(_record(after))
+        lookup, _ = api_key_items(asdict(after))
         return {
             "Put": {
                 "TableName": self.table,

@@ -16,7 +16,7 @@ from functions.routes.logic.catalog import RateLimits
 from functions.routes.logic.clients import Client, ClientStore, ConcurrentChange
 from gateway_core.audit import Actor
 from gateway_core.clock import iso, parse_iso
-from gateway_core.credentials import generate_api_key, hash_api_key
+from gateway_core.credentials import generate_api_key, hash_api_key, key_prefix
 from gateway_core.errors import Conflict, NotFound, ValidationFailed
 
 KeyStatus = Literal["active", "revoked"]
@@ -124,7 +124,7 @@ def _new_key(
         scopes=scopes,
         tier=client.tier,
         status="active",
-        prefix=secret[: secret.index("_", 3) + 1],
+        prefix=key_prefix(secret),
         last_four=secret[-4:],
         created_at=stamp,
         updated_at=stamp,
