@@ -5,14 +5,23 @@ stack deletion), `alarmEmail` (optional), `healthDeadlineMs` (default 80: how lo
 check waits for its probes before it reports one as timed out), `issuer` (the OAuth2 issuer URL;
 default the stage's execute-api URL; set it to the custom domain when there is one), `tokenAudience`
 (default "finance-gateway"), `denylistCacheSeconds` (default 30: how long an authorizer
-container keeps the global IP denylist before reading it again). cdk-nag's AwsSolutions pack runs on every synth.
+container keeps the global IP denylist, client states and issuer configurations before reading
+them again), `tokenSigningKeyGeneration` (default 1: bump it to rotate the token signing key; the
+previous key stays in the JWKS), and, for an mTLS custom domain, `mtlsDomainName`,
+`mtlsCertificateArn`, `mtlsTruststoreUri` (s3://bucket/key) and optional `mtlsTruststoreVersion`;
+for browsers, `corsAllowOrigins` (comma-separated origins, or `*`; none by default: no browser
+access), `corsAllowHeaders`, `corsExposeHeaders`, `corsMaxAgeSeconds` (default 600).
+cdk-nag's AwsSolutions pack runs on every synth.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
+from infra.constructs.api import CorsSettings, MtlsDomainSettings
 from infra.nag import acknowledge_findings
 from infra.stack import GatewayStack
 
@@ -28,6 +37,9 @@ def build_app(outdir: str | None = None, context: dict[str, object] | None = Non
     issuer = app.node.try_get_context("issuer")
     denylist_cache_seconds = int(str(app.node.try_get_context("denylistCacheSeconds") or "30"))
     audience = str(app.node.try_get_context("tokenAudience") or "finance-gateway")
+    generation = int(str(app.node.try_get_context("tokenSigningKeyGeneration") or "1"))
+    mtls = _mtls_settings(app)
+    cors = _cors_settings(app)
     stack = GatewayStack(
         app,
         STACK_NAME,
@@ -38,11 +50,54 @@ def build_app(outdir: str | None = None, context: dict[str, object] | None = Non
         denylist_cache_seconds=denylist_cache_seconds,
         issuer=str(issuer) if issuer else None,
         token_audience=audience,
+        signing_key_generation=generation,
+        mtls=mtls,
+        cors=cors,
         description="Finance integration gateway: API Gateway, Lambda, DynamoDB, SQS, Step Functions, Scheduler",
     )
     acknowledge_findings(stack, stage)
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(verbose=True))
     return app
+
+
+def _list(app: cdk.App, name: str) -> tuple[str, ...] | None:
+    value = app.node.try_get_context(name)
+    if value is None:
+        return None
+    items = value if isinstance(value, list) else str(value).split(",")
+    return tuple(str(v).strip() for v in items if str(v).strip())
+
+
+def _cors_settings(app: cdk.App) -> CorsSettings | None:
+    origins = _list(app, "corsAllowOrigins")
+    if not origins:
+        return None
+    options: dict[str, Any] = {}
+    for context_name, field in (("corsAllowHeaders", "allow_headers"), ("corsExposeHeaders", "expose_headers")):
+        values = _list(app, context_name)
+        if values is not None:
+            options[field] = values
+    max_age = app.node.try_get_context("corsMaxAgeSeconds")
+    if max_age is not None:
+        options["max_age_seconds"] = int(str(max_age))
+    return CorsSettings(allow_origins=origins, **options)
+
+
+def _mtls_settings(app: cdk.App) -> MtlsDomainSettings | None:
+    names = ("mtlsDomainName", "mtlsCertificateArn", "mtlsTruststoreUri")
+    values = [app.node.try_get_context(n) for n in names]
+    if not any(values):
+        return None
+    if not all(values):
+        missing = [n for n, v in zip(names, values, strict=True) if not v]
+        raise ValueError(f"an mTLS custom domain needs {', '.join(missing)} as well")
+    version = app.node.try_get_context("mtlsTruststoreVersion")
+    return MtlsDomainSettings(
+        domain_name=str(values[0]),
+        certificate_arn=str(values[1]),
+        truststore_uri=str(values[2]),
+        truststore_version=str(version) if version else None,
+    )
 
 
 def main() -> None:

@@ -14,8 +14,21 @@ STATE_MACHINES_DIR = Path(__file__).resolve().parent / "statemachines"
 LAMBDA_PYTHON_VERSION = "3.14"
 LAMBDA_PLATFORM = "manylinux2014_x86_64"
 
-# One Lambda function per folder under functions/ (the design card fixes these five).
+# The code folders under functions/ (the design card fixes these five); each is one asset.
 FUNCTION_NAMES = ("authorizer", "routes", "integrations", "webhooks", "marketdata")
+
+# The Lambda functions: (name, code folder, handler module). functions/authorizer holds three
+# authorizers sharing one core; each is its own function so each has its own role and its cold
+# start imports only its own path (the API key check never loads PyJWT or cryptography).
+LAMBDA_FUNCTIONS = (
+    ("api_key_authorizer", "authorizer", "api_key_handler"),
+    ("jwt_authorizer", "authorizer", "jwt_handler"),
+    ("mtls_authorizer", "authorizer", "mtls_handler"),
+    ("routes", "routes", "handler"),
+    ("integrations", "integrations", "handler"),
+    ("webhooks", "webhooks", "handler"),
+    ("marketdata", "marketdata", "handler"),
+)
 
 
 def function_asset_dir(name: str) -> Path:
@@ -33,6 +46,6 @@ def deps_layer_asset_dir() -> Path:
     return BUILD_DIR / "layers" / "deps"
 
 
-def handler_path(name: str) -> str:
-    """Handler string of a function; the module lives at functions/<name>/handler.py."""
-    return f"functions.{name}.handler.lambda_handler"
+def handler_path(folder: str, module: str = "handler") -> str:
+    """Handler string of a function whose module is functions/<folder>/<module>.py."""
+    return f"functions.{folder}.{module}.lambda_handler"

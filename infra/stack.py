@@ -9,7 +9,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from infra.constructs.api import RestApi
+from infra.constructs.api import CorsSettings, MtlsDomainSettings, RestApi
 from infra.constructs.data import DataStore
 from infra.constructs.functions import Functions
 from infra.constructs.observability import Alarms
@@ -31,13 +31,16 @@ class GatewayStack(Stack):
         denylist_cache_seconds: int = 30,
         issuer: str | None = None,
         token_audience: str = "finance-gateway",  # noqa: S107 - an audience name, not a secret
+        signing_key_generation: int = 1,
+        mtls: MtlsDomainSettings | None = None,
+        cors: CorsSettings | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         removal = RemovalPolicy.RETAIN if retain_data else RemovalPolicy.DESTROY
         retention = logs.RetentionDays.ONE_YEAR if retain_data else logs.RetentionDays.ONE_MONTH
 
-        data = DataStore(self, "Data", removal_policy=removal)
+        data = DataStore(self, "Data", removal_policy=removal, signing_key_generation=signing_key_generation)
         functions = Functions(
             self, "Functions", stage=stage, log_key=data.key, log_retention=retention, removal_policy=removal
         )
@@ -53,6 +56,8 @@ class GatewayStack(Stack):
             log_key=data.key,
             log_retention=retention,
             removal_policy=removal,
+            mtls=mtls,
+            cors=cors,
         )
         Alarms(self, "Observability", api=api.api, dlq=queues.dlq, key=data.key, alarm_email=alarm_email)
 
@@ -63,11 +68,26 @@ class GatewayStack(Stack):
         functions.add_environment("STATE_MACHINE_ARN", payments.state_machine.state_machine_arn)
         functions.add_environment("SCHEDULE_GROUP_NAME", str(schedules.group.name))
         fns["routes"].add_environment("HEALTH_DEADLINE_MS", str(health_deadline_ms))
+        if cors is not None:
+            for name in ("routes", "integrations", "webhooks", "marketdata"):
+                for key, value in cors.environment().items():
+                    fns[name].add_environment(key, value)
 
         # Least privilege: each function gets what its code does today; later issues add theirs.
-        fns["authorizer"].add_environment("DENYLIST_CACHE_SECONDS", str(denylist_cache_seconds))
-        fns["authorizer"].add_to_role_policy(
-            iam.PolicyStatement(actions=["dynamodb:GetItem"], resources=[data.table.table_arn])
+        issuer_url = issuer or f"https://{api.api.rest_api_id}.execute-api.{self.region}.{self.url_suffix}/{stage}"
+        verify_key_ids = ",".join(k.key_arn for k in data.token_verify_keys)
+        for name in ("api_key_authorizer", "jwt_authorizer", "mtls_authorizer"):
+            # One GetItem per check: the key, the certificate, the client, an issuer, the denylist.
+            fns[name].add_environment("DENYLIST_CACHE_SECONDS", str(denylist_cache_seconds))
+            fns[name].add_to_role_policy(
+                iam.PolicyStatement(actions=["dynamodb:GetItem"], resources=[data.table.table_arn])
+            )
+        jwt_authorizer = fns["jwt_authorizer"]
+        jwt_authorizer.add_environment("TOKEN_ISSUER", issuer_url)
+        jwt_authorizer.add_environment("TOKEN_AUDIENCE", token_audience)
+        jwt_authorizer.add_environment("TOKEN_VERIFY_KEY_IDS", verify_key_ids)
+        jwt_authorizer.add_to_role_policy(
+            iam.PolicyStatement(actions=["kms:GetPublicKey"], resources=[k.key_arn for k in data.token_verify_keys])
         )
         routes = fns["routes"]
         routes.add_to_role_policy(
@@ -109,19 +129,23 @@ class GatewayStack(Stack):
                 ],
             )
         )
-        # OAuth2: sign tokens in KMS, publish the public key.
+        # OAuth2: sign tokens in KMS with the current key, publish current and previous public keys.
+        routes.add_to_role_policy(iam.PolicyStatement(actions=["kms:Sign"], resources=[data.token_signing_key.key_arn]))
         routes.add_to_role_policy(
-            iam.PolicyStatement(actions=["kms:Sign", "kms:GetPublicKey"], resources=[data.token_signing_key.key_arn])
+            iam.PolicyStatement(actions=["kms:GetPublicKey"], resources=[k.key_arn for k in data.token_verify_keys])
         )
         routes.add_environment("TOKEN_SIGNING_KEY_ID", data.token_signing_key.key_arn)
-        routes.add_environment(
-            "TOKEN_ISSUER",
-            issuer or f"https://{api.api.rest_api_id}.execute-api.{self.region}.{self.url_suffix}/{stage}",
-        )
+        routes.add_environment("TOKEN_VERIFY_KEY_IDS", verify_key_ids)
+        routes.add_environment("TOKEN_ISSUER", issuer_url)
         routes.add_environment("TOKEN_AUDIENCE", token_audience)
+        if mtls is not None:
+            # Discovery names the mTLS host for certificate-bound tokens (RFC 8705 §5).
+            routes.add_environment("MTLS_BASE_URL", f"https://{mtls.domain_name}")
         # ListSchedules has no resource-level permission; the group is a request parameter.
         routes.add_to_role_policy(iam.PolicyStatement(actions=["scheduler:ListSchedules"], resources=["*"]))
 
         CfnOutput(self, "ApiUrl", value=api.api.url)
         CfnOutput(self, "TableName", value=data.table.table_name)
         CfnOutput(self, "ScheduleGroupName", value=str(schedules.group.name))
+        if api.mtls_domain is not None:
+            CfnOutput(self, "MtlsDomainTarget", value=api.mtls_domain.domain_name_alias_domain_name)

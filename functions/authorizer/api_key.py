@@ -2,35 +2,16 @@
 
 from __future__ import annotations
 
-import ipaddress
 from datetime import UTC, datetime
 from typing import Any
 
+from functions.authorizer.client_state import ip_allowed, parse_time
 from functions.authorizer.core import Denied, Forbidden, Principal
 from gateway_core.credentials import hash_api_key, key_lookup_key
 
 _PROJECTION = (
     "client_id, key_id, scopes, tier, #s, expires_at, grace_until, client_status, client_expires_at, ip_allowlist"
 )
-
-
-def _parse_time(value: str) -> datetime:
-    """ISO 8601; a time without an offset is UTC. A malformed value refuses the key."""
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError as error:
-        raise Denied("malformed_expiry") from error
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def _ip_allowed(source_ip: str, allowlist: list[str]) -> bool:
-    if not allowlist:
-        return True
-    try:
-        address = ipaddress.ip_address(source_ip)
-    except ValueError:
-        return False
-    return any(address in ipaddress.ip_network(cidr) for cidr in allowlist)
 
 
 def lookup_api_key(
@@ -50,20 +31,20 @@ def lookup_api_key(
         raise Denied("key_not_active")
     moment = now or datetime.now(UTC)
     expires_at = item.get("expires_at", {}).get("S")
-    if expires_at and _parse_time(expires_at) <= moment:
+    if expires_at and parse_time(expires_at) <= moment:
         raise Denied("key_expired")
     grace_until = item.get("grace_until", {}).get("S")  # set on the old key when it is rotated
-    if grace_until and _parse_time(grace_until) <= moment:
+    if grace_until and parse_time(grace_until) <= moment:
         raise Denied("key_past_grace")
     # The client's state, copied onto the key (absent on keys that belong to no client record).
     client_id = item["client_id"]["S"]
     if item.get("client_status", {}).get("S", "active") != "active":
         raise Forbidden("client_not_active", client_id)
     client_expiry = item.get("client_expires_at", {}).get("S")
-    if client_expiry and _parse_time(client_expiry) <= moment:
+    if client_expiry and parse_time(client_expiry) <= moment:
         raise Forbidden("client_expired", client_id)
     allowlist = [c["S"] for c in item.get("ip_allowlist", {}).get("L", [])]
-    if not _ip_allowed(source_ip, allowlist):
+    if not ip_allowed(source_ip, allowlist):
         raise Forbidden("ip_not_allowed", client_id)
     return Principal(
         client_id=item["client_id"]["S"],

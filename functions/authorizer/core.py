@@ -37,6 +37,28 @@ class Principal:
     scopes: tuple[str, ...]
     tier: str
     credential_id: str
+    # RFC 8705: the base64url SHA-256 of the certificate a token is bound to ("" when unbound).
+    # The functions compare it with the presented certificate on every request, since API
+    # Gateway's cached Allow does not depend on the certificate.
+    cert_thumbprint: str = ""
+
+
+def header(event: dict[str, Any], name: str) -> str:
+    """A request header, matched case-insensitively ("" when absent)."""
+    for key, value in (event.get("headers") or {}).items():
+        if key.lower() == name:
+            return str(value or "")
+    return ""
+
+
+def source_ip(event: dict[str, Any]) -> str:
+    return str(((event.get("requestContext") or {}).get("identity") or {}).get("sourceIp") or "")
+
+
+def client_cert_pem(event: dict[str, Any]) -> str:
+    """The client certificate API Gateway verified on an mTLS custom domain ("" without one)."""
+    cert = ((event.get("requestContext") or {}).get("identity") or {}).get("clientCert") or {}
+    return str(cert.get("clientCertPem") or "") if isinstance(cert, dict) else ""
 
 
 def api_wildcard_arn(method_arn: str) -> str:
@@ -65,6 +87,7 @@ def allow(principal: Principal, method_arn: str) -> dict[str, Any]:
             "credential_id": principal.credential_id,
             "scopes": " ".join(principal.scopes),
             "tier": principal.tier,
+            "cert_thumbprint": principal.cert_thumbprint,
         },
     }
 

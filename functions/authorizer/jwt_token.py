@@ -12,9 +12,10 @@ per issuer, and the last good key set is kept when a fetch fails.
 
 from __future__ import annotations
 
+import hmac
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,13 +23,10 @@ import jwt
 from jwt import PyJWK, PyJWKSet
 
 from functions.authorizer.core import Denied, Principal
+from gateway_core.jwk import SUPPORTED_ALGORITHMS
 
 CLOCK_SKEW_S = 60
 REFETCH_INTERVAL_S = 60.0
-# Asymmetric algorithms only: a shared-secret (HS*) token could be forged by anyone holding the secret.
-SUPPORTED_ALGORITHMS = frozenset(
-    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
-)
 
 
 @dataclass(frozen=True)
@@ -38,6 +36,10 @@ class Issuer:
     audiences: tuple[str, ...]
     algorithms: tuple[str, ...] = ("RS256",)
     required_typ: str | None = None  # our own tokens are "at+jwt" (RFC 9068)
+    own: bool = False  # our authorization server: `sub` is one of our clients
+    issuer_id: str = ""  # external issuers: their id in the admin API, namespacing their subjects
+    allowed_scopes: tuple[str, ...] | None = None  # external issuers: scopes we accept from them
+    tier: str = "free"  # external issuers: the tier their callers get
 
     def __post_init__(self) -> None:
         unsupported = set(self.algorithms) - SUPPORTED_ALGORITHMS
@@ -103,7 +105,11 @@ def _reason(error: jwt.PyJWTError) -> str:
     return "invalid_token"
 
 
-def verify_bearer(authorization: str, issuers: dict[str, Issuer], jwks: JwksCache) -> Principal:
+IssuerLookup = Callable[[str], "Issuer | None"]
+
+
+def decode_bearer(authorization: str, lookup: IssuerLookup, jwks: JwksCache) -> tuple[Issuer, dict[str, Any]]:
+    """The verified claims of a bearer token and the issuer that vouches for them."""
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Denied("not_a_bearer_token")
@@ -116,7 +122,7 @@ def verify_bearer(authorization: str, issuers: dict[str, Issuer], jwks: JwksCach
     algorithm = str(header.get("alg", ""))
     if algorithm.lower() == "none" or not algorithm:
         raise Denied("alg_none")
-    issuer = issuers.get(str(unverified.get("iss", "")))
+    issuer = lookup(str(unverified.get("iss", "")))
     if issuer is None:
         raise Denied("unknown_issuer")
     if algorithm not in issuer.algorithms:
@@ -141,10 +147,43 @@ def verify_bearer(authorization: str, issuers: dict[str, Issuer], jwks: JwksCach
         )
     except jwt.PyJWTError as error:
         raise Denied(_reason(error)) from error
+    return issuer, claims
+
+
+def bound_thumbprint(claims: dict[str, Any], presented_x5t: str) -> str:
+    """RFC 8705 §3: a token with `cnf.x5t#S256` is only good with that certificate. Returns the
+    bound thumbprint ("" for an unbound token)."""
+    cnf = claims.get("cnf")
+    if cnf is None:
+        return ""
+    bound = cnf.get("x5t#S256") if isinstance(cnf, dict) else None
+    if not isinstance(bound, str) or not bound:
+        raise Denied("unsupported_confirmation")
+    if not presented_x5t:
+        raise Denied("certificate_required")
+    if not hmac.compare_digest(bound, presented_x5t):
+        raise Denied("certificate_mismatch")
+    return bound
+
+
+def scopes_of(claims: dict[str, Any]) -> tuple[str, ...]:
+    """`scope` (RFC 9068, space-separated) or `scp` (a list, as some issuers send it)."""
+    scope = claims.get("scope")
+    if isinstance(scope, str):
+        return tuple(scope.split())
+    scp = claims.get("scp")
+    if isinstance(scp, list):
+        return tuple(str(s) for s in scp)
+    return ()
+
+
+def verify_bearer(authorization: str, issuers: Mapping[str, Issuer], jwks: JwksCache) -> Principal:
+    """Signature and claims only, with the token's own scopes and tier (no client record)."""
+    _, claims = decode_bearer(authorization, issuers.get, jwks)
     return Principal(
         client_id=str(claims.get("client_id") or claims["sub"]),
         credential_kind="jwt",
-        scopes=tuple(str(claims.get("scope", "")).split()),
+        scopes=scopes_of(claims),
         tier=str(claims.get("tier", "free")),
         credential_id=str(claims.get("jti", "")),
     )

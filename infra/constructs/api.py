@@ -8,11 +8,15 @@ client sees one error format whether the function or the gateway answered.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_certificatemanager as acm
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 PROBLEM = "application/problem+json"
@@ -80,8 +84,13 @@ GATEWAY_PROBLEMS = [
 ]
 
 
-# A 401 names the scheme it wants (RFC 9110 §11.6.1); API keys travel in the x-api-key header.
-_HEADERS = {"unauthorized": {"WWW-Authenticate": '\'ApiKey realm="finance-gateway", header="x-api-key"\''}}
+# A 401 names the schemes it takes (RFC 9110 §11.6.1): bearer tokens (RFC 6750) and API keys in
+# the x-api-key header. One gateway response serves the whole API, so it names both.
+_HEADERS = {
+    "unauthorized": {
+        "WWW-Authenticate": '\'Bearer realm="finance-gateway", ApiKey realm="finance-gateway", header="x-api-key"\''
+    }
+}
 
 # ACCESS_DENIED after a Deny from our authorizers says why (its context carries the reason).
 _EXTRA = {"access_denied": ',"reason":"$context.authorizer.reason"'}
@@ -99,6 +108,78 @@ def problem_template(code: str, title: str, detail: str, status: str | None, ext
     )
 
 
+@dataclass(frozen=True)
+class MtlsDomainSettings:
+    """A custom domain that requires client certificates (context `mtlsDomainName`,
+    `mtlsCertificateArn`, `mtlsTruststoreUri` = s3://bucket/key of the PEM CA bundle, optional
+    `mtlsTruststoreVersion`). API Gateway verifies the chain and puts the certificate in
+    `requestContext.identity.clientCert`; the mTLS authorizer checks it is registered."""
+
+    domain_name: str
+    certificate_arn: str
+    truststore_uri: str
+    truststore_version: str | None = None
+
+    def __post_init__(self) -> None:
+        bucket, _, key = self.truststore_uri.removeprefix("s3://").partition("/")
+        if not self.truststore_uri.startswith("s3://") or not bucket or not key:
+            raise ValueError("mtlsTruststoreUri is s3://<bucket>/<key>")
+
+    @property
+    def bucket_and_key(self) -> tuple[str, str]:
+        bucket, _, key = self.truststore_uri.removeprefix("s3://").partition("/")
+        return bucket, key
+
+
+@dataclass(frozen=True)
+class CorsSettings:
+    """Browser access (context `corsAllowOrigins`, comma-separated origins or `*`;
+    `corsAllowHeaders`, `corsExposeHeaders`, `corsMaxAgeSeconds`). Preflight requests reach the
+    routes function (OPTIONS methods without an authorizer), which answers them and adds the
+    headers to its own responses, errors included, only for a listed Origin. API Gateway's own
+    errors (401, 403, 404, 429, 5xx) carry the headers too: one origin or `*` as configured; with
+    several origins the request's Origin is echoed there, since a gateway response cannot choose
+    from a list and those bodies hold nothing but the error."""
+
+    allow_origins: tuple[str, ...]
+    allow_headers: tuple[str, ...] = ("Authorization", "Content-Type", "X-Api-Key", "Idempotency-Key", "X-Request-Id")
+    expose_headers: tuple[str, ...] = (
+        "X-Amzn-RequestId",
+        "Location",
+        "WWW-Authenticate",
+        "Retry-After",
+        "RateLimit",
+        "RateLimit-Policy",
+    )
+    max_age_seconds: int = 600
+
+    def __post_init__(self) -> None:
+        for origin in self.allow_origins:
+            scheme, _, rest = origin.partition("://")
+            if origin != "*" and (scheme not in ("https", "http") or not rest or "/" in rest):
+                raise ValueError(f"corsAllowOrigins: {origin!r} is not an origin (scheme://host[:port]) or *")
+        if "*" in self.allow_origins and len(self.allow_origins) > 1:
+            raise ValueError("corsAllowOrigins: '*' stands alone")
+        if not 0 <= self.max_age_seconds <= 86_400:
+            raise ValueError("corsMaxAgeSeconds is between 0 and 86400")
+
+    def environment(self) -> dict[str, str]:
+        return {
+            "CORS_ALLOW_ORIGINS": ",".join(self.allow_origins),
+            "CORS_ALLOW_HEADERS": ",".join(self.allow_headers),
+            "CORS_EXPOSE_HEADERS": ",".join(self.expose_headers),
+            "CORS_MAX_AGE_SECONDS": str(self.max_age_seconds),
+        }
+
+    def gateway_response_headers(self) -> dict[str, str]:
+        origin = f"'{self.allow_origins[0]}'" if len(self.allow_origins) == 1 else "method.request.header.origin"
+        return {
+            "Access-Control-Allow-Origin": origin,
+            "Access-Control-Expose-Headers": f"'{','.join(self.expose_headers)}'",
+            "Vary": "'Origin'",
+        }
+
+
 class RestApi(Construct):
     def __init__(
         self,
@@ -110,6 +191,8 @@ class RestApi(Construct):
         log_key: kms.IKey,
         log_retention: logs.RetentionDays,
         removal_policy: RemovalPolicy,
+        mtls: MtlsDomainSettings | None = None,
+        cors: CorsSettings | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         access_logs = logs.LogGroup(
@@ -148,15 +231,21 @@ class RestApi(Construct):
                 type=response_type,
                 status_code=status,
                 templates={PROBLEM: problem_template(code, title, detail, status, _EXTRA.get(code, ""))},
-                response_headers={"Content-Type": f"'{PROBLEM}'", **_HEADERS.get(code, {})},
+                response_headers={
+                    "Content-Type": f"'{PROBLEM}'",
+                    **_HEADERS.get(code, {}),
+                    **(cors.gateway_response_headers() if cors else {}),
+                },
             )
         self.request_validator = self.api.add_request_validator(
             "RequestValidator", validate_request_parameters=True, validate_request_body=True
         )
+        # Which credential each endpoint group takes (README, "Credentials per endpoint group"):
+        # one authorizer per method, as API Gateway allows.
         self.api_key_authorizer = apigw.RequestAuthorizer(
             self,
             "ApiKeyAuthorizer",
-            handler=functions["authorizer"],
+            handler=functions["api_key_authorizer"],
             # The source IP is part of the cache key: an allowlist decision must not be reused for
             # another address while the result is cached.
             identity_sources=[
@@ -164,6 +253,25 @@ class RestApi(Construct):
                 apigw.IdentitySource.context("identity.sourceIp"),
             ],
             results_cache_ttl=Duration.minutes(5),
+        )
+        self.jwt_authorizer = apigw.RequestAuthorizer(
+            self,
+            "JwtAuthorizer",
+            handler=functions["jwt_authorizer"],
+            identity_sources=[
+                apigw.IdentitySource.header("Authorization"),
+                apigw.IdentitySource.context("identity.sourceIp"),
+            ],
+            results_cache_ttl=Duration.minutes(5),
+        )
+        # Not cached: the certificate is not a documented identity source, and a revoked
+        # certificate must be refused on its next request. One GetItem per request.
+        self.mtls_authorizer = apigw.RequestAuthorizer(
+            self,
+            "MtlsAuthorizer",
+            handler=functions["mtls_authorizer"],
+            identity_sources=[],
+            results_cache_ttl=Duration.seconds(0),
         )
         routes = apigw.LambdaIntegration(functions["routes"], proxy=True)
         v1 = self.api.root.add_resource("api").add_resource("v1")
@@ -185,18 +293,23 @@ class RestApi(Construct):
             )
         self.authorized_methods: list[apigw.Method] = []
 
-        def authorized(resource: apigw.IResource, http_method: str) -> None:
+        def authorized(
+            resource: apigw.IResource, http_method: str, authorizer: apigw.IAuthorizer | None = None
+        ) -> None:
             self.authorized_methods.append(
                 resource.add_method(
                     http_method,
                     routes,
-                    authorizer=self.api_key_authorizer,
+                    authorizer=authorizer or self.api_key_authorizer,
                     authorization_type=apigw.AuthorizationType.CUSTOM,
                     request_validator=self.request_validator,
                 )
             )
 
-        authorized(v1.add_resource("whoami"), "GET")
+        whoami = v1.add_resource("whoami")
+        authorized(whoami, "GET")
+        authorized(whoami.add_resource("token"), "GET", self.jwt_authorizer)
+        authorized(whoami.add_resource("certificate"), "GET", self.mtls_authorizer)
         clients = v1.add_resource("clients")
         authorized(clients, "GET")
         authorized(clients.add_resource("{proxy+}"), "ANY")
@@ -208,3 +321,33 @@ class RestApi(Construct):
         denylist = gateway.add_resource("ip-denylist")
         authorized(denylist, "GET")
         authorized(denylist, "PUT")
+
+        if cors is not None:
+            # Preflight for every resource that has methods: answered by the routes function
+            # (no credential: browsers send none on a preflight).
+            for resource in self._resources_with_methods():
+                resource.add_method("OPTIONS", routes, authorization_type=apigw.AuthorizationType.NONE)
+        self.mtls_domain: apigw.DomainName | None = None
+        if mtls is not None:
+            bucket, key = mtls.bucket_and_key
+            self.mtls_domain = apigw.DomainName(
+                self,
+                "MtlsDomain",
+                domain_name=mtls.domain_name,
+                certificate=acm.Certificate.from_certificate_arn(self, "MtlsCertificate", mtls.certificate_arn),
+                endpoint_type=apigw.EndpointType.REGIONAL,
+                security_policy=apigw.SecurityPolicy.TLS_1_2,
+                mtls=apigw.MTLSConfig(
+                    bucket=s3.Bucket.from_bucket_name(self, "Truststore", bucket),
+                    key=key,
+                    version=mtls.truststore_version,
+                ),
+            )
+            self.mtls_domain.add_base_path_mapping(self.api, stage=self.api.deployment_stage)
+
+    def _resources_with_methods(self) -> list[apigw.Resource]:
+        found = []
+        for node in self.api.root.node.find_all():
+            if isinstance(node, apigw.Resource) and any(isinstance(c, apigw.Method) for c in node.node.children):
+                found.append(node)
+        return found

@@ -17,8 +17,16 @@ TTL_ATTRIBUTE = "ttl"
 
 
 class DataStore(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, removal_policy: RemovalPolicy) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        removal_policy: RemovalPolicy,
+        signing_key_generation: int = 1,
+    ) -> None:
         super().__init__(scope, construct_id)
+        self._removal_policy = removal_policy
         self.key = kms.Key(
             self,
             "DataKey",
@@ -39,15 +47,16 @@ class DataStore(Construct):
                 },
             )
         )
-        # Signs OAuth2 access tokens (RS256). The private key never leaves KMS.
-        self.token_signing_key = kms.Key(
-            self,
-            "TokenSigningKey",
-            description="Signs the gateway's OAuth2 access tokens (RS256)",
-            key_spec=kms.KeySpec.RSA_2048,
-            key_usage=kms.KeyUsage.SIGN_VERIFY,
-            removal_policy=removal_policy,
-        )
+        # Signs OAuth2 access tokens (RS256); the private key never leaves KMS. KMS cannot rotate
+        # asymmetric keys, so rotation is a new key per generation (context
+        # `tokenSigningKeyGeneration`): the current one signs, the previous one stays in the JWKS
+        # so the tokens it signed verify until they expire, older ones leave the stack.
+        if signing_key_generation < 1:
+            raise ValueError("tokenSigningKeyGeneration starts at 1")
+        self.token_signing_key = self._signing_key(signing_key_generation)
+        self.token_verify_keys = [self.token_signing_key]
+        if signing_key_generation > 1:
+            self.token_verify_keys.append(self._signing_key(signing_key_generation - 1))
         common = {
             "billing_mode": dynamodb.BillingMode.PAY_PER_REQUEST,
             "encryption": dynamodb.TableEncryption.CUSTOMER_MANAGED,
@@ -77,4 +86,15 @@ class DataStore(Construct):
             "RateLimitTable",
             partition_key=dynamodb.Attribute(name="PK", type=dynamodb.AttributeType.STRING),
             **common,  # type: ignore[arg-type]
+        )
+
+    def _signing_key(self, generation: int) -> kms.Key:
+        # Generation 1 keeps the original construct id, so enabling rotation later replaces nothing.
+        return kms.Key(
+            self,
+            "TokenSigningKey" if generation == 1 else f"TokenSigningKeyV{generation}",
+            description=f"Signs the gateway's OAuth2 access tokens (RS256), generation {generation}",
+            key_spec=kms.KeySpec.RSA_2048,
+            key_usage=kms.KeyUsage.SIGN_VERIFY,
+            removal_policy=self._removal_policy,
         )

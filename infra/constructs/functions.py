@@ -15,7 +15,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from infra.config import (
-    FUNCTION_NAMES,
+    LAMBDA_FUNCTIONS,
     core_layer_asset_dir,
     deps_layer_asset_dir,
     function_asset_dir,
@@ -25,7 +25,9 @@ from infra.config import (
 RUNTIME = lambda_.Runtime.PYTHON_3_14
 
 _SETTINGS = {
-    "authorizer": {"memory": 512, "timeout": 10},
+    "api_key_authorizer": {"memory": 512, "timeout": 10},
+    "jwt_authorizer": {"memory": 512, "timeout": 10},
+    "mtls_authorizer": {"memory": 512, "timeout": 10},
     "routes": {"memory": 1024, "timeout": 29},
     "integrations": {"memory": 1024, "timeout": 60},
     "webhooks": {"memory": 512, "timeout": 60},
@@ -62,17 +64,18 @@ class Functions(Construct):
             description="gateway_core: errors, settings, AWS clients and HTTP glue shared by every function",
         )
         self.functions: dict[str, lambda_.Function] = {}
-        for name in FUNCTION_NAMES:
+        for name, folder, module in LAMBDA_FUNCTIONS:
+            construct_name = name.title().replace("_", "")
             log_group = logs.LogGroup(
                 self,
-                f"{name.capitalize()}Logs",
+                f"{construct_name}Logs",
                 retention=log_retention,
                 encryption_key=log_key,
                 removal_policy=removal_policy,
             )
             role = iam.Role(
                 self,
-                f"{name.capitalize()}Role",
+                f"{construct_name}Role",
                 assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
                 description=f"Execution role of the {name} function",
             )
@@ -80,11 +83,11 @@ class Functions(Construct):
             settings = _SETTINGS[name]
             function = lambda_.Function(
                 self,
-                f"{name.capitalize()}Function",
+                f"{construct_name}Function",
                 runtime=RUNTIME,
                 architecture=lambda_.Architecture.X86_64,
-                handler=handler_path(name),
-                code=lambda_.Code.from_asset(str(function_asset_dir(name))),
+                handler=handler_path(folder, module),
+                code=lambda_.Code.from_asset(str(function_asset_dir(folder))),
                 layers=[self.deps_layer, self.core_layer],
                 role=role,
                 memory_size=settings["memory"],
@@ -93,7 +96,7 @@ class Functions(Construct):
                 log_group=log_group,
                 environment={
                     "STAGE": stage,
-                    "POWERTOOLS_SERVICE_NAME": f"gateway-{name}",
+                    "POWERTOOLS_SERVICE_NAME": f"gateway-{name.replace('_', '-')}",
                     "POWERTOOLS_LOG_LEVEL": "INFO",
                 },
                 description=f"Gateway {name} function",

@@ -165,8 +165,10 @@ def load_api(deployed: DeployedStack) -> ApiModel | None:
     responses: dict[str, GatewayResponse] = {}
     for logical in of_type("AWS::ApiGateway::GatewayResponse"):
         props = resolve_properties(deployed.name, logical)
+        # Values stay as API Gateway reads them: 'literal' or a mapping such as
+        # method.request.header.origin, resolved per request by the data plane.
         headers = {
-            key.removeprefix("gatewayresponse.header."): str(value).strip("'")
+            key.removeprefix("gatewayresponse.header."): str(value)
             for key, value in (props.get("ResponseParameters") or {}).items()
         }
         status = props.get("StatusCode")

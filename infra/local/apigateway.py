@@ -152,10 +152,14 @@ class RestApiDataPlane:
         try:
             response = self._handle(request, request_id, path, split.query)
         except GatewayFailure as failure:
-            response = self._gateway_response(failure.response_type, request_id, failure.message, failure.authorizer)
+            response = self._gateway_response(
+                failure.response_type, request_id, failure.message, failure.authorizer, request.headers
+            )
         except Exception:
             log.exception("local API Gateway failed")
-            response = self._gateway_response("DEFAULT_5XX", request_id, "Internal server error")
+            response = self._gateway_response(
+                "DEFAULT_5XX", request_id, "Internal server error", request_headers=request.headers
+            )
         response.headers.append(("x-amzn-RequestId", request_id))
         access_log.info(
             json.dumps(
@@ -404,7 +408,12 @@ class RestApiDataPlane:
 
     # -- gateway responses --------------------------------------------------------------
     def _gateway_response(
-        self, response_type: str, request_id: str, message: str | None, authorizer: dict[str, Any] | None = None
+        self,
+        response_type: str,
+        request_id: str,
+        message: str | None,
+        authorizer: dict[str, Any] | None = None,
+        request_headers: list[tuple[str, str]] | None = None,
     ) -> HttpResponse:
         default_status, default_message = _DEFAULTS.get(response_type, (500, "Internal server error"))
         message = message or default_message
@@ -421,11 +430,25 @@ class RestApiDataPlane:
         )
         rendered = _render(template, request_id, message, response_type, authorizer or {})
         headers = [("Content-Type", content_type)]
-        headers.extend((k, v) for k, v in configured.headers.items() if k.lower() != "content-type")
-        for k, v in configured.headers.items():
-            if k.lower() == "content-type":
-                headers[0] = ("Content-Type", v)
+        for name, source in configured.headers.items():
+            value = _response_parameter(source, request_headers or [])
+            if value is None:
+                continue  # a mapped request header that is absent: API Gateway omits the header
+            if name.lower() == "content-type":
+                headers[0] = ("Content-Type", value)
+            else:
+                headers.append((name, value))
         return HttpResponse(status, headers, rendered.encode())
+
+
+def _response_parameter(source: str, request_headers: list[tuple[str, str]]) -> str | None:
+    """A gateway response header value: a 'quoted literal' or method.request.header.<name>."""
+    if source.startswith("'") and source.endswith("'") and len(source) >= 2:
+        return source[1:-1]
+    if source.startswith("method.request.header."):
+        wanted = source.removeprefix("method.request.header.").lower()
+        return next((v for k, v in reversed(request_headers) if k.lower() == wanted), None)
+    return source  # other mappings are not used by our templates; passed through as written
 
 
 def _context_value(context: dict[str, Any], dotted: str) -> str | None:

@@ -177,6 +177,9 @@ class LocalGateway:
                 ca=str(self.pki.ca_cert),
             )
             self.tls_port = self.tls.server_address[1]
+            # What the mTLS custom domain is in AWS: discovery advertises it as the place to ask
+            # for certificate-bound tokens (a template value, when the app sets one, wins).
+            self.lambdas.base_environment["MTLS_BASE_URL"] = f"https://{self.options.host}:{self.tls_port}"
             threading.Thread(target=self.tls.serve_forever, name="https", daemon=True).start()
         threading.Thread(target=self.http.serve_forever, name="http", daemon=True).start()
         self.started_in = time.perf_counter() - started

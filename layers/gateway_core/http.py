@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
@@ -59,9 +60,39 @@ def problem_response(
     )
 
 
+def _csv(name: str) -> list[str]:
+    return [v.strip() for v in os.environ.get(name, "").split(",") if v.strip()]
+
+
+class _VaryingCors(CORSConfig):
+    """The allowed origin depends on the request's Origin: caches must key on it."""
+
+    def to_dict(self, origin: str | None) -> dict[str, str]:
+        headers = dict(super().to_dict(origin))
+        if headers:
+            headers["Vary"] = "Origin"
+        return headers
+
+
+def cors_config() -> CORSConfig | None:
+    """CORS from the environment the stack sets (context `corsAllowOrigins` and friends); None
+    when no origin is allowed. Powertools answers preflight requests and adds the headers to every
+    response, errors included, only for an Origin on the list."""
+    origins = _csv("CORS_ALLOW_ORIGINS")
+    if not origins:
+        return None
+    return _VaryingCors(
+        allow_origin=origins[0],
+        extra_origins=origins[1:],
+        allow_headers=_csv("CORS_ALLOW_HEADERS"),
+        expose_headers=_csv("CORS_EXPOSE_HEADERS"),
+        max_age=int(os.environ.get("CORS_MAX_AGE_SECONDS", "600")),
+    )
+
+
 def build_resolver(logger: Logger) -> APIGatewayRestResolver:
     """A resolver with validation on and every failure mapped to RFC 9457 problem details."""
-    app = APIGatewayRestResolver(enable_validation=True)
+    app = APIGatewayRestResolver(enable_validation=True, cors=cors_config())
 
     @app.exception_handler(GatewayError)
     def _gateway_error(error: GatewayError) -> Response[str]:

@@ -7,6 +7,12 @@ import hashlib
 import json
 from typing import Any
 
+# Asymmetric algorithms only (RFC 8725): a shared-secret (HS*) token could be forged by anyone
+# holding the secret, and accepting HS* is what enables "HS256 signed with our RSA public key".
+SUPPORTED_ALGORITHMS = frozenset(
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+)
+
 # RFC 7638: the members that identify a key, per key type.
 _THUMBPRINT_MEMBERS = {"RSA": ("e", "kty", "n"), "EC": ("crv", "kty", "x", "y"), "OKP": ("crv", "kty", "x")}
 
@@ -16,3 +22,22 @@ def jwk_thumbprint(jwk: dict[str, Any]) -> str:
     members = {k: jwk[k] for k in _THUMBPRINT_MEMBERS[jwk["kty"]]}
     canonical = json.dumps(members, separators=(",", ":"), sort_keys=True).encode()
     return base64.urlsafe_b64encode(hashlib.sha256(canonical).digest()).decode().rstrip("=")
+
+
+def rsa_public_jwk_from_der(der: bytes, alg: str = "RS256") -> dict[str, Any]:
+    """A DER SubjectPublicKeyInfo (what KMS GetPublicKey returns) as a signing JWK, `kid` = its
+    RFC 7638 thumbprint, so the kid names the key material and not a KMS key id."""
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+    from cryptography.hazmat.primitives.serialization import load_der_public_key
+    from jwt.algorithms import RSAAlgorithm
+
+    public = load_der_public_key(der)
+    if not isinstance(public, RSAPublicKey):
+        raise ValueError("token signing keys are RSA")
+    jwk: dict[str, Any] = json.loads(RSAAlgorithm.to_jwk(public))
+    jwk.update({"kid": jwk_thumbprint(jwk), "alg": alg, "use": "sig"})
+    return jwk
+
+
+def kms_public_jwk(kms: Any, key_id: str) -> dict[str, Any]:
+    return rsa_public_jwk_from_der(bytes(kms.get_public_key(KeyId=key_id)["PublicKey"]))

@@ -23,8 +23,11 @@ class Settings:
     health_deadline_ms: int
     rest_api_id: str
     token_signing_key_id: str
+    # Current signing key first, then the previous one: both stay in the JWKS and verify.
+    token_verify_key_ids: tuple[str, ...]
     token_issuer: str
     token_audience: str
+    mtls_base_url: str  # the mTLS custom domain (or the local TLS port), "" without one
 
 
 _NAMES = (
@@ -38,8 +41,10 @@ _NAMES = (
     "HEALTH_DEADLINE_MS",
     "REST_API_ID",
     "TOKEN_SIGNING_KEY_ID",
+    "TOKEN_VERIFY_KEY_IDS",
     "TOKEN_ISSUER",
     "TOKEN_AUDIENCE",
+    "MTLS_BASE_URL",
 )
 
 
@@ -61,8 +66,12 @@ def _settings_for(values: tuple[str | None, ...]) -> Settings:
         health_deadline_ms=int(get("HEALTH_DEADLINE_MS", "80")),
         rest_api_id=get("REST_API_ID"),
         token_signing_key_id=get("TOKEN_SIGNING_KEY_ID"),
+        token_verify_key_ids=tuple(
+            k for k in get("TOKEN_VERIFY_KEY_IDS", get("TOKEN_SIGNING_KEY_ID")).split(",") if k.strip()
+        ),
         token_issuer=get("TOKEN_ISSUER"),
         token_audience=get("TOKEN_AUDIENCE", "finance-gateway"),
+        mtls_base_url=get("MTLS_BASE_URL"),
     )
 
 

@@ -283,10 +283,14 @@ def bench_authorizer(
 ) -> dict[str, Any]:
     event = {"type": "REQUEST", "methodArn": AUTHORIZER_METHOD_ARN, "headers": {"x-api-key": key}}
     context = FakeLambdaContext(function_name="gateway-authorizer")
+    result = _decisions(lambda _: handler(event, context), counter, warmup, iterations, count_requests)
+    return {"event": "REQUEST authorizer, x-api-key header, active key", **result}
 
-    def call(_: int) -> dict[str, Any]:
-        return handler(event, context)
 
+def _decisions(
+    call: Callable[[int], dict[str, Any]], counter: CallCounter, warmup: int, iterations: int, count_requests: int
+) -> dict[str, Any]:
+    """Time `call` warm, then count the AWS calls it makes (clients hooked after the warm-up)."""
     started = time.perf_counter()
     first = call(-1)
     first_call_ms = (time.perf_counter() - started) * 1000
@@ -300,72 +304,120 @@ def bench_authorizer(
         for decision in [first, *warm, *results, *counted]
         for statement in decision.get("policyDocument", {}).get("Statement", [])
     )
-    warnings = []
-    if set(effects) != {"Allow"}:
-        warnings.append(f"authorizer decisions were not all Allow: {dict(effects)}")
     return {
-        "event": "REQUEST authorizer, x-api-key header, active key",
         "warmup": warmup,
         "first_call_ms": round(first_call_ms, 3),
         "latency": summarize(samples),
         "decisions": {str(k): v for k, v in effects.items()},
-        "principal": results[-1].get("principalId"),
         "aws_calls": counter.per_request(count_requests),
-        "warnings": warnings,
+        "warnings": [] if set(effects) == {"Allow"} else [f"decisions were not all Allow: {dict(effects)}"],
     }
 
 
-def bench_jwt(counter: CallCounter, warmup: int, iterations: int, count_requests: int) -> dict[str, Any]:
-    """Bearer token verification as the JWT authorizer does it: a KMS-signed at+jwt, the JWKS
-    cached after the first fetch, so a warm decision makes no AWS call and no HTTP fetch."""
+def put_client(table_name: str, client_id: str) -> None:
+    """An active client record, as the admin API stores it."""
     import boto3
 
-    from functions.authorizer.jwt_token import Issuer, JwksCache, verify_bearer
+    from functions.routes.dal.clients_store import DynamoClientStore
+    from functions.routes.logic.clients import Client
+    from gateway_core.audit import Actor
+
+    client = Client(
+        client_id=client_id,
+        name=f"bench {client_id}",
+        description="",
+        client_type="integration",
+        organization="",
+        contact_email="bench@example.com",
+        allowed_scopes=["banking:read", "payments:write"],
+        allowed_endpoints=[],
+        ip_allowlist=[],
+        tier="enterprise",
+        rate_limits=None,
+        monthly_quota=None,
+        expires_at=None,
+        status="active",
+        created_at="2026-01-01T00:00:00.000Z",
+        updated_at="2026-01-01T00:00:00.000Z",
+        version=1,
+        secret_hash="x",
+    )
+    store = DynamoClientStore(boto3.client("dynamodb", region_name=REGION), table_name)
+    store.create(client, Actor("bench", "api_key", "k", "r"))
+
+
+def bench_jwt(
+    table_name: str, counter: CallCounter, warmup: int, iterations: int, count_requests: int
+) -> dict[str, Any]:
+    """The JWT authorizer's entry point on our own KMS-signed at+jwt: after the first decision
+    the JWKS (KMS public keys), the client's state and the denylist are cached in the container."""
+    import boto3
+
     from functions.routes.dal.signing import KmsSigner
 
-    issuer_url = "https://bench.example/prod"
-    kms = boto3.client("kms")
+    issuer = "https://bench.example/prod"
+    kms = boto3.client("kms", region_name=REGION)
     key_id = kms.create_key(KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["Arn"]
-    signer = KmsSigner(kms, key_id)
+    os.environ.update({"TOKEN_ISSUER": issuer, "TOKEN_AUDIENCE": "finance-gateway", "TOKEN_VERIFY_KEY_IDS": key_id})
+    put_client(table_name, "cl_bench_jwt")
     now = int(time.time())
-    token = signer.sign(
+    token = KmsSigner(kms, key_id).sign(
         {
-            "iss": issuer_url,
-            "sub": "cl_bench",
+            "iss": issuer,
+            "sub": "cl_bench_jwt",
             "aud": "finance-gateway",
             "iat": now,
             "exp": now + 3600,
-            "scope": "data:read",
+            "scope": "banking:read",
+            "jti": "bench",
         }
     )
-    cache = JwksCache(lambda url: {"keys": [signer.public_jwk()]})
-    issuers = {
-        issuer_url: Issuer(
-            issuer_url, f"{issuer_url}/.well-known/jwks.json", ("finance-gateway",), required_typ="at+jwt"
-        )
-    }
-    header = f"Bearer {token}"
+    from functions.authorizer.jwt_handler import lambda_handler
 
-    def call(_: int) -> dict[str, Any]:
-        return {"principal": verify_bearer(header, issuers, cache).client_id}
-
-    started = time.perf_counter()
-    call(-1)
-    first_call_ms = (time.perf_counter() - started) * 1000
-    timed_calls(call, warmup)
-    samples, _ = timed_calls(call, iterations)
-    kms.meta.events.register("before-call.*.*", counter)  # counts a KMS call if verification made one
-    with counter.counting():
-        timed_calls(call, count_requests)
-    return {
-        "event": "Bearer at+jwt (RS256, KMS-signed), JWKS cached",
-        "warmup": warmup,
-        "first_call_ms": round(first_call_ms, 3),
-        "latency": summarize(samples),
-        "jwks_fetches": cache.fetches,
-        "aws_calls": counter.per_request(count_requests),
-        "warnings": [] if cache.fetches == 1 else [f"JWKS fetched {cache.fetches} times"],
+    event = {
+        "type": "REQUEST",
+        "methodArn": AUTHORIZER_METHOD_ARN,
+        "headers": {"Authorization": f"Bearer {token}"},
+        "requestContext": {"identity": {"sourceIp": "203.0.113.9"}},
     }
+    result = _decisions(lambda n: lambda_handler(event, None), counter, warmup, iterations, count_requests)
+    return {"event": "REQUEST authorizer, Bearer at+jwt (RS256, KMS-signed), own issuer", **result}
+
+
+def bench_mtls(
+    table_name: str, counter: CallCounter, warmup: int, iterations: int, count_requests: int
+) -> dict[str, Any]:
+    """The mTLS authorizer: not cached by API Gateway, so every request reads the certificate
+    (one GetItem); the client's state comes from the container's short cache."""
+    import boto3
+
+    from functions.routes.dal.certificates_store import DynamoCertificateStore
+    from functions.routes.dal.clients_store import DynamoClientStore
+    from functions.routes.logic import certificates
+    from gateway_core.audit import Actor
+    from tests.certificates import make_certificate
+
+    put_client(table_name, "cl_bench_mtls")
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    pem, _ = make_certificate("bench.example")
+    certificates.register(
+        DynamoCertificateStore(dynamodb, table_name),
+        DynamoClientStore(dynamodb, table_name),
+        "cl_bench_mtls",
+        pem,
+        Actor("bench", "api_key", "k", "r"),
+        datetime.now(UTC),
+    )
+    from functions.authorizer.mtls_handler import lambda_handler
+
+    event = {
+        "type": "REQUEST",
+        "methodArn": AUTHORIZER_METHOD_ARN,
+        "headers": {},
+        "requestContext": {"identity": {"sourceIp": "203.0.113.9", "clientCert": {"clientCertPem": pem}}},
+    }
+    result = _decisions(lambda n: lambda_handler(event, None), counter, warmup, iterations, count_requests)
+    return {"event": "REQUEST authorizer, registered client certificate", **result}
 
 
 def run(warmup: int = 20, iterations: int = 200, count_requests: int = 50) -> dict[str, Any]:
@@ -383,14 +435,16 @@ def run(warmup: int = 20, iterations: int = 200, count_requests: int = 50) -> di
         gateway_aws.reset_clients()
         gateway_settings.settings.cache_clear()  # type: ignore[attr-defined]
 
-        from functions.authorizer.handler import lambda_handler as authorizer_handler
+        from functions.authorizer.api_key_handler import lambda_handler as authorizer_handler
         from functions.routes.handler import lambda_handler as routes_handler
 
         counter = CallCounter()
         health = bench_health(routes_handler, counter, warmup, iterations, count_requests)
         key = put_api_key(resource_env["TABLE_NAME"])
         authorizer = bench_authorizer(authorizer_handler, key, counter, warmup, iterations, count_requests)
-        jwt_decision = bench_jwt(CallCounter(), warmup, iterations, count_requests)
+        # One counter for all: botocore keeps the first handler registered under its unique id.
+        jwt_decision = bench_jwt(resource_env["TABLE_NAME"], counter, warmup, iterations, count_requests)
+        mtls_decision = bench_mtls(resource_env["TABLE_NAME"], counter, warmup, iterations, count_requests)
 
         gateway_aws.reset_clients()
         gateway_settings.settings.cache_clear()  # type: ignore[attr-defined]
@@ -402,6 +456,7 @@ def run(warmup: int = 20, iterations: int = 200, count_requests: int = 50) -> di
         "health": health,
         "authorizer": authorizer,
         "jwt": jwt_decision,
+        "mtls": mtls_decision,
     }
 
 
@@ -412,6 +467,7 @@ def latency_table(section: dict[str, Any]) -> str:
         ("routes: GET health", "health"),
         ("authorizer: API key", "authorizer"),
         ("authorizer: JWT", "jwt"),
+        ("authorizer: mTLS", "mtls"),
     ):
         entry = section[key]
         stats = entry["latency"]
@@ -441,6 +497,7 @@ def calls_table(section: dict[str, Any]) -> str:
         ("routes: GET health", "health"),
         ("authorizer: API key", "authorizer"),
         ("authorizer: JWT", "jwt"),
+        ("authorizer: mTLS", "mtls"),
     ):
         calls = section[key]["aws_calls"]
         for operation, per_request in calls["by_operation"].items():
@@ -454,7 +511,7 @@ def calls_table(section: dict[str, Any]) -> str:
     notes.append(
         f"  health status codes: {health['status_codes']}; authorizer decisions: {section['authorizer']['decisions']}"
     )
-    notes.append(f"  JWT: JWKS fetched {section['jwt']['jwks_fetches']} time(s) in all")
-    for key in ("health", "authorizer", "jwt"):
+    notes.append(f"  JWT decisions: {section['jwt']['decisions']}; mTLS decisions: {section['mtls']['decisions']}")
+    for key in ("health", "authorizer", "jwt", "mtls"):
         notes.extend(f"  ! WARNING ({key}): {w}" for w in section[key]["warnings"])
     return "\n".join([text, *notes])

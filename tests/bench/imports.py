@@ -20,7 +20,9 @@ from tests.bench import LAYERS_DIR, REPO_ROOT
 from tests.bench.report import format_table, median
 
 HANDLER_MODULES = (
-    "functions.authorizer.handler",
+    "functions.authorizer.api_key_handler",
+    "functions.authorizer.jwt_handler",
+    "functions.authorizer.mtls_handler",
     "functions.authorizer.jwt_token",
     "functions.routes.handler",
     "functions.integrations.handler",

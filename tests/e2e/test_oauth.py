@@ -49,7 +49,11 @@ def test_discovery_document_describes_this_server(gateway: RunningGateway) -> No
     assert metadata["token_endpoint"] == f"{gateway.base_url}/oauth2/token"
     assert metadata["jwks_uri"] == f"{gateway.base_url}/.well-known/jwks.json"
     assert metadata["grant_types_supported"] == ["client_credentials"]
-    assert set(metadata["token_endpoint_auth_methods_supported"]) == {"client_secret_basic", "client_secret_post"}
+    assert set(metadata["token_endpoint_auth_methods_supported"]) == {
+        "client_secret_basic",
+        "client_secret_post",
+        "tls_client_auth",
+    }
 
 
 def test_client_secret_basic_yields_a_token_verifiable_from_the_jwks(

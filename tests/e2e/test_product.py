@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from infra.config import LAMBDA_FUNCTIONS
 from tests.e2e.conftest import RunningGateway, start_gateway, stop_gateway
 
 ADMIN_KEY = "gk_local_" + secrets.token_urlsafe(32)
@@ -71,6 +72,7 @@ def test_bootstrap_admin_key_from_environment_is_written_and_accepted(product: R
         "credential_kind": "api_key",
         "scopes": ["admin"],
         "tier": "enterprise",
+        "certificate_bound": False,
     }
 
 
@@ -100,8 +102,10 @@ def test_gateway_errors_are_problem_documents(product: RunningGateway) -> None:
         assert problem["code"] == code
         assert problem["type"] == f"urn:gateway:problem:{code}"
         assert problem["request_id"] == response.headers["x-amzn-RequestId"]
-    assert no_key.headers["www-authenticate"] == 'ApiKey realm="finance-gateway", header="x-api-key"'
-    assert bad_key.headers["www-authenticate"].startswith("ApiKey")
+    assert no_key.headers["www-authenticate"] == (
+        'Bearer realm="finance-gateway", ApiKey realm="finance-gateway", header="x-api-key"'
+    )
+    assert bad_key.headers["www-authenticate"].startswith("Bearer")
 
 
 def test_openapi_document_is_served(product: RunningGateway) -> None:
@@ -123,6 +127,6 @@ def test_unserved_functions_answer_nothing_through_the_api(product: RunningGatew
 def test_functions_in_moto_carry_the_template_layers(product: RunningGateway) -> None:
     # moto's CloudFormation drops Layers; the runtime sets them through the Lambda API.
     functions = product.aws("lambda").list_functions()["Functions"]
-    assert len(functions) == 5
+    assert len(functions) == len(LAMBDA_FUNCTIONS)
     for function in functions:
         assert len(function.get("Layers", [])) == 2, function["FunctionName"]

@@ -7,10 +7,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aws_cdk.assertions import Match, Template
 
-from infra.app import STACK_NAME
-from infra.config import FUNCTION_NAMES, STATE_MACHINES_DIR
+from infra.app import STACK_NAME, build_app
+from infra.config import LAMBDA_FUNCTIONS, STATE_MACHINES_DIR
 
 
 def _of_type(template_json: dict[str, Any], kind: str) -> dict[str, Any]:
@@ -21,8 +22,8 @@ def test_every_resource_kind_is_provisioned(template: Template) -> None:
     for kind, count in {
         "AWS::ApiGateway::RestApi": 1,
         "AWS::ApiGateway::Stage": 1,
-        "AWS::ApiGateway::Authorizer": 1,
-        "AWS::Lambda::Function": len(FUNCTION_NAMES),
+        "AWS::ApiGateway::Authorizer": 3,  # API key, JWT, mTLS
+        "AWS::Lambda::Function": len(LAMBDA_FUNCTIONS),
         "AWS::Lambda::LayerVersion": 2,
         "AWS::DynamoDB::Table": 2,
         "AWS::KMS::Key": 2,  # data encryption, token signing
@@ -37,7 +38,7 @@ def test_every_resource_kind_is_provisioned(template: Template) -> None:
 def test_functions_run_the_staged_handlers_with_both_layers_and_tracing(template_json: dict[str, Any]) -> None:
     functions = _of_type(template_json, "AWS::Lambda::Function").values()
     handlers = sorted(f["Properties"]["Handler"] for f in functions)
-    assert handlers == sorted(f"functions.{name}.handler.lambda_handler" for name in FUNCTION_NAMES)
+    assert handlers == sorted(f"functions.{folder}.{module}.lambda_handler" for _, folder, module in LAMBDA_FUNCTIONS)
     for function in functions:
         props = function["Properties"]
         assert props["Runtime"] == "python3.14"
@@ -47,7 +48,7 @@ def test_functions_run_the_staged_handlers_with_both_layers_and_tracing(template
         assert props["LoggingConfig"]["LogGroup"]
         assert props["Environment"]["Variables"]["TABLE_NAME"]
     roles = {json.dumps(f["Properties"]["Role"]) for f in functions}
-    assert len(roles) == len(FUNCTION_NAMES), "each function has its own role"
+    assert len(roles) == len(LAMBDA_FUNCTIONS), "each function has its own role"
 
 
 def test_tables_are_on_demand_encrypted_recoverable_and_expire_by_ttl(template: Template) -> None:
@@ -101,7 +102,7 @@ def test_state_machine_definition_is_the_asl_file(template_json: dict[str, Any],
     assert machine["Properties"]["LoggingConfiguration"]["Level"] == "ALL"
 
 
-def test_api_stage_has_access_logs_tracing_and_the_key_authorizer(template: Template) -> None:
+def test_api_stage_has_access_logs_tracing_and_the_three_authorizers(template: Template) -> None:
     template.has_resource_properties(
         "AWS::ApiGateway::Stage",
         {"TracingEnabled": True, "AccessLogSetting": Match.object_like({"DestinationArn": Match.any_value()})},
@@ -113,6 +114,18 @@ def test_api_stage_has_access_logs_tracing_and_the_key_authorizer(template: Temp
             "IdentitySource": "method.request.header.x-api-key,context.identity.sourceIp",
             "AuthorizerResultTtlInSeconds": 300,
         },
+    )
+    template.has_resource_properties(
+        "AWS::ApiGateway::Authorizer",
+        {
+            "Type": "REQUEST",
+            "IdentitySource": "method.request.header.Authorization,context.identity.sourceIp",
+            "AuthorizerResultTtlInSeconds": 300,
+        },
+    )
+    # The mTLS authorizer is not cached: a revoked certificate is refused on its next request.
+    template.has_resource_properties(
+        "AWS::ApiGateway::Authorizer", {"Type": "REQUEST", "AuthorizerResultTtlInSeconds": 0}
     )
     template.has_resource_properties(
         "AWS::ApiGateway::Method",
@@ -142,7 +155,9 @@ def test_gateway_errors_are_problem_json(template_json: dict[str, Any]) -> None:
         parameters = response["Properties"]["ResponseParameters"]
         assert parameters["gatewayresponse.header.Content-Type"] == "'application/problem+json'"
         if response["Properties"]["ResponseType"] == "UNAUTHORIZED":
-            assert parameters["gatewayresponse.header.WWW-Authenticate"].startswith("'ApiKey realm=")
+            challenge = parameters["gatewayresponse.header.WWW-Authenticate"]
+            assert challenge.startswith("'Bearer realm=")
+            assert 'ApiKey realm="finance-gateway"' in challenge
 
 
 def test_alarms_watch_dlq_depth_and_5xx_rate(template: Template) -> None:
@@ -159,12 +174,65 @@ def test_scheduler_role_may_only_invoke_the_integrations_function(template_json:
     assert "FunctionsIntegrationsFunction" in json.dumps(statements)
 
 
-def test_authorizer_role_reads_single_items_only(template_json: dict[str, Any]) -> None:
-    policy = next(p for k, p in _of_type(template_json, "AWS::IAM::Policy").items() if "AuthorizerRole" in k)
-    actions = json.dumps(policy["Properties"]["PolicyDocument"]["Statement"])
-    assert "dynamodb:GetItem" in actions
-    for forbidden in ("dynamodb:Scan", "dynamodb:PutItem", "dynamodb:*"):
-        assert forbidden not in actions
+def test_authorizer_roles_read_single_items_only(template_json: dict[str, Any]) -> None:
+    policies = [p for k, p in _of_type(template_json, "AWS::IAM::Policy").items() if "AuthorizerRole" in k]
+    assert len(policies) == 3
+    for policy in policies:
+        actions = json.dumps(policy["Properties"]["PolicyDocument"]["Statement"])
+        assert "dynamodb:GetItem" in actions
+        for forbidden in ("dynamodb:Scan", "dynamodb:PutItem", "dynamodb:*", "kms:Sign"):
+            assert forbidden not in actions
+
+
+def _synth(context: dict[str, object], tmp_path: Path) -> dict[str, Any]:
+    assembly = build_app(outdir=str(tmp_path), context=context).synth()
+    return dict(assembly.get_stack_by_name(STACK_NAME).template)
+
+
+def _env(template_json: dict[str, Any], function: str) -> dict[str, Any]:
+    found = _of_type(template_json, "AWS::Lambda::Function")
+    return dict(next(f for k, f in found.items() if function in k)["Properties"]["Environment"]["Variables"])
+
+
+def test_rotating_the_signing_key_keeps_the_previous_one_for_verification(tmp_path: Path) -> None:
+    # Given generation 2 of the token signing key
+    template_json = _synth({"tokenSigningKeyGeneration": "2"}, tmp_path)
+
+    # Then two signing keys exist: the new one signs, both verify and are published
+    keys = [k for k, v in _of_type(template_json, "AWS::KMS::Key").items() if "TokenSigningKey" in k]
+    assert len(keys) == 2
+    current = next(k for k in keys if "TokenSigningKeyV2" in k)
+    routes, jwt_authorizer = _env(template_json, "RoutesFunction"), _env(template_json, "JwtAuthorizerFunction")
+    assert current in json.dumps(routes["TOKEN_SIGNING_KEY_ID"])
+    for env in (routes, jwt_authorizer):
+        verify = json.dumps(env["TOKEN_VERIFY_KEY_IDS"])
+        assert all(k in verify for k in keys)
+        assert verify.index(current) < verify.index(next(k for k in keys if k != current)), "current key first"
+
+
+def test_an_mtls_custom_domain_comes_with_its_s3_truststore_when_the_context_gives_one(tmp_path: Path) -> None:
+    template_json = _synth(
+        {
+            "mtlsDomainName": "mtls.bank.example",
+            "mtlsCertificateArn": "arn:aws:acm:us-east-1:123456789012:certificate/abc",
+            "mtlsTruststoreUri": "s3://bank-truststore/ca-bundle.pem",
+            "mtlsTruststoreVersion": "v3",
+        },
+        tmp_path,
+    )
+    domain = next(iter(_of_type(template_json, "AWS::ApiGateway::DomainName").values()))["Properties"]
+    assert domain["DomainName"] == "mtls.bank.example"
+    assert domain["MutualTlsAuthentication"] == {
+        "TruststoreUri": "s3://bank-truststore/ca-bundle.pem",
+        "TruststoreVersion": "v3",
+    }
+    assert domain["SecurityPolicy"] == "TLS_1_2"
+    assert len(_of_type(template_json, "AWS::ApiGateway::BasePathMapping")) == 1
+    assert _env(template_json, "RoutesFunction")["MTLS_BASE_URL"] == "https://mtls.bank.example"
+
+
+def test_without_mtls_context_there_is_no_custom_domain(template_json: dict[str, Any]) -> None:
+    assert _of_type(template_json, "AWS::ApiGateway::DomainName") == {}
 
 
 def test_tokens_are_signed_by_an_asymmetric_kms_key_only_the_routes_function_may_use(
@@ -178,3 +246,40 @@ def test_tokens_are_signed_by_an_asymmetric_kms_key_only_the_routes_function_may
     ]
     assert len(signers) == 1
     assert "RoutesRole" in signers[0]
+
+
+def test_cors_adds_preflight_methods_gateway_response_headers_and_function_settings(tmp_path: Path) -> None:
+    # Given two browser origins
+    origins = "https://app.bank.example,https://ops.bank.example"
+    template_json = _synth({"corsAllowOrigins": origins}, tmp_path)
+
+    # Then every resource with methods has an OPTIONS method without an authorizer
+    methods = _of_type(template_json, "AWS::ApiGateway::Method").values()
+    resources_with_methods = {json.dumps(m["Properties"]["ResourceId"]) for m in methods}
+    options = [m for m in methods if m["Properties"]["HttpMethod"] == "OPTIONS"]
+    assert {json.dumps(m["Properties"]["ResourceId"]) for m in options} == resources_with_methods - {
+        json.dumps({"Fn::GetAtt": [k, "RootResourceId"]}) for k in _of_type(template_json, "AWS::ApiGateway::RestApi")
+    }
+    assert all(m["Properties"]["AuthorizationType"] == "NONE" for m in options)
+    # API Gateway's own errors echo the Origin (several origins cannot be listed there)
+    for response in _of_type(template_json, "AWS::ApiGateway::GatewayResponse").values():
+        parameters = response["Properties"]["ResponseParameters"]
+        assert parameters["gatewayresponse.header.Access-Control-Allow-Origin"] == "method.request.header.origin"
+        assert parameters["gatewayresponse.header.Vary"] == "'Origin'"
+    # The functions answer preflight and add the headers for listed origins
+    assert _env(template_json, "RoutesFunction")["CORS_ALLOW_ORIGINS"] == origins
+
+
+def test_a_single_cors_origin_is_static_on_gateway_errors_and_bad_origins_fail_synthesis(tmp_path: Path) -> None:
+    template_json = _synth({"corsAllowOrigins": "https://app.bank.example"}, tmp_path / "one")
+    response = next(iter(_of_type(template_json, "AWS::ApiGateway::GatewayResponse").values()))
+    origin = response["Properties"]["ResponseParameters"]["gatewayresponse.header.Access-Control-Allow-Origin"]
+    assert origin == "'https://app.bank.example'"
+    for bad in ("app.bank.example", "https://app.bank.example/path", "*,https://app.bank.example"):
+        with pytest.raises(ValueError, match="corsAllowOrigins"):
+            build_app(outdir=str(tmp_path / "bad"), context={"corsAllowOrigins": bad})
+
+
+def test_without_cors_context_there_are_no_preflight_methods(template_json: dict[str, Any]) -> None:
+    methods = _of_type(template_json, "AWS::ApiGateway::Method").values()
+    assert [m for m in methods if m["Properties"]["HttpMethod"] == "OPTIONS"] == []

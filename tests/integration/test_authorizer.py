@@ -30,7 +30,7 @@ def table(aws: None, monkeypatch: pytest.MonkeyPatch) -> str:
 
 @pytest.fixture
 def authorizer(table: str) -> Authorizer:
-    from functions.authorizer.handler import lambda_handler
+    from functions.authorizer.api_key_handler import lambda_handler
 
     return lambda_handler
 
@@ -95,6 +95,7 @@ def test_given_an_active_key_when_authorized_then_allow_for_the_whole_api_with_a
         "credential_id": "k-1",
         "scopes": "admin read",
         "tier": "free",
+        "cert_thumbprint": "",
     }
     json.dumps(result)  # the answer must be serialisable as Lambda returns it
 

@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from gateway_core.cert_binding import pem_x5t_s256
+from tests.certificates import make_certificate
 from tests.integration.helpers import FakeLambdaContext, proxy_event, response_header
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
@@ -49,6 +51,7 @@ def test_given_an_authorizer_context_when_whoami_then_200_with_the_identity_and_
         "credential_kind": "api_key",
         "scopes": ["admin", "read"],
         "tier": "free",
+        "certificate_bound": False,
     }
 
 
@@ -114,3 +117,55 @@ def test_given_the_docs_path_when_the_openapi_document_is_requested_then_it_list
     assert response["statusCode"] == 200
     document = json.loads(response["body"])
     assert {"/api/v1/gateway/health", "/api/v1/whoami"} <= set(document["paths"])
+
+
+def _bound_token_event(presented_pem: str | None, bound_pem: str) -> dict[str, Any]:
+    """A cached Allow for a certificate-bound token (the authorizer ran once, with the right
+    certificate) reused on a request that presents `presented_pem`."""
+    event = proxy_event(
+        "GET",
+        "/api/v1/whoami/token",
+        authorizer={
+            "client_id": "cl_pay",
+            "scopes": "payments:write",
+            "tier": "enterprise",
+            "credential_kind": "jwt",
+            "credential_id": "jti-1",
+            "cert_thumbprint": pem_x5t_s256(bound_pem),
+        },
+        request_id="req-bound",
+    )
+    if presented_pem is not None:
+        event["requestContext"]["identity"]["clientCert"] = {"clientCertPem": presented_pem}
+    return event
+
+
+def test_given_a_bound_token_when_the_same_certificate_is_presented_then_the_identity_says_bound(
+    routes_handler: Handler, lambda_context: FakeLambdaContext
+) -> None:
+    pem, _ = make_certificate("payments.bank.example")
+
+    response = routes_handler(_bound_token_event(pem, pem), lambda_context)
+
+    assert response["statusCode"] == 200
+    assert json.loads(response["body"])["certificate_bound"] is True
+
+
+@pytest.mark.parametrize(
+    ("presented", "code"),
+    [("none", "certificate_required"), ("other", "certificate_mismatch")],
+)
+def test_given_a_bound_token_when_reused_without_its_certificate_then_401(
+    routes_handler: Handler, lambda_context: FakeLambdaContext, presented: str, code: str
+) -> None:
+    # Given a token bound to one certificate, and API Gateway's cached Allow for it
+    pem, _ = make_certificate("payments.bank.example")
+    other, _ = make_certificate("thief.example")
+
+    # When the request carries no certificate, or another one
+    response = routes_handler(_bound_token_event(None if presented == "none" else other, pem), lambda_context)
+
+    # Then the function refuses it: the cached Allow does not depend on the certificate
+    assert response["statusCode"] == 401
+    assert response_header(response, "Content-Type") == PROBLEM
+    assert json.loads(response["body"])["code"] == code

@@ -9,8 +9,17 @@ from urllib.parse import quote_plus
 import pytest
 
 from functions.routes.logic.catalog import RateLimits
+from functions.routes.logic.certificates import Certificate
 from functions.routes.logic.clients import Client
-from functions.routes.logic.oauth import OAuthError, access_token_claims, granted_scopes, parse_token_request
+from functions.routes.logic.oauth import (
+    OAuthError,
+    access_token_claims,
+    certificate_confirmation,
+    granted_scopes,
+    parse_token_request,
+)
+from gateway_core.cert_binding import pem_x5t_s256
+from tests.certificates import make_certificate
 from tests.unit.factories import make_client
 
 FORM = "application/x-www-form-urlencoded"
@@ -106,3 +115,69 @@ def test_claims_last_one_hour_and_carry_what_the_authorizer_needs() -> None:
     assert "cnf" not in claims
     bound = access_token_claims(_client(), [], issuer="i", audience="a", now=now, cnf={"x5t#S256": "abc"})
     assert bound["cnf"] == {"x5t#S256": "abc"}
+
+
+# -- RFC 8705: client certificates at the token endpoint ----------------------------------------
+
+
+class _Certificates:
+    """An in-memory certificate registry (the CertificateStore protocol, reads only)."""
+
+    def __init__(self, *certificates: Certificate) -> None:
+        self.by_fingerprint = {c.fingerprint: c for c in certificates}
+
+    def get(self, fingerprint: str) -> Certificate | None:
+        return self.by_fingerprint.get(fingerprint)
+
+    def create(self, certificate: Certificate, actor: object) -> None:
+        raise AssertionError("read only")
+
+    def list_for_client(self, client_id: str) -> list[Certificate]:
+        raise AssertionError("read only")
+
+    def replace(self, before: Certificate, after: Certificate, action: str, actor: object) -> None:
+        raise AssertionError("read only")
+
+
+def _registered(pem: str, fingerprint: str, **overrides: object) -> Certificate:
+    values: dict[str, object] = {
+        "fingerprint": fingerprint,
+        "client_id": "cl_1",
+        "subject": "CN=x",
+        "issuer": "CN=x",
+        "serial_number": "1",
+        "not_before": "2026-01-01T00:00:00.000Z",
+        "not_after": "2027-01-01T00:00:00.000Z",
+        "status": "active",
+        "created_at": "2026-01-01T00:00:00.000Z",
+        "revoked_at": None,
+    }
+    values.update(overrides)
+    return Certificate(**values)  # type: ignore[arg-type]
+
+
+NOW = datetime(2026, 11, 23, tzinfo=UTC)
+
+
+def test_a_client_id_with_a_certificate_and_no_secret_is_tls_client_auth() -> None:
+    request = parse_token_request(FORM, "grant_type=client_credentials&client_id=cl_1", None, has_certificate=True)
+    assert (request.client_id, request.client_secret, request.auth_method) == ("cl_1", "", "tls_client_auth")
+
+
+def test_a_registered_active_certificate_binds_the_token_by_its_sha256_thumbprint() -> None:
+    pem, fingerprint = make_certificate("pay.example")
+    confirmation = certificate_confirmation(_Certificates(_registered(pem, fingerprint)), _client(), pem, NOW)
+    assert confirmation == {"x5t#S256": pem_x5t_s256(pem)}
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [{"client_id": "cl_other"}, {"status": "revoked"}, {"not_after": "2026-02-01T00:00:00.000Z"}, None],
+    ids=["another-clients", "revoked", "expired", "unregistered"],
+)
+def test_a_certificate_that_cannot_bind_is_refused_rather_than_ignored(overrides: dict[str, object] | None) -> None:
+    pem, fingerprint = make_certificate("pay.example")
+    registry = _Certificates() if overrides is None else _Certificates(_registered(pem, fingerprint, **overrides))
+    with pytest.raises(OAuthError) as raised:
+        certificate_confirmation(registry, _client(), pem, NOW)
+    assert (raised.value.error, raised.value.status) == ("invalid_client", 401)

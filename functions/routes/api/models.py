@@ -27,3 +27,4 @@ class IdentityOut(BaseModel):
     credential_kind: str
     scopes: list[str]
     tier: str
+    certificate_bound: bool = False  # a token bound to this request's client certificate (RFC 8705)

@@ -7,12 +7,10 @@ import json
 import threading
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
-from cryptography.hazmat.primitives.serialization import load_der_public_key
-from jwt.algorithms import Algorithm, RSAAlgorithm
+from jwt.algorithms import Algorithm
 from jwt.api_jws import PyJWS
 
-from gateway_core.jwk import jwk_thumbprint
+from gateway_core.jwk import kms_public_jwk
 
 ALGORITHM = "RS256"
 KMS_ALGORITHM = "RSASSA_PKCS1_V1_5_SHA_256"
@@ -58,12 +56,7 @@ class KmsSigner:
         if self._jwk is None:
             with self._lock:
                 if self._jwk is None:
-                    der = self.kms.get_public_key(KeyId=self.key_id)["PublicKey"]
-                    public = load_der_public_key(bytes(der))
-                    assert isinstance(public, RSAPublicKey)
-                    jwk = json.loads(RSAAlgorithm.to_jwk(public))
-                    jwk.update({"kid": jwk_thumbprint(jwk), "alg": ALGORITHM, "use": "sig"})
-                    self._jwk = jwk
+                    self._jwk = kms_public_jwk(self.kms, self.key_id)
         return self._jwk
 
     def sign(self, claims: dict[str, Any]) -> str:

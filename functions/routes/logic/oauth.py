@@ -15,7 +15,9 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, unquote_plus
 
+from functions.routes.logic.certificates import CertificateStore
 from functions.routes.logic.clients import Client, ClientStore
+from gateway_core.cert_binding import NotACertificate, der_from_pem, fingerprint_hex, x5t_s256
 from gateway_core.clock import parse_iso
 from gateway_core.secrets_hashing import verify_secret
 
@@ -38,10 +40,12 @@ class TokenRequest:
     client_id: str
     client_secret: str
     scope: str | None
-    auth_method: str  # client_secret_basic or client_secret_post
+    auth_method: str  # client_secret_basic, client_secret_post or tls_client_auth (RFC 8705 §2)
 
 
-def parse_token_request(content_type: str, body: str, authorization: str | None) -> TokenRequest:
+def parse_token_request(
+    content_type: str, body: str, authorization: str | None, *, has_certificate: bool = False
+) -> TokenRequest:
     if not content_type.lower().startswith("application/x-www-form-urlencoded"):
         raise OAuthError("invalid_request", "The token request is application/x-www-form-urlencoded.")
     form = parse_qs(body, keep_blank_values=True)
@@ -56,6 +60,9 @@ def parse_token_request(content_type: str, body: str, authorization: str | None)
         client_id, client_secret, method = basic[0], basic[1], "client_secret_basic"
     elif posted[0] and posted[1]:
         client_id, client_secret, method = posted[0], posted[1], "client_secret_post"
+    elif posted[0] and has_certificate:
+        # The client certificate (verified by the TLS layer) authenticates the client.
+        client_id, client_secret, method = posted[0], "", "tls_client_auth"
     else:
         raise OAuthError("invalid_client", "Client authentication is required.", status=401)
     grant_type = params.get("grant_type", "")
@@ -78,10 +85,26 @@ def _basic_credentials(authorization: str | None) -> tuple[str, str] | None:
     return unquote_plus(client_id), unquote_plus(secret)
 
 
-def authenticate(store: ClientStore, request: TokenRequest, now: datetime) -> Client:
+def authenticate(
+    store: ClientStore,
+    request: TokenRequest,
+    now: datetime,
+    *,
+    certificates: CertificateStore | None = None,
+    certificate_pem: str = "",
+) -> tuple[Client, dict[str, str] | None]:
+    """The authenticated client and, when the request came with a client certificate, the RFC 8705
+    confirmation (`cnf`) that binds its tokens to that certificate."""
     client = store.get(request.client_id) if request.client_id.startswith("cl_") else None
     # One answer for unknown client and wrong secret: nothing to learn from probing.
-    if client is None or not verify_secret(request.client_secret, client.secret_hash):
+    if client is None:
+        raise OAuthError("invalid_client", "Client authentication failed.", status=401)
+    if request.auth_method != "tls_client_auth" and not verify_secret(request.client_secret, client.secret_hash):
+        raise OAuthError("invalid_client", "Client authentication failed.", status=401)
+    cnf = None
+    if certificate_pem and certificates is not None:
+        cnf = certificate_confirmation(certificates, client, certificate_pem, now)
+    elif request.auth_method == "tls_client_auth":
         raise OAuthError("invalid_client", "Client authentication failed.", status=401)
     if client.status != "active":
         raise OAuthError("unauthorized_client", "The client is suspended.")
@@ -89,7 +112,29 @@ def authenticate(store: ClientStore, request: TokenRequest, now: datetime) -> Cl
         raise OAuthError("unauthorized_client", "The client has expired.")
     if request.grant_type != "client_credentials":
         raise OAuthError("unsupported_grant_type", "Only the client_credentials grant is supported.")
-    return client
+    return client, cnf
+
+
+def certificate_confirmation(certificates: CertificateStore, client: Client, pem: str, now: datetime) -> dict[str, str]:
+    """A token asked for over mTLS is bound to that certificate, which must be registered to the
+    client, active and within its validity; anything else is refused rather than silently issued
+    unbound."""
+    refused = OAuthError(
+        "invalid_client", "The client certificate is not registered to this client, or not valid now.", status=401
+    )
+    try:
+        der = der_from_pem(pem)
+    except NotACertificate as error:
+        raise refused from error
+    certificate = certificates.get(fingerprint_hex(der))
+    if (
+        certificate is None
+        or certificate.client_id != client.client_id
+        or certificate.status != "active"
+        or not parse_iso(certificate.not_before) <= now < parse_iso(certificate.not_after)
+    ):
+        raise refused
+    return {"x5t#S256": x5t_s256(der)}
 
 
 def granted_scopes(client: Client, requested: str | None) -> list[str]:

@@ -1,0 +1,60 @@
+"""The flow every authorizer shares: the global IP denylist first, then the credential check of
+its kind, then an Allow for the whole API, a Deny carrying the reason (403), or "Unauthorized"
+(401). Logs carry the kind and the reason, never the credential."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from functions.authorizer.core import Denied, Forbidden, Principal, allow, deny, source_ip
+from functions.authorizer.denylist import DenylistCache, denied
+from gateway_core import aws
+from gateway_core.settings import settings
+
+logger = Logger()
+
+
+def state_cache_seconds() -> float:
+    """How long a warm container trusts what it read about the denylist, clients and issuers
+    (context `denylistCacheSeconds`); admin changes also flush API Gateway's cache."""
+    return float(os.environ.get("DENYLIST_CACHE_SECONDS", "30"))
+
+
+# One per container.
+_denylist = DenylistCache(ttl_s=state_cache_seconds())
+
+
+class Request:
+    """What a credential check needs from the authorizer event and the environment."""
+
+    def __init__(self, event: dict[str, Any]) -> None:
+        self.event = event
+        self.source_ip = source_ip(event)
+        self.dynamodb = aws.client("dynamodb")
+        self.table = settings().table_name
+        self.now = datetime.now(UTC)
+
+
+Check = Callable[[Request], Principal]
+
+
+def authorize(event: dict[str, Any], kind: str, check: Check) -> dict[str, Any]:
+    method_arn = str(event["methodArn"])
+    request = Request(event)
+    if denied(request.source_ip, _denylist.networks(request.dynamodb, request.table)):
+        logger.info("address denied", extra={"reason": "ip_denied", "kind": kind})
+        return deny("ip_denied", "anonymous", method_arn)
+    try:
+        principal = check(request)
+    except Denied as refused:
+        logger.info("credential refused", extra={"reason": refused.reason, "kind": kind})
+        raise
+    except Forbidden as forbidden:
+        logger.info("credential not allowed", extra={"reason": forbidden.reason, "kind": kind})
+        return deny(forbidden.reason, forbidden.principal_id, method_arn)
+    return allow(principal, method_arn)

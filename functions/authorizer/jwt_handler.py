@@ -1,0 +1,62 @@
+"""JWT authorizer (REQUEST type; identity sources: the Authorization header and the source IP).
+
+Our own tokens: signature from our KMS keys, then the client behind `sub` must still be active,
+unexpired and calling from an allowed address, and the token's scopes are narrowed to what the
+client may still use. External issuers' tokens: signature from the issuer's JWKS, subjects
+namespaced by the issuer id so they can never pass for one of our clients, scopes narrowed to
+what the admin allowed for that issuer. Certificate-bound tokens (RFC 8705) need the same
+certificate; the functions re-check that on every request (a cached Allow ignores certificates).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from functions.authorizer.client_state import ClientStateCache, check_client
+from functions.authorizer.core import Denied, Principal, client_cert_pem, header
+from functions.authorizer.entry import Request, authorize, state_cache_seconds
+from functions.authorizer.issuers import IssuerDirectory, fetch_jwks, own_issuer
+from functions.authorizer.jwt_token import JwksCache, bound_thumbprint, decode_bearer, scopes_of
+from gateway_core import aws
+from gateway_core.cert_binding import pem_x5t_s256
+from gateway_core.settings import settings
+
+_jwks = JwksCache(lambda url: fetch_jwks(lambda: aws.client("kms"), url))
+_issuers = IssuerDirectory(ttl_s=state_cache_seconds())
+_clients = ClientStateCache(ttl_s=state_cache_seconds())
+
+
+def _check(request: Request) -> Principal:
+    authorization = header(request.event, "authorization")
+    if not authorization:
+        raise Denied("missing_credential")
+    own = own_issuer(settings())
+    issuer, claims = decode_bearer(
+        authorization, lambda iss: _issuers.find(request.dynamodb, request.table, own, iss), _jwks
+    )
+    thumbprint = bound_thumbprint(claims, pem_x5t_s256(client_cert_pem(request.event)))
+    token_scopes = scopes_of(claims)
+    if issuer.own:
+        client_id = str(claims["sub"])
+        state = check_client(
+            _clients.get(request.dynamodb, request.table, client_id), client_id, request.source_ip, request.now
+        )
+        scopes = tuple(s for s in token_scopes if s in state.allowed_scopes)
+        tier = state.tier
+    else:
+        client_id = f"{issuer.issuer_id}:{claims['sub']}"
+        allowed = issuer.allowed_scopes or ()
+        scopes = tuple(s for s in token_scopes if s in allowed)
+        tier = issuer.tier
+    return Principal(
+        client_id=client_id,
+        credential_kind="jwt",
+        scopes=scopes,
+        tier=tier,
+        credential_id=str(claims.get("jti", "")),
+        cert_thumbprint=thumbprint,
+    )
+
+
+def lambda_handler(event: dict[str, Any], _context: Any) -> dict[str, Any]:
+    return authorize(event, "jwt", _check)

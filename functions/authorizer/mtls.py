@@ -1,0 +1,57 @@
+"""Client-certificate check for the mTLS authorizer: API Gateway has verified the chain against
+the truststore; here the certificate must be registered (`CERT#<sha256>`, one GetItem, never
+cached so a revocation applies to the next request), active and within its validity, and its
+client active, unexpired and calling from an allowed address."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from functions.authorizer.client_state import ClientStateCache, check_client, parse_time
+from functions.authorizer.core import Denied, Principal
+from gateway_core.cert_binding import NotACertificate, der_from_pem, fingerprint_hex, x5t_s256
+
+_PROJECTION = "client_id, #s, not_before, not_after"
+
+
+def check_certificate(
+    dynamodb: Any,
+    table_name: str,
+    clients: ClientStateCache,
+    pem: str,
+    *,
+    source_ip: str,
+    now: datetime,
+) -> Principal:
+    if not pem:
+        raise Denied("missing_client_certificate")
+    try:
+        der = der_from_pem(pem)
+    except NotACertificate as error:
+        raise Denied("unreadable_client_certificate") from error
+    fingerprint = fingerprint_hex(der)
+    item = dynamodb.get_item(
+        TableName=table_name,
+        Key={"PK": {"S": f"CERT#{fingerprint}"}, "SK": {"S": "CERT"}},
+        ProjectionExpression=_PROJECTION,
+        ExpressionAttributeNames={"#s": "status"},
+    ).get("Item")
+    if item is None:
+        raise Denied("unknown_certificate")
+    if item.get("status", {}).get("S") != "active":
+        raise Denied("certificate_revoked")
+    if parse_time(item["not_before"]["S"]) > now:
+        raise Denied("certificate_not_yet_valid")
+    if parse_time(item["not_after"]["S"]) <= now:
+        raise Denied("certificate_expired")
+    client_id = item["client_id"]["S"]
+    state = check_client(clients.get(dynamodb, table_name, client_id), client_id, source_ip, now)
+    return Principal(
+        client_id=client_id,
+        credential_kind="certificate",
+        scopes=state.allowed_scopes,
+        tier=state.tier,
+        credential_id=fingerprint,
+        cert_thumbprint=x5t_s256(der),
+    )

@@ -1,0 +1,44 @@
+"""Client-certificate identity without parsing X.509: the SHA-256 of a certificate's DER encoding
+is both our registry key (hex) and the RFC 8705 `x5t#S256` confirmation claim (base64url).
+
+Stdlib only (no `cryptography`), because the mTLS and JWT authorizers run this on every
+uncached request.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import ssl
+
+
+class NotACertificate(ValueError):
+    pass
+
+
+def der_from_pem(pem: str) -> bytes:
+    try:
+        der = ssl.PEM_cert_to_DER_cert(pem.strip())
+    except (ValueError, TypeError) as error:
+        raise NotACertificate("not a PEM certificate") from error
+    if len(der) < 64 or der[0] != 0x30:  # a certificate is a DER SEQUENCE
+        raise NotACertificate("not a DER certificate")
+    return der
+
+
+def fingerprint_hex(der: bytes) -> str:
+    return hashlib.sha256(der).hexdigest()
+
+
+def x5t_s256(der: bytes) -> str:
+    return base64.urlsafe_b64encode(hashlib.sha256(der).digest()).decode().rstrip("=")
+
+
+def pem_x5t_s256(pem: str) -> str:
+    """The `x5t#S256` of a PEM certificate ("" when none or unreadable)."""
+    if not pem:
+        return ""
+    try:
+        return x5t_s256(der_from_pem(pem))
+    except NotACertificate:
+        return ""

@@ -1,0 +1,348 @@
+"""The JWT authorizer's entry point on moto: our KMS-signed tokens (current and previous signing
+key), the client behind them, certificate binding, and an external issuer whose JWKS a real
+HTTP server on loopback serves."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import ModuleType
+from typing import Any
+
+import boto3
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jwt.algorithms import RSAAlgorithm
+
+from functions.authorizer.core import Denied
+from functions.routes.dal.clients_store import DynamoClientStore
+from functions.routes.dal.signing import KmsSigner
+from functions.routes.logic.oauth import access_token_claims
+from gateway_core.audit import Actor
+from gateway_core.cert_binding import pem_x5t_s256
+from gateway_core.clock import utc_now
+from gateway_core.issuer_keys import issuer_id, issuer_key
+from tests.certificates import make_certificate
+from tests.integration.conftest import create_data_table
+from tests.integration.helpers import REGION
+from tests.unit.factories import make_client
+
+TABLE = "gateway-jwt-authorizer"
+ISSUER = "https://gateway.bank.example/prod"
+AUDIENCE = "finance-gateway"
+METHOD_ARN = "arn:aws:execute-api:us-east-1:123456789012:abc123/prod/GET/api/v1/whoami/token"
+ADMIN = Actor("admin", "api_key", "k0", "req-0")
+
+
+class Kms:
+    def __init__(self) -> None:
+        kms = boto3.client("kms", region_name=REGION)
+        self.previous = KmsSigner(kms, self._key(kms))
+        self.current = KmsSigner(kms, self._key(kms))
+
+    @staticmethod
+    def _key(kms: Any) -> str:
+        return str(kms.create_key(KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["Arn"])
+
+
+@pytest.fixture
+def kms(aws: None, monkeypatch: pytest.MonkeyPatch) -> Kms:
+    create_data_table(TABLE)
+    keys = Kms()
+    monkeypatch.setenv("TABLE_NAME", TABLE)
+    monkeypatch.setenv("TOKEN_ISSUER", ISSUER)
+    monkeypatch.setenv("TOKEN_AUDIENCE", AUDIENCE)
+    monkeypatch.setenv("TOKEN_SIGNING_KEY_ID", keys.current.key_id)
+    monkeypatch.setenv("TOKEN_VERIFY_KEY_IDS", f"{keys.current.key_id},{keys.previous.key_id}")
+    return keys
+
+
+@pytest.fixture
+def handler(kms: Kms) -> ModuleType:
+    # A fresh container: the module-level JWKS, issuer and client caches start empty.
+    import functions.authorizer.jwt_handler as module
+
+    return importlib.reload(module)
+
+
+def put_client(**overrides: Any) -> None:
+    values: dict[str, Any] = {
+        "client_id": "cl_pay",
+        "name": "payer",
+        "allowed_scopes": ["banking:read", "payments:write"],
+        "tier": "enterprise",
+        **overrides,
+    }
+    client = make_client(**values)
+    DynamoClientStore(boto3.client("dynamodb", region_name=REGION), TABLE).create(client, ADMIN)
+
+
+def our_token(signer: KmsSigner, *, scopes: list[str] | None = None, **extra: Any) -> str:
+    client = make_client(client_id="cl_pay", tier="enterprise")
+    claims = access_token_claims(
+        client, scopes or ["banking:read", "payments:write"], issuer=ISSUER, audience=AUDIENCE, now=utc_now()
+    )
+    return signer.sign({**claims, **extra})
+
+
+def event(token: str, *, source_ip: str = "203.0.113.7", cert_pem: str | None = None) -> dict[str, Any]:
+    identity: dict[str, Any] = {"sourceIp": source_ip}
+    if cert_pem is not None:
+        identity["clientCert"] = {"clientCertPem": cert_pem}
+    return {
+        "type": "REQUEST",
+        "methodArn": METHOD_ARN,
+        "headers": {"Authorization": f"Bearer {token}"},
+        "requestContext": {"identity": identity},
+    }
+
+
+def refused(handler: ModuleType, request: dict[str, Any]) -> str:
+    with pytest.raises(Denied) as raised:
+        handler.lambda_handler(request, None)
+    assert str(raised.value) == "Unauthorized"
+    return raised.value.reason
+
+
+def test_given_our_token_when_authorized_then_allow_with_the_clients_tier_and_scopes(
+    handler: ModuleType, kms: Kms
+) -> None:
+    put_client()
+
+    result = handler.lambda_handler(event(our_token(kms.current)), None)
+
+    assert result["policyDocument"]["Statement"][0]["Effect"] == "Allow"
+    assert result["context"]["client_id"] == "cl_pay"
+    assert result["context"]["credential_kind"] == "jwt"
+    assert result["context"]["scopes"] == "banking:read payments:write"
+    assert result["context"]["tier"] == "enterprise"
+    assert result["context"]["cert_thumbprint"] == ""
+
+
+def test_given_a_token_signed_by_the_previous_key_when_authorized_then_it_still_verifies(
+    handler: ModuleType, kms: Kms
+) -> None:
+    # Given the signing key was rotated after this token was issued
+    put_client()
+    token = our_token(kms.previous)
+
+    # Then the previous key (still in TOKEN_VERIFY_KEY_IDS and the JWKS) verifies it
+    assert handler.lambda_handler(event(token), None)["context"]["client_id"] == "cl_pay"
+
+
+def test_given_a_key_outside_the_verify_set_when_authorized_then_401_unknown_kid(
+    handler: ModuleType, kms: Kms, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the key two generations back has left the verify set
+    put_client()
+    token = our_token(kms.previous)
+    monkeypatch.setenv("TOKEN_VERIFY_KEY_IDS", kms.current.key_id)
+    fresh = importlib.reload(handler)
+
+    assert refused(fresh, event(token)) == "unknown_kid"
+
+
+def test_given_scopes_narrowed_after_issuance_when_authorized_then_the_token_carries_only_what_remains(
+    handler: ModuleType, kms: Kms
+) -> None:
+    put_client(allowed_scopes=["banking:read"])
+
+    result = handler.lambda_handler(event(our_token(kms.current)), None)
+
+    assert result["context"]["scopes"] == "banking:read"
+
+
+@pytest.mark.parametrize(
+    ("client", "reason"),
+    [
+        ({"status": "suspended"}, "client_not_active"),
+        ({"expires_at": "2020-01-01T00:00:00Z"}, "client_expired"),
+        ({"ip_allowlist": ["10.0.0.0/8"]}, "ip_not_allowed"),
+    ],
+)
+def test_given_a_client_that_may_not_call_now_when_authorized_then_deny_with_the_reason(
+    handler: ModuleType, kms: Kms, client: dict[str, Any], reason: str
+) -> None:
+    put_client(**client)
+
+    result = handler.lambda_handler(event(our_token(kms.current)), None)
+
+    assert result["policyDocument"]["Statement"][0]["Effect"] == "Deny"
+    assert result["context"] == {"reason": reason}
+
+
+def test_given_refused_tokens_when_authorized_then_401_with_the_reason(handler: ModuleType, kms: Kms) -> None:
+    put_client()
+    now = int(time.time())
+    stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    forged = jwt.encode(
+        {"iss": ISSUER, "sub": "cl_pay", "aud": AUDIENCE, "iat": now, "exp": now + 600},
+        stranger,
+        algorithm="RS256",
+        headers={"kid": kms.current.public_jwk()["kid"], "typ": "at+jwt"},
+    )
+    assert refused(handler, event(forged)) == "bad_signature"
+    assert refused(handler, event(our_token(kms.current, exp=now - 120))) == "token_expired"
+    assert refused(handler, event(our_token(kms.current, nbf=now + 120))) == "token_not_yet_valid"
+    assert refused(handler, event(our_token(kms.current, aud="someone-else"))) == "wrong_audience"
+    assert refused(handler, event(our_token(kms.current, sub="cl_gone"))) == "unknown_client"
+
+
+def test_given_a_certificate_bound_token_when_authorized_then_the_certificate_must_match(
+    handler: ModuleType, kms: Kms
+) -> None:
+    put_client()
+    pem, _ = make_certificate("payments.bank.example")
+    other, _ = make_certificate("thief.example")
+    token = our_token(kms.current, cnf={"x5t#S256": pem_x5t_s256(pem)})
+
+    assert refused(handler, event(token)) == "certificate_required"
+    assert refused(handler, event(token, cert_pem=other)) == "certificate_mismatch"
+    result = handler.lambda_handler(event(token, cert_pem=pem), None)
+    assert result["context"]["cert_thumbprint"] == pem_x5t_s256(pem)
+
+
+def test_given_a_warm_container_when_deciding_again_then_no_aws_call_is_made(handler: ModuleType, kms: Kms) -> None:
+    # Given a first decision has cached the JWKS (KMS), the client, and the denylist
+    put_client()
+    token = our_token(kms.current)
+    handler.lambda_handler(event(token), None)
+    calls: list[str] = []
+
+    def count(event_name: str, **_: Any) -> None:
+        calls.append(event_name)
+
+    from gateway_core import aws as gateway_aws
+
+    for service in ("dynamodb", "kms"):
+        gateway_aws.client(service).meta.events.register("before-call.*.*", count)
+
+    # When the same container decides ten more times
+    for _ in range(10):
+        handler.lambda_handler(event(token), None)
+
+    # Then none of them reached AWS
+    assert calls == []
+
+
+# -- an external issuer ----------------------------------------------------------------------
+
+
+class JwksServer:
+    """An identity provider's JWKS endpoint on loopback, counting fetches; can be taken down."""
+
+    def __init__(self) -> None:
+        self.private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.kid = "idp-key-1"
+        self.fetches = 0
+        self.failing = False
+        jwk = {**json.loads(RSAAlgorithm.to_jwk(self.private.public_key())), "kid": self.kid, "alg": "RS256"}
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                owner.fetches += 1
+                body = json.dumps({"keys": [jwk]}).encode()
+                self.send_response(503 if owner.failing else 200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *_: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/jwks"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def token(self, issuer: str, **claims: Any) -> str:
+        now = int(time.time())
+        payload = {"iss": issuer, "sub": "svc-42", "aud": "bank-api", "iat": now, "exp": now + 600, **claims}
+        return jwt.encode(payload, self.private, algorithm="RS256", headers={"kid": self.kid})
+
+
+@pytest.fixture
+def idp() -> Iterator[JwksServer]:
+    server = JwksServer()
+    yield server
+    server.server.shutdown()
+    server.server.server_close()
+
+
+IDP = "https://idp.partner.example"
+
+
+def put_issuer(jwks_url: str, *, status: str = "active") -> None:
+    identifier = issuer_id(IDP)
+    item = {
+        **issuer_key(identifier),
+        "issuer_id": {"S": identifier},
+        "issuer": {"S": IDP},
+        "jwks_url": {"S": jwks_url},
+        "audiences": {"L": [{"S": "bank-api"}]},
+        "algorithms": {"L": [{"S": "RS256"}]},
+        "allowed_scopes": {"L": [{"S": "banking:read"}]},
+        "tier": {"S": "professional"},
+        "status": {"S": status},
+    }
+    boto3.client("dynamodb", region_name=REGION).put_item(TableName=TABLE, Item=item)
+
+
+def test_given_an_external_issuer_when_its_token_is_authorized_then_the_subject_is_namespaced_and_scopes_narrowed(
+    handler: ModuleType, idp: JwksServer
+) -> None:
+    put_issuer(idp.url)
+    token = idp.token(IDP, scope="banking:read payments:write admin")
+
+    context = handler.lambda_handler(event(token), None)["context"]
+
+    assert context["client_id"] == f"{issuer_id(IDP)}:svc-42"
+    assert context["scopes"] == "banking:read"
+    assert context["tier"] == "professional"
+    assert idp.fetches == 1
+
+
+def test_given_an_external_issuer_when_its_jwks_goes_down_then_the_last_good_keys_still_verify(
+    handler: ModuleType, idp: JwksServer
+) -> None:
+    put_issuer(idp.url)
+    handler.lambda_handler(event(idp.token(IDP)), None)
+    idp.failing = True
+
+    assert handler.lambda_handler(event(idp.token(IDP)), None)["context"]["client_id"].endswith(":svc-42")
+
+
+def test_given_a_disabled_or_unknown_issuer_when_authorized_then_401_unknown_issuer(
+    handler: ModuleType, idp: JwksServer
+) -> None:
+    put_issuer(idp.url, status="disabled")
+
+    assert refused(handler, event(idp.token(IDP))) == "unknown_issuer"
+    assert refused(handler, event(idp.token("https://elsewhere.example"))) == "unknown_issuer"
+    assert idp.fetches == 0
+
+
+def test_given_an_external_token_with_the_wrong_audience_when_authorized_then_401(
+    handler: ModuleType, idp: JwksServer
+) -> None:
+    put_issuer(idp.url)
+
+    assert refused(handler, event(idp.token(IDP, aud="another-api"))) == "wrong_audience"
+
+
+def test_given_our_issuer_claimed_by_an_external_key_when_authorized_then_401(
+    handler: ModuleType, idp: JwksServer, kms: Kms
+) -> None:
+    # A partner's key cannot mint tokens in our name: our issuer's keys come only from KMS.
+    put_client()
+    token = idp.token(ISSUER, aud=AUDIENCE, sub="cl_pay")
+    token_header = jwt.get_unverified_header(token)
+    assert token_header["kid"] == idp.kid
+
+    assert refused(handler, event(token)) in {"wrong_token_type", "unknown_kid"}
