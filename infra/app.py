@@ -4,9 +4,10 @@ Context: `stage` (default "prod"), `retainData` (default true: tables, keys and 
 stack deletion), `alarmEmail` (optional), `healthDeadlineMs` (default 80: how long the health
 check waits for its probes before it reports one as timed out), `issuer` (the OAuth2 issuer URL;
 default the stage's execute-api URL; set it to the custom domain when there is one), `tokenAudience`
-(default "finance-gateway"), `denylistCacheSeconds` (default 30: how long an authorizer
-container keeps the global IP denylist, client states and issuer configurations before reading
-them again), `tokenSigningKeyGeneration` (default 1: bump it to rotate the token signing key; the
+(default "finance-gateway"), `denylistCacheSeconds` (default 0: how long an authorizer
+container may reuse what it read of the global IP denylist, client states and issuer
+configurations; above 0, an admin change can take that long plus the authorizer result TTL to
+apply, because a stale answer given right after a cache flush is cached by API Gateway again), `tokenSigningKeyGeneration` (default 1: bump it to rotate the token signing key; the
 previous key stays in the JWKS), and, for an mTLS custom domain, `mtlsDomainName`,
 `mtlsCertificateArn`, `mtlsTruststoreUri` (s3://bucket/key) and optional `mtlsTruststoreVersion`;
 for browsers, `corsAllowOrigins` (comma-separated origins, or `*`; none by default: no browser
@@ -35,7 +36,7 @@ def build_app(outdir: str | None = None, context: dict[str, object] | None = Non
     alarm_email = app.node.try_get_context("alarmEmail")
     health_deadline_ms = int(str(app.node.try_get_context("healthDeadlineMs") or "80"))
     issuer = app.node.try_get_context("issuer")
-    denylist_cache_seconds = int(str(app.node.try_get_context("denylistCacheSeconds") or "30"))
+    denylist_cache_seconds = int(str(app.node.try_get_context("denylistCacheSeconds") or "0"))
     audience = str(app.node.try_get_context("tokenAudience") or "finance-gateway")
     generation = int(str(app.node.try_get_context("tokenSigningKeyGeneration") or "1"))
     mtls = _mtls_settings(app)

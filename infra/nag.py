@@ -39,6 +39,9 @@ _AUTHORIZED_METHODS = (
     "Api/GatewayApi/Default/api/v1/gateway/keys/{proxy+}/ANY",
     "Api/GatewayApi/Default/api/v1/gateway/ip-denylist/GET",
     "Api/GatewayApi/Default/api/v1/gateway/ip-denylist/PUT",
+    "Api/GatewayApi/Default/api/v1/gateway/issuers/GET",
+    "Api/GatewayApi/Default/api/v1/gateway/issuers/POST",
+    "Api/GatewayApi/Default/api/v1/gateway/issuers/{proxy+}/ANY",
 )
 
 # (construct path under the stack, rule id, reason)

@@ -28,7 +28,7 @@ class GatewayStack(Stack):
         retain_data: bool,
         alarm_email: str | None = None,
         health_deadline_ms: int = 80,
-        denylist_cache_seconds: int = 30,
+        denylist_cache_seconds: int = 0,
         issuer: str | None = None,
         token_audience: str = "finance-gateway",  # noqa: S107 - an audience name, not a secret
         signing_key_generation: int = 1,

@@ -2,9 +2,8 @@
 allowlist, tier and allowed scopes, from one GetItem on `CLIENT#<id>` (API keys carry a copy of
 these on the key record instead).
 
-`ClientStateCache` keeps each answer for a short TTL per container (the JWT authorizer's warm
-path then makes no AWS call); suspension also flushes API Gateway's authorizer cache, so a
-suspended client is refused within that TTL at most.
+`ClientStateCache` may keep each answer per container for `denylistCacheSeconds` (default 0:
+not at all, so the flush that follows a suspension takes effect on the next request).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
-"""The global IP denylist, as the authorizer sees it: read from the data table at most once per
-TTL per container, so a warm decision adds no AWS call. Changes apply at once anyway: the admin
-API flushes API Gateway's authorizer cache, and this cache is short."""
+"""The global IP denylist, as the authorizers see it: read from the data table on every decision
+API Gateway did not cache (or at most once per `denylistCacheSeconds` per container when that is
+set above its default of 0; see entry.state_cache_seconds for why 0)."""
 
 from __future__ import annotations
 

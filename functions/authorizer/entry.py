@@ -20,9 +20,12 @@ logger = Logger()
 
 
 def state_cache_seconds() -> float:
-    """How long a warm container trusts what it read about the denylist, clients and issuers
-    (context `denylistCacheSeconds`); admin changes also flush API Gateway's cache."""
-    return float(os.environ.get("DENYLIST_CACHE_SECONDS", "30"))
+    """How long a warm container may reuse what it read of the denylist, clients and issuers
+    (context `denylistCacheSeconds`, default 0). Admin changes flush API Gateway's cache, but an
+    authorizer that answers from a stale container cache right after the flush puts the stale
+    answer back into API Gateway's cache for the whole TTL: so by default nothing is reused, and
+    every decision API Gateway did not cache reads the current state."""
+    return float(os.environ.get("DENYLIST_CACHE_SECONDS", "0"))
 
 
 # One per container.

@@ -4,7 +4,7 @@
   (TOKEN_ISSUER, TOKEN_AUDIENCE, TOKEN_VERIFY_KEY_IDS). Its "JWKS URL" is `kms:<key ids>`: the
   public keys are read from KMS once per container, never over HTTP through our own API.
 - External issuers an admin configured (`/api/v1/gateway/issuers`): one GetItem on
-  `ISSUER#<id of iss>`, cached per container for a short TTL (misses too).
+  `ISSUER#<id of iss>` (reused per container only when `denylistCacheSeconds` > 0).
 """
 
 from __future__ import annotations

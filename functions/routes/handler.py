@@ -7,7 +7,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.routes.api import audit, certificates, clients, denylist, health, identity, keys, oauth
+from functions.routes.api import audit, certificates, clients, denylist, health, identity, issuers, keys, oauth
 from gateway_core.http import build_resolver
 
 logger = Logger()
@@ -21,6 +21,7 @@ app.include_router(keys.router)
 app.include_router(oauth.router)
 app.include_router(denylist.router)
 app.include_router(certificates.router)
+app.include_router(issuers.router)
 app.enable_swagger(
     path="/api/v1/docs",
     title="Finance integration gateway",

@@ -321,6 +321,10 @@ class RestApi(Construct):
         denylist = gateway.add_resource("ip-denylist")
         authorized(denylist, "GET")
         authorized(denylist, "PUT")
+        issuers = gateway.add_resource("issuers")
+        authorized(issuers, "GET")
+        authorized(issuers, "POST")
+        authorized(issuers.add_resource("{proxy+}"), "ANY")
 
         if cors is not None:
             # Preflight for every resource that has methods: answered by the routes function

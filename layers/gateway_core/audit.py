@@ -66,3 +66,20 @@ def audit_item(
         if digest is not None:
             item[name] = {"S": digest}
     return item
+
+
+def audit_put(
+    table: str, *, actor: Actor, action: str, target: str, before: Any | None, after: Any | None
+) -> dict[str, Any]:
+    """The audit event of a change as a TransactWriteItems `Put`, to commit with the change."""
+    from gateway_core.clock import utc_now
+
+    item = audit_item(
+        actor=actor,
+        action=action,
+        target=target,
+        at=utc_now(),
+        before=before.public() if before is not None else None,
+        after=after.public() if after is not None else None,
+    )
+    return {"Put": {"TableName": table, "Item": item, "ConditionExpression": "attribute_not_exists(PK)"}}

@@ -5,11 +5,8 @@ HTTP server on loopback serves."""
 from __future__ import annotations
 
 import importlib
-import json
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import ModuleType
 from typing import Any
 
@@ -17,7 +14,6 @@ import boto3
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
-from jwt.algorithms import RSAAlgorithm
 
 from functions.authorizer.core import Denied
 from functions.routes.dal.clients_store import DynamoClientStore
@@ -30,6 +26,7 @@ from gateway_core.issuer_keys import issuer_id, issuer_key
 from tests.certificates import make_certificate
 from tests.integration.conftest import create_data_table
 from tests.integration.helpers import REGION
+from tests.jwks_server import JwksServer
 from tests.unit.factories import make_client
 
 TABLE = "gateway-jwt-authorizer"
@@ -207,72 +204,66 @@ def test_given_a_certificate_bound_token_when_authorized_then_the_certificate_mu
     assert result["context"]["cert_thumbprint"] == pem_x5t_s256(pem)
 
 
-def test_given_a_warm_container_when_deciding_again_then_no_aws_call_is_made(handler: ModuleType, kms: Kms) -> None:
-    # Given a first decision has cached the JWKS (KMS), the client, and the denylist
-    put_client()
-    token = our_token(kms.current)
-    handler.lambda_handler(event(token), None)
+def _count_calls(decide: Any, times: int) -> list[str]:
     calls: list[str] = []
 
-    def count(event_name: str, **_: Any) -> None:
-        calls.append(event_name)
+    def count(model: Any = None, **_: Any) -> None:
+        calls.append(str(model.name))
 
     from gateway_core import aws as gateway_aws
 
     for service in ("dynamodb", "kms"):
         gateway_aws.client(service).meta.events.register("before-call.*.*", count)
+    for _ in range(times):
+        decide()
+    return calls
 
-    # When the same container decides ten more times
-    for _ in range(10):
-        handler.lambda_handler(event(token), None)
 
-    # Then none of them reached AWS
-    assert calls == []
+def test_given_a_warm_container_when_deciding_again_then_only_the_current_state_is_read(
+    handler: ModuleType, kms: Kms
+) -> None:
+    # Given a first decision has fetched our public keys from KMS
+    put_client()
+    token = our_token(kms.current)
+    handler.lambda_handler(event(token), None)
+
+    # When the same container decides again (API Gateway did not have it cached)
+    calls = _count_calls(lambda: handler.lambda_handler(event(token), None), 5)
+
+    # Then the keys come from the container, and the denylist and client are read fresh, so a
+    # change an admin just made (and flushed) cannot be answered from a stale copy
+    assert calls == ["GetItem", "GetItem"] * 5
+
+
+def test_given_a_state_cache_ttl_when_deciding_again_then_no_aws_call_is_made(
+    kms: Kms, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an operator chose to trade freshness for reads (context denylistCacheSeconds)
+    monkeypatch.setenv("DENYLIST_CACHE_SECONDS", "30")
+    import functions.authorizer.entry as entry
+    import functions.authorizer.jwt_handler as module
+
+    importlib.reload(entry)
+    handler = importlib.reload(module)
+    put_client()
+    token = our_token(kms.current)
+    handler.lambda_handler(event(token), None)
+
+    # Then warm decisions reach neither DynamoDB nor KMS
+    assert _count_calls(lambda: handler.lambda_handler(event(token), None), 10) == []
+    monkeypatch.delenv("DENYLIST_CACHE_SECONDS")
+    importlib.reload(entry)
+    importlib.reload(module)
 
 
 # -- an external issuer ----------------------------------------------------------------------
-
-
-class JwksServer:
-    """An identity provider's JWKS endpoint on loopback, counting fetches; can be taken down."""
-
-    def __init__(self) -> None:
-        self.private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        self.kid = "idp-key-1"
-        self.fetches = 0
-        self.failing = False
-        jwk = {**json.loads(RSAAlgorithm.to_jwk(self.private.public_key())), "kid": self.kid, "alg": "RS256"}
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                owner.fetches += 1
-                body = json.dumps({"keys": [jwk]}).encode()
-                self.send_response(503 if owner.failing else 200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *_: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/jwks"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def token(self, issuer: str, **claims: Any) -> str:
-        now = int(time.time())
-        payload = {"iss": issuer, "sub": "svc-42", "aud": "bank-api", "iat": now, "exp": now + 600, **claims}
-        return jwt.encode(payload, self.private, algorithm="RS256", headers={"kid": self.kid})
 
 
 @pytest.fixture
 def idp() -> Iterator[JwksServer]:
     server = JwksServer()
     yield server
-    server.server.shutdown()
-    server.server.server_close()
+    server.close()
 
 
 IDP = "https://idp.partner.example"

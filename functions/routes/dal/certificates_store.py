@@ -11,8 +11,7 @@ from botocore.exceptions import ClientError
 
 from functions.routes.logic.certificates import Certificate, DuplicateCertificate
 from functions.routes.logic.clients import ConcurrentChange
-from gateway_core.audit import Actor, audit_item
-from gateway_core.clock import utc_now
+from gateway_core.audit import Actor, audit_put
 
 _serializer, _deserializer = TypeSerializer(), TypeDeserializer()
 _FIELDS = tuple(Certificate.__dataclass_fields__)
@@ -41,15 +40,8 @@ class DynamoCertificateStore:
         self.table = table_name
 
     def _audit(self, actor: Actor, action: str, before: Certificate | None, after: Certificate) -> dict[str, Any]:
-        item = audit_item(
-            actor=actor,
-            action=action,
-            target=f"certificate/{after.fingerprint}",
-            at=utc_now(),
-            before=before.public() if before else None,
-            after=after.public(),
-        )
-        return {"Put": {"TableName": self.table, "Item": item}}
+        target = f"certificate/{after.fingerprint}"
+        return audit_put(self.table, actor=actor, action=action, target=target, before=before, after=after)
 
     def create(self, certificate: Certificate, actor: Actor) -> None:
         try:

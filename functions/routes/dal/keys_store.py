@@ -14,8 +14,7 @@ from functions.routes.dal.pagination import decode_cursor, encode_cursor
 from functions.routes.logic.catalog import RateLimits
 from functions.routes.logic.clients import Client, ConcurrentChange
 from functions.routes.logic.keys import ApiKey
-from gateway_core.audit import Actor, audit_item
-from gateway_core.clock import utc_now
+from gateway_core.audit import Actor, audit_put
 from gateway_core.credentials import api_key_items, key_lookup_key, pointer_key
 
 _deserializer = TypeDeserializer()
@@ -41,15 +40,9 @@ class DynamoKeyStore:
     def _audit(self, actor: Actor, action: str, before: ApiKey | None, after: ApiKey | None) -> dict[str, Any]:
         subject = after or before
         assert subject is not None
-        item = audit_item(
-            actor=actor,
-            action=action,
-            target=f"key/{subject.key_id}",
-            at=utc_now(),
-            before=before.public() if before else None,
-            after=after.public() if after else None,
+        return audit_put(
+            self.table, actor=actor, action=action, target=f"key/{subject.key_id}", before=before, after=after
         )
-        return {"Put": {"TableName": self.table, "Item": item, "ConditionExpression": "attribute_not_exists(PK)"}}
 
     def _puts_for_new(self, key: ApiKey) -> list[dict[str, Any]]:
         lookup, pointer = api_key_items(asdict(key))

@@ -1,0 +1,194 @@
+"""External token issuers an admin trusts: their tokens pass the JWT authorizer with subjects
+namespaced by the issuer id, scopes narrowed to `allowed_scopes` and the issuer's tier.
+
+The id is derived from the issuer URL (`gateway_core.issuer_keys.issuer_id`), so the authorizer
+finds a token's issuer with one GetItem. Only asymmetric algorithms (RFC 8725); `admin` is never
+grantable to a foreign issuer; URLs are https (plain http only on loopback, for local issuers).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime
+from typing import Any, Literal, Protocol
+from urllib.parse import urlsplit
+
+from functions.routes.logic.catalog import TIERS, unknown_scopes
+from functions.routes.logic.clients import ConcurrentChange
+from gateway_core.audit import Actor
+from gateway_core.clock import iso
+from gateway_core.errors import Conflict, NotFound, ValidationFailed
+from gateway_core.issuer_keys import issuer_id
+from gateway_core.jwk import SUPPORTED_ALGORITHMS
+
+IssuerStatus = Literal["active", "disabled"]
+NOT_GRANTABLE = frozenset({"admin"})
+_LOOPBACK_HOSTS = frozenset({"localhost"})
+
+
+@dataclass(frozen=True)
+class ExternalIssuer:
+    issuer_id: str
+    issuer: str
+    jwks_url: str
+    audiences: list[str]
+    algorithms: list[str]
+    allowed_scopes: list[str]
+    tier: str
+    status: IssuerStatus
+    created_at: str
+    updated_at: str
+    version: int
+
+    def public(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class IssuerSpec:
+    jwks_url: str
+    audiences: list[str]
+    algorithms: list[str]
+    allowed_scopes: list[str]
+    tier: str
+
+
+class DuplicateIssuer(Exception):
+    pass
+
+
+class IssuerStore(Protocol):
+    def create(self, issuer: ExternalIssuer, actor: Actor) -> None: ...
+    def get(self, identifier: str) -> ExternalIssuer | None: ...
+    def list(self, limit: int, cursor: str | None) -> tuple[list[ExternalIssuer], str | None]: ...
+    def replace(self, before: ExternalIssuer, after: ExternalIssuer, actor: Actor) -> None: ...
+    def delete(self, issuer: ExternalIssuer, actor: Actor) -> None: ...
+
+
+def _loopback(host: str) -> bool:
+    if host in _LOOPBACK_HOSTS:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_url(value: str, field: str, *, max_length: int) -> str:
+    """https, or http on loopback; a host; no credentials, query or fragment."""
+    invalid = ValidationFailed(
+        f"{field} must be an https URL (http only on 127.0.0.1, ::1 or localhost), without "
+        "credentials, query or fragment.",
+        code="invalid_url",
+        extensions={"field": field},
+    )
+    if not value or len(value) > max_length:
+        raise invalid
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname or ""
+        _ = parts.port  # a malformed port raises
+    except ValueError as error:
+        raise invalid from error
+    if not host or parts.username or parts.password or parts.query or parts.fragment:
+        raise invalid
+    if parts.scheme != "https" and not (parts.scheme == "http" and _loopback(host)):
+        raise invalid
+    return value
+
+
+def validate(spec: IssuerSpec) -> IssuerSpec:
+    check_url(spec.jwks_url, "jwks_url", max_length=2048)
+    audiences = [a.strip() for a in spec.audiences]
+    if not 1 <= len(audiences) <= 10 or any(not a or len(a) > 256 for a in audiences):
+        raise ValidationFailed("Give 1 to 10 non-empty audiences.", code="invalid_audiences")
+    algorithms = spec.algorithms or ["RS256"]
+    unsupported = sorted(set(algorithms) - SUPPORTED_ALGORITHMS)
+    if unsupported:
+        raise ValidationFailed(
+            f"Not an accepted signing algorithm: {', '.join(unsupported)} (asymmetric only).",
+            code="unsupported_algorithm",
+            extensions={"supported": sorted(SUPPORTED_ALGORITHMS)},
+        )
+    unknown = unknown_scopes(spec.allowed_scopes)
+    if unknown:
+        raise ValidationFailed(f"Unknown scopes: {', '.join(unknown)}", code="unknown_scope")
+    reserved = sorted(set(spec.allowed_scopes) & NOT_GRANTABLE)
+    if reserved:
+        raise ValidationFailed(
+            f"Never granted to an external issuer: {', '.join(reserved)}", code="scope_not_grantable"
+        )
+    if spec.tier not in TIERS:
+        raise ValidationFailed(f"Unknown tier {spec.tier!r}.", code="unknown_tier")
+    return IssuerSpec(
+        jwks_url=spec.jwks_url,
+        audiences=sorted(set(audiences)),
+        algorithms=sorted(set(algorithms)),
+        allowed_scopes=sorted(set(spec.allowed_scopes)),
+        tier=spec.tier,
+    )
+
+
+def register(
+    store: IssuerStore, issuer: str, spec: IssuerSpec, *, own_issuer: str, actor: Actor, now: datetime
+) -> ExternalIssuer:
+    check_url(issuer, "issuer", max_length=512)
+    if issuer.rstrip("/") == own_issuer.rstrip("/"):
+        raise Conflict("That is this gateway's own issuer.", code="own_issuer")
+    checked = validate(spec)
+    stamp = iso(now)
+    record = ExternalIssuer(
+        issuer_id=issuer_id(issuer),
+        issuer=issuer,
+        **asdict(checked),
+        status="active",
+        created_at=stamp,
+        updated_at=stamp,
+        version=1,
+    )
+    try:
+        store.create(record, actor)
+    except DuplicateIssuer as error:
+        raise Conflict(f"The issuer {issuer} is configured already.", code="duplicate_issuer") from error
+    return record
+
+
+def get(store: IssuerStore, identifier: str) -> ExternalIssuer:
+    found = store.get(identifier)
+    if found is None:
+        raise NotFound(f"No issuer {identifier}.", code="issuer_not_found")
+    return found
+
+
+def update(store: IssuerStore, identifier: str, changes: dict[str, Any], actor: Actor, now: datetime) -> ExternalIssuer:
+    """Change the given fields (not the issuer URL: that is the identity)."""
+    nulls = sorted(k for k, v in changes.items() if v is None)
+    if nulls:
+        raise ValidationFailed(f"These fields cannot be null: {', '.join(nulls)}", code="null_not_allowed")
+    before = get(store, identifier)
+    status = changes.pop("status", before.status)
+    current = IssuerSpec(
+        jwks_url=before.jwks_url,
+        audiences=before.audiences,
+        algorithms=before.algorithms,
+        allowed_scopes=before.allowed_scopes,
+        tier=before.tier,
+    )
+    checked = validate(replace(current, **changes))
+    after = replace(before, **asdict(checked), status=status, updated_at=iso(now), version=before.version + 1)
+    if after == replace(before, updated_at=after.updated_at, version=after.version):
+        return before  # nothing changed: no write, no audit event
+    try:
+        store.replace(before, after, actor)
+    except ConcurrentChange as error:
+        raise Conflict("The issuer changed meanwhile; read it again and retry.", code="concurrent_change") from error
+    return after
+
+
+def delete(store: IssuerStore, identifier: str, actor: Actor) -> None:
+    found = get(store, identifier)
+    try:
+        store.delete(found, actor)
+    except ConcurrentChange as error:
+        raise Conflict("The issuer changed meanwhile; read it again and retry.", code="concurrent_change") from error
