@@ -82,6 +82,18 @@ class GatewayStack(Stack):
             fns[name].add_to_role_policy(
                 iam.PolicyStatement(actions=["dynamodb:GetItem"], resources=[data.table.table_arn])
             )
+        # The API key authorizer also records a key's last use (at most hourly): that one
+        # attribute, on key lookup items only.
+        fns["api_key_authorizer"].add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["dynamodb:UpdateItem"],
+                resources=[data.table.table_arn],
+                conditions={
+                    "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["APIKEY#*"]},
+                    "ForAllValues:StringEquals": {"dynamodb:Attributes": ["PK", "SK", "last_used_at"]},
+                },
+            )
+        )
         jwt_authorizer = fns["jwt_authorizer"]
         jwt_authorizer.add_environment("TOKEN_ISSUER", issuer_url)
         jwt_authorizer.add_environment("TOKEN_AUDIENCE", token_audience)

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from functions.authorizer.client_state import ip_allowed, parse_time
 from functions.authorizer.core import Denied, Forbidden, Principal
+from gateway_core.clock import iso
 from gateway_core.credentials import hash_api_key, key_lookup_key
 
 _PROJECTION = (
-    "client_id, key_id, scopes, tier, #s, expires_at, grace_until, client_status, client_expires_at, ip_allowlist"
+    "client_id, key_id, scopes, tier, #s, expires_at, grace_until, client_status, client_expires_at, ip_allowlist,"
+    " last_used_at"
 )
+# `last_used_at` is precise to this much: the authorizer writes it only when the stored value is
+# older, so a key in steady use costs one write an hour, not one per request (and API Gateway's
+# cache already spares the authorizer most requests).
+LAST_USED_PRECISION = timedelta(hours=1)
 
 
 def lookup_api_key(
@@ -19,9 +25,10 @@ def lookup_api_key(
 ) -> Principal:
     if not presented:
         raise Denied("missing_credential")
+    lookup_key = key_lookup_key(hash_api_key(presented))
     item = dynamodb.get_item(
         TableName=table_name,
-        Key=key_lookup_key(hash_api_key(presented)),
+        Key=lookup_key,
         ProjectionExpression=_PROJECTION,
         ExpressionAttributeNames={"#s": "status"},
     ).get("Item")
@@ -46,6 +53,7 @@ def lookup_api_key(
     allowlist = [c["S"] for c in item.get("ip_allowlist", {}).get("L", [])]
     if not ip_allowed(source_ip, allowlist):
         raise Forbidden("ip_not_allowed", client_id)
+    _touch(dynamodb, table_name, lookup_key, item.get("last_used_at", {}).get("S"), moment)
     return Principal(
         client_id=item["client_id"]["S"],
         credential_kind="api_key",
@@ -53,3 +61,27 @@ def lookup_api_key(
         tier=item.get("tier", {}).get("S", "free"),
         credential_id=item["key_id"]["S"],
     )
+
+
+def _touch(dynamodb: Any, table_name: str, lookup_key: dict[str, Any], last_used_at: str | None, now: datetime) -> None:
+    """Record the key's use when the stored time is older than LAST_USED_PRECISION. Best effort:
+    a failed or lost race write never changes the decision."""
+    stale = now - LAST_USED_PRECISION
+    try:
+        if last_used_at and parse_time(last_used_at) > stale:
+            return
+    except Denied:
+        pass  # unreadable: overwrite it
+    try:
+        dynamodb.update_item(
+            TableName=table_name,
+            Key=lookup_key,
+            UpdateExpression="SET last_used_at = :now",
+            ConditionExpression=(
+                "attribute_exists(PK) AND (attribute_not_exists(last_used_at)"
+                " OR attribute_type(last_used_at, :null) OR last_used_at < :stale)"
+            ),
+            ExpressionAttributeValues={":now": {"S": iso(now)}, ":stale": {"S": iso(stale)}, ":null": {"S": "NULL"}},
+        )
+    except Exception:  # noqa: BLE001 - another container wrote it first, or DynamoDB refused: not our decision
+        return

@@ -97,7 +97,10 @@ def test_key_then_token_then_certificate(gateway: RunningGateway) -> None:
         for key in (created["api_key"], rotated["new_key"]["api_key"]):
             who = http.get("/api/v1/whoami", headers={"x-api-key": key})
             assert (who.status_code, who.json()["credential_kind"]) == (200, "api_key"), who.text
-
+    with _admin(gateway) as http:
+        used = http.get(f"/api/v1/gateway/keys/{rotated['new_key']['key_id']}").json()
+    assert used["last_used_at"] is not None  # recorded by the authorizer, at most hourly
+    with gateway.client() as http:
         # A token by client_credentials, verified as any relying party would, then used.
         issued = _token(http, client, scope="banking:read")
         assert issued.status_code == 200, issued.text

@@ -182,6 +182,12 @@ def test_authorizer_roles_read_single_items_only(template_json: dict[str, Any]) 
         assert "dynamodb:GetItem" in actions
         for forbidden in ("dynamodb:Scan", "dynamodb:PutItem", "dynamodb:*", "kms:Sign"):
             assert forbidden not in actions
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            if "dynamodb:UpdateItem" in json.dumps(statement["Action"]):
+                # only the API key authorizer's last-use stamp, on key lookup items
+                assert statement["Condition"]["ForAllValues:StringLike"] == {"dynamodb:LeadingKeys": ["APIKEY#*"]}
+                attributes = statement["Condition"]["ForAllValues:StringEquals"]["dynamodb:Attributes"]
+                assert attributes == ["PK", "SK", "last_used_at"]
 
 
 def _synth(context: dict[str, object], tmp_path: Path) -> dict[str, Any]:

@@ -191,3 +191,60 @@ def test_given_a_refused_key_when_logged_then_the_reason_is_there_and_the_key_is
     assert refused[0].__dict__["reason"] == "key_not_active"
     assert refused[0].__dict__["kind"] == "api_key"
     assert all(key not in json.dumps(r.__dict__, default=str) for r in caplog.records)
+
+
+def _last_used(key: str) -> str | None:
+    from gateway_core.credentials import key_lookup_key
+
+    item = boto3.client("dynamodb", region_name=REGION).get_item(
+        TableName=TABLE, Key=key_lookup_key(hash_api_key(key)), ConsistentRead=True
+    )["Item"]
+    return item.get("last_used_at", {}).get("S")
+
+
+def test_given_a_key_in_use_when_authorized_repeatedly_then_its_last_use_is_written_at_most_hourly(
+    authorizer: Authorizer,
+) -> None:
+    # Given a key never used
+    key = store_key()
+    assert _last_used(key) is None
+    writes: list[str] = []
+
+    def count(model: Any = None, **_: Any) -> None:
+        if model is not None and model.name == "UpdateItem":
+            writes.append(model.name)
+
+    from gateway_core import aws as gateway_aws
+
+    gateway_aws.client("dynamodb").meta.events.register("before-call.*.*", count)
+
+    # When it is used five times
+    for _ in range(5):
+        authorizer(request_event({"x-api-key": key}), None)
+
+    # Then its last use is recorded, with one write
+    first = _last_used(key)
+    assert first is not None
+    assert writes == ["UpdateItem"]
+
+    # And when the recorded use is more than an hour old, the next use records it again
+    from gateway_core.credentials import key_lookup_key
+
+    boto3.client("dynamodb", region_name=REGION).update_item(
+        TableName=TABLE,
+        Key=key_lookup_key(hash_api_key(key)),
+        UpdateExpression="SET last_used_at = :t",
+        ExpressionAttributeValues={":t": {"S": "2026-01-01T00:00:00.000Z"}},
+    )
+    authorizer(request_event({"x-api-key": key}), None)
+    assert writes == ["UpdateItem", "UpdateItem"]
+    assert (_last_used(key) or "") > "2026-01-01T00:00:00.000Z"
+
+
+def test_given_a_refused_key_when_authorized_then_no_use_is_recorded(authorizer: Authorizer) -> None:
+    key = store_key(status={"S": "revoked"})
+
+    with pytest.raises(Denied):
+        authorizer(request_event({"x-api-key": key}), None)
+
+    assert _last_used(key) is None

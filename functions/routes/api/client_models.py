@@ -146,6 +146,9 @@ class KeyOut(BaseModel):
     revoked_at: str | None
     rate_limits: RateLimitsOut | None
     version: int
+    last_used_at: str | None = Field(
+        default=None, description="When the key was last used, to within an hour (not written on every request)"
+    )
 
 
 class KeyWithSecret(KeyOut):

@@ -47,6 +47,8 @@ class ApiKey:
     client_status: str = "active"
     client_expires_at: str | None = None
     ip_allowlist: list[str] = field(default_factory=list)
+    # Set by the API key authorizer at most once an hour per key (README: last use of a key).
+    last_used_at: str | None = None
 
     def public(self) -> dict[str, Any]:
         data = asdict(self)
