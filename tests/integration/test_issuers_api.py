@@ -1,23 +1,32 @@
 """/api/v1/gateway/issuers through the routes function's entry point, on moto: what an admin
-stores is what the JWT authorizer reads back, every change is audited, bad input changes nothing."""
+stores is what the JWT authorizer reads back, every change is audited and flushes the authorizer
+cache, bad input changes nothing."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import boto3
 import pytest
 
-from functions.authorizer.issuers import IssuerDirectory
-from gateway_core.issuer_keys import issuer_id
+from functions.authorizer.issuers import IssuerDirectory, external_issuer
+from functions.authorizer.jwt_token import Issuer
+from functions.routes.dal.issuers_store import DynamoIssuerStore
+from functions.routes.logic.clients import ConcurrentChange
+from functions.routes.logic.issuers import DuplicateIssuer
+from gateway_core.audit import Actor
+from gateway_core.issuer_keys import issuer_id, issuer_key
 from gateway_core.settings import settings
 from tests.integration.conftest import create_data_table
 from tests.integration.helpers import REGION
-from tests.integration.test_clients_api import ADMIN, READER, Api, _items
+from tests.integration.test_clients_api import ADMIN, READER, Api, _assert_problem, _items, _next_millisecond
 
 TABLE = "gateway-data-clients-api"  # the table the shared Api helper's tests use
 OWN_ISSUER = "https://gateway.bank.example/prod"
+REST_API_ID = "abc123"
 IDP = "https://login.partner.example/tenant-7/v2.0"
+ISSUERS = "/api/v1/gateway/issuers"
 NEW_ISSUER: dict[str, Any] = {
     "issuer": IDP,
     "jwks_url": "https://login.partner.example/tenant-7/keys",
@@ -33,44 +42,136 @@ def dynamodb(aws: None, monkeypatch: pytest.MonkeyPatch) -> Any:
     create_data_table(TABLE)
     monkeypatch.setenv("TABLE_NAME", TABLE)
     monkeypatch.setenv("TOKEN_ISSUER", OWN_ISSUER)
+    monkeypatch.setenv("REST_API_ID", REST_API_ID)
+    monkeypatch.setenv("STAGE", "test")
     settings.cache_clear()  # type: ignore[attr-defined]
     return boto3.client("dynamodb", region_name=REGION)
 
 
 @pytest.fixture
-def api(dynamodb: Any) -> Api:
+def flushes(dynamodb: Any) -> list[tuple[str, str]]:
+    """(rest api id, stage) of every FlushStageAuthorizersCache call the routes function makes,
+    seen on its boto3 client (moto does not implement the operation; the call is still made)."""
+    from gateway_core import aws as gateway_aws
+
+    calls: list[tuple[str, str]] = []
+
+    def record(model: Any = None, params: Any = None, **_: Any) -> None:
+        if model is not None and model.name == "FlushStageAuthorizersCache":
+            # the serialized request: /restapis/<id>/stages/<stage>/cache/authorizers
+            parts = params["url_path"].split("/")
+            calls.append((parts[2], parts[4]))
+
+    gateway_aws.client("apigateway").meta.events.register("before-call.*.*", record)
+    return calls
+
+
+@pytest.fixture
+def api(dynamodb: Any, flushes: list[tuple[str, str]]) -> Api:
     from functions.routes.handler import lambda_handler
 
     return Api(lambda_handler)
 
 
-def test_given_an_issuer_when_registered_then_the_jwt_authorizer_reads_it_back(api: Api, dynamodb: Any) -> None:
+def _register(api: Api, **overrides: Any) -> dict[str, Any]:
+    reply = api.call("POST", ISSUERS, {**NEW_ISSUER, **overrides})
+    assert reply.status == 201, reply.text
+    body: dict[str, Any] = reply.json
+    return body
+
+
+def _stored(dynamodb: Any, identifier: str) -> dict[str, Any] | None:
+    item: dict[str, Any] | None = dynamodb.get_item(
+        TableName=TABLE, Key=issuer_key(identifier), ConsistentRead=True
+    ).get("Item")
+    return item
+
+
+# --- what the JWT authorizer reads back -------------------------------------------------------------
+
+
+def test_given_an_issuer_when_registered_then_the_jwt_authorizer_reads_it_back(
+    api: Api, dynamodb: Any, flushes: list[tuple[str, str]]
+) -> None:
     # When
-    reply = api.call("POST", "/api/v1/gateway/issuers", NEW_ISSUER)
+    reply = api.call("POST", ISSUERS, NEW_ISSUER)
 
     # Then
     assert reply.status == 201, reply.text
     body = reply.json
     assert body["issuer_id"] == issuer_id(IDP)
-    assert reply.header("Location") == f"/api/v1/gateway/issuers/{issuer_id(IDP)}"
+    assert reply.header("Location") == f"{ISSUERS}/{issuer_id(IDP)}"
     assert (body["status"], body["version"], body["algorithms"]) == ("active", 1, ["ES256", "RS256"])
     found = IssuerDirectory(ttl_s=0).find(dynamodb, TABLE, None, IDP)
+    assert found == Issuer(
+        issuer=IDP,
+        jwks_url=NEW_ISSUER["jwks_url"],
+        audiences=("api://bank-gateway",),
+        algorithms=("ES256", "RS256"),
+        issuer_id=issuer_id(IDP),
+        allowed_scopes=("banking:read", "data:read"),
+        tier="professional",
+    )
+    assert found.own is False
+    assert flushes == [(REST_API_ID, "test")]
+
+
+def test_given_a_registered_issuer_when_its_item_is_read_then_the_attributes_have_the_authorizers_types(
+    api: Api, dynamodb: Any
+) -> None:
+    # Given
+    identifier = _register(api)["issuer_id"]
+
+    # When
+    item = _stored(dynamodb, identifier)
+
+    # Then
+    assert item is not None
+    assert {k: item[k] for k in ("issuer", "jwks_url", "issuer_id", "tier", "status")} == {
+        "issuer": {"S": IDP},
+        "jwks_url": {"S": NEW_ISSUER["jwks_url"]},
+        "issuer_id": {"S": identifier},
+        "tier": {"S": "professional"},
+        "status": {"S": "active"},
+    }
+    assert item["audiences"] == {"L": [{"S": "api://bank-gateway"}]}
+    assert item["algorithms"] == {"L": [{"S": "ES256"}, {"S": "RS256"}]}
+    assert item["allowed_scopes"] == {"L": [{"S": "banking:read"}, {"S": "data:read"}]}
+    assert item["version"] == {"N": "1"}
+    assert item["GSI1PK"] == {"S": "ISSUERS"}
+    assert item["GSI1SK"] == {"S": f"{item['created_at']['S']}#{identifier}"}
+    assert external_issuer(item) == IssuerDirectory(ttl_s=0).find(dynamodb, TABLE, None, IDP)
+
+
+def test_given_an_issuer_without_scopes_when_registered_then_defaults_apply_and_the_authorizer_reads_them(
+    api: Api, dynamodb: Any
+) -> None:
+    reply = api.call("POST", ISSUERS, {"issuer": IDP, "jwks_url": "http://127.0.0.1:9000/jwks", "audiences": ["aud"]})
+
+    assert reply.status == 201, reply.text
+    body = reply.json
+    assert (body["algorithms"], body["allowed_scopes"], body["tier"]) == (["RS256"], [], "free")
+    found = IssuerDirectory(ttl_s=0).find(dynamodb, TABLE, None, IDP)
     assert found is not None
-    assert found.jwks_url == NEW_ISSUER["jwks_url"]
-    assert found.audiences == ("api://bank-gateway",)
-    assert found.algorithms == ("ES256", "RS256")
-    assert found.allowed_scopes == ("banking:read", "data:read")
-    assert (found.tier, found.issuer_id, found.own) == ("professional", issuer_id(IDP), False)
+    assert (found.jwks_url, found.algorithms, found.allowed_scopes, found.tier) == (
+        "http://127.0.0.1:9000/jwks",
+        ("RS256",),
+        (),
+        "free",
+    )
+
+
+# --- the lifecycle -------------------------------------------------------------------------------
 
 
 def test_given_an_issuer_when_read_listed_changed_disabled_and_deleted_then_each_step_shows(
-    api: Api, dynamodb: Any
+    api: Api, dynamodb: Any, flushes: list[tuple[str, str]]
 ) -> None:
-    identifier = api.call("POST", "/api/v1/gateway/issuers", NEW_ISSUER).json["issuer_id"]
-    path = f"/api/v1/gateway/issuers/{identifier}"
+    identifier = _register(api)["issuer_id"]
+    path = f"{ISSUERS}/{identifier}"
 
     assert api.call("GET", path).json["issuer"] == IDP
-    assert [i["issuer_id"] for i in api.call("GET", "/api/v1/gateway/issuers").json["items"]] == [identifier]
+    assert [i["issuer_id"] for i in api.call("GET", ISSUERS).json["items"]] == [identifier]
     changed = api.call("PATCH", path, {"allowed_scopes": ["data:read"], "tier": "basic"})
     assert changed.status == 200, changed.text
     assert (changed.json["allowed_scopes"], changed.json["tier"], changed.json["version"]) == (
@@ -78,15 +179,82 @@ def test_given_an_issuer_when_read_listed_changed_disabled_and_deleted_then_each
         "basic",
         2,
     )
+    found = IssuerDirectory(ttl_s=0).find(dynamodb, TABLE, None, IDP)
+    assert found is not None
+    assert (found.allowed_scopes, found.tier) == (("data:read",), "basic")
+
     disabled = api.call("PATCH", path, {"status": "disabled"})
-    assert disabled.json["status"] == "disabled"
+    assert (disabled.json["status"], disabled.json["version"]) == ("disabled", 3)
+    stored = _stored(dynamodb, identifier)
+    assert stored is not None
+    assert external_issuer(stored) is None
     assert IssuerDirectory(ttl_s=0).find(dynamodb, TABLE, None, IDP) is None  # its tokens are refused
+
     assert api.call("DELETE", path).status == 204
-    assert api.call("GET", path).json["code"] == "issuer_not_found"
+    _assert_problem(api.call("GET", path), 404, "issuer_not_found")
+    assert _stored(dynamodb, identifier) is None
+    assert len(flushes) == 4  # register, change, disable, delete
 
     audit = api.call("GET", "/api/v1/audit/events", query={"target": f"issuer/{identifier}"}).json["items"]
     assert sorted(e["action"] for e in audit) == ["issuer.delete", "issuer.register", "issuer.update", "issuer.update"]
     assert {e["actor"] for e in audit} == {ADMIN["client_id"]}
+    assert {e["target"] for e in audit} == {f"issuer/{identifier}"}
+    register_event = next(e for e in audit if e["action"] == "issuer.register")
+    delete_event = next(e for e in audit if e["action"] == "issuer.delete")
+    assert (register_event["before_hash"], delete_event["after_hash"]) == (None, None)
+    assert register_event["after_hash"]
+    assert delete_event["before_hash"]
+
+
+def test_given_a_disabled_issuer_when_enabled_again_then_the_authorizer_accepts_it_again(
+    api: Api, dynamodb: Any
+) -> None:
+    path = f"{ISSUERS}/{_register(api)['issuer_id']}"
+    api.call("PATCH", path, {"status": "disabled"})
+
+    enabled = api.call("PATCH", path, {"status": "active"})
+
+    assert (enabled.status, enabled.json["status"]) == (200, "active")
+    assert IssuerDirectory(ttl_s=0).find(dynamodb, TABLE, None, IDP) is not None
+
+
+def test_given_issuers_when_listed_then_newest_first_over_pages(api: Api) -> None:
+    # Given
+    ids = []
+    for n in range(3):
+        ids.append(_register(api, issuer=f"https://idp-{n}.partner.example/")["issuer_id"])
+        _next_millisecond()
+
+    # When
+    everyone = api.call("GET", ISSUERS)
+    page_one = api.call("GET", ISSUERS, query={"limit": "2"})
+    cursor = page_one.json["next_cursor"]
+    page_two = api.call("GET", ISSUERS, query={"limit": "2", "cursor": cursor or ""})
+
+    # Then
+    assert [i["issuer_id"] for i in everyone.json["items"]] == ids[::-1]
+    assert everyone.json["next_cursor"] is None
+    assert [i["issuer_id"] for i in page_one.json["items"]] == ids[:0:-1]
+    assert cursor
+    assert [i["issuer_id"] for i in page_two.json["items"]] == ids[:1]
+    assert page_two.json["next_cursor"] is None
+
+
+@pytest.mark.parametrize(
+    ("query", "status", "code"),
+    [
+        ({"limit": "0"}, 422, "validation_failed"),
+        ({"limit": "101"}, 422, "validation_failed"),
+        ({"cursor": "!!!"}, 400, "invalid_cursor"),
+    ],
+)
+def test_given_bad_list_parameters_when_listing_then_a_problem(
+    api: Api, query: dict[str, str], status: int, code: str
+) -> None:
+    _assert_problem(api.call("GET", ISSUERS, query=query), status, code)
+
+
+# --- refusals ------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -97,46 +265,131 @@ def test_given_an_issuer_when_read_listed_changed_disabled_and_deleted_then_each
         ({"allowed_scopes": ["admin"]}, 422, "scope_not_grantable"),
         ({"allowed_scopes": ["banking:everything"]}, 422, "unknown_scope"),
         ({"jwks_url": "http://idp.partner.example/keys"}, 422, "invalid_url"),
+        ({"jwks_url": "http://127.0.0.2:9000/keys"}, 422, "invalid_url"),
         ({"jwks_url": "https://user:pw@idp.partner.example/keys"}, 422, "invalid_url"),
         ({"issuer": "not a url"}, 422, "invalid_url"),
+        ({"issuer": IDP + "?tenant=7"}, 422, "invalid_url"),
+        ({"issuer": IDP + "#frag"}, 422, "invalid_url"),
+        ({"issuer": "http://login.partner.example/v2.0"}, 422, "invalid_url"),
         ({"issuer": OWN_ISSUER}, 409, "own_issuer"),
+        ({"issuer": OWN_ISSUER + "/"}, 409, "own_issuer"),
+        ({"audiences": [" "]}, 422, "invalid_audiences"),
         ({"audiences": []}, 422, "validation_failed"),
+        ({"audiences": [f"aud-{n}" for n in range(11)]}, 422, "validation_failed"),
+        ({"issuer": "https://idp.example/" + "i" * 600}, 422, "validation_failed"),
         ({"tier": "platinum"}, 422, "validation_failed"),
         ({"unexpected": 1}, 422, "validation_failed"),
     ],
 )
 def test_given_bad_input_when_registering_then_a_clear_4xx_and_nothing_stored(
-    api: Api, dynamodb: Any, change: dict[str, Any], status: int, code: str
+    api: Api, dynamodb: Any, flushes: list[tuple[str, str]], change: dict[str, Any], status: int, code: str
 ) -> None:
     before = _items(dynamodb)
 
-    reply = api.call("POST", "/api/v1/gateway/issuers", {**NEW_ISSUER, **change})
+    reply = api.call("POST", ISSUERS, {**NEW_ISSUER, **change})
 
-    assert (reply.status, reply.json["code"]) == (status, code), reply.text
-    assert reply.header("Content-Type") == "application/problem+json"
+    _assert_problem(reply, status, code)
+    assert _items(dynamodb) == before
+    assert flushes == []
+
+
+def test_given_a_configured_issuer_when_registered_again_then_409_and_nothing_changes(api: Api, dynamodb: Any) -> None:
+    _register(api)
+    before = _items(dynamodb)
+
+    again = api.call("POST", ISSUERS, {**NEW_ISSUER, "tier": "enterprise"})
+
+    _assert_problem(again, 409, "duplicate_issuer")
     assert _items(dynamodb) == before
 
 
-def test_given_a_configured_issuer_when_registered_again_or_changed_badly_then_409_or_422_and_nothing_changes(
+@pytest.mark.parametrize(
+    ("change", "code"),
+    [
+        ({"algorithms": ["HS512"]}, "unsupported_algorithm"),
+        ({"algorithms": ["none"]}, "unsupported_algorithm"),
+        ({"allowed_scopes": ["admin", "data:read"]}, "scope_not_grantable"),
+        ({"allowed_scopes": ["root"]}, "unknown_scope"),
+        ({"jwks_url": "http://keys.partner.example/"}, "invalid_url"),
+        ({"jwks_url": None}, "null_not_allowed"),
+        ({"audiences": [""]}, "invalid_audiences"),
+        ({"audiences": []}, "validation_failed"),
+        ({"issuer": "https://other.partner.example/"}, "validation_failed"),  # the identity never changes
+        ({"status": "suspended"}, "validation_failed"),
+        ({"tier": "platinum"}, "validation_failed"),
+        ({"version": 9}, "validation_failed"),
+    ],
+)
+def test_given_a_configured_issuer_when_changed_badly_then_422_and_nothing_changes(
+    api: Api, dynamodb: Any, flushes: list[tuple[str, str]], change: dict[str, Any], code: str
+) -> None:
+    # Given
+    identifier = _register(api)["issuer_id"]
+    before = _items(dynamodb)
+    flushes.clear()
+
+    # When
+    reply = api.call("PATCH", f"{ISSUERS}/{identifier}", change)
+
+    # Then
+    _assert_problem(reply, 422, code)
+    assert _items(dynamodb) == before
+    assert flushes == []
+
+
+@pytest.mark.parametrize(("method", "body"), [("GET", None), ("PATCH", {"status": "disabled"}), ("DELETE", None)])
+def test_given_an_unknown_issuer_id_when_addressed_then_404_and_nothing_changes(
+    api: Api, dynamodb: Any, method: str, body: dict[str, Any] | None
+) -> None:
+    _register(api)
+    before = _items(dynamodb)
+
+    reply = api.call(method, f"{ISSUERS}/iss_000000000000000000000000", body)
+
+    _assert_problem(reply, 404, "issuer_not_found")
+    assert _items(dynamodb) == before
+
+
+@pytest.mark.parametrize(
+    ("method", "suffix", "body"),
+    [
+        ("POST", "", NEW_ISSUER),
+        ("GET", "", None),
+        ("GET", "/IDENT", None),
+        ("PATCH", "/IDENT", {"status": "disabled"}),
+        ("DELETE", "/IDENT", None),
+    ],
+)
+def test_given_a_caller_without_the_admin_scope_when_managing_issuers_then_403(
+    api: Api, dynamodb: Any, method: str, suffix: str, body: dict[str, Any] | None
+) -> None:
+    identifier = _register(api, issuer="https://existing.partner.example/")["issuer_id"]
+    before = _items(dynamodb)
+
+    reply = api.call(method, ISSUERS + suffix.replace("IDENT", identifier), body, authorizer=READER)
+
+    problem = _assert_problem(reply, 403, "insufficient_scope")
+    assert problem["required_scope"] == "admin"
+    assert _items(dynamodb) == before
+
+
+def test_given_a_stale_version_when_the_store_writes_then_concurrent_change_and_nothing_written(
     api: Api, dynamodb: Any
 ) -> None:
-    identifier = api.call("POST", "/api/v1/gateway/issuers", NEW_ISSUER).json["issuer_id"]
+    # Given: an issuer another admin has changed since it was read
+    identifier = _register(api)["issuer_id"]
+    store = DynamoIssuerStore(dynamodb, TABLE)
+    stale = store.get(identifier)
+    assert stale is not None
+    api.call("PATCH", f"{ISSUERS}/{identifier}", {"tier": "basic"})
     before = _items(dynamodb)
+    actor = Actor("admin-2", "api_key", "k9", "req-9")
 
-    again = api.call("POST", "/api/v1/gateway/issuers", NEW_ISSUER)
-    bad_change = api.call("PATCH", f"/api/v1/gateway/issuers/{identifier}", {"algorithms": ["HS512"]})
-    null_change = api.call("PATCH", f"/api/v1/gateway/issuers/{identifier}", {"jwks_url": None})
-
-    assert (again.status, again.json["code"]) == (409, "duplicate_issuer")
-    assert (bad_change.status, bad_change.json["code"]) == (422, "unsupported_algorithm")
-    assert (null_change.status, null_change.json["code"]) == (422, "null_not_allowed")
-    assert _items(dynamodb) == before
-
-
-def test_given_a_caller_without_the_admin_scope_when_managing_issuers_then_403(api: Api, dynamodb: Any) -> None:
-    before = _items(dynamodb)
-
-    reply = api.call("POST", "/api/v1/gateway/issuers", NEW_ISSUER, authorizer=READER)
-
-    assert (reply.status, reply.json["code"]) == (403, "insufficient_scope")
+    # When / Then
+    with pytest.raises(ConcurrentChange):
+        store.replace(stale, replace(stale, status="disabled", version=stale.version + 1), actor)
+    with pytest.raises(ConcurrentChange):
+        store.delete(stale, actor)
+    with pytest.raises(DuplicateIssuer):
+        store.create(stale, actor)
     assert _items(dynamodb) == before

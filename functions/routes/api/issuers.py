@@ -15,13 +15,13 @@ from functions.routes.api.caller import actor
 from functions.routes.dal import authorizer_cache
 from functions.routes.dal.issuers_store import DynamoIssuerStore
 from functions.routes.logic import issuers
+from functions.routes.logic.catalog import Tier
 from gateway_core import aws
 from gateway_core.clock import utc_now
 from gateway_core.settings import settings
 
 router = APIGatewayRouter()
 ADMIN = "admin"
-Tier = Literal["free", "basic", "professional", "enterprise"]
 
 
 class IssuerIn(BaseModel):
@@ -29,8 +29,12 @@ class IssuerIn(BaseModel):
     issuer: str = Field(min_length=1, max_length=512, description="The `iss` its tokens carry")
     jwks_url: str = Field(min_length=1, max_length=2048)
     audiences: list[str] = Field(min_length=1, max_length=10, description="`aud` values we accept")
-    algorithms: list[str] = Field(default=["RS256"], min_length=1, max_length=10)
-    allowed_scopes: list[str] = Field(default=[], max_length=50, description="Scopes accepted from it")
+    algorithms: list[str] = Field(
+        default_factory=lambda: ["RS256"], min_length=1, max_length=10, description="Asymmetric only"
+    )
+    allowed_scopes: list[str] = Field(
+        default_factory=list, max_length=50, description="Scopes accepted from it; never admin"
+    )
     tier: Tier = "free"
 
 
@@ -52,7 +56,7 @@ class IssuerOut(BaseModel):
     algorithms: list[str]
     allowed_scopes: list[str]
     tier: str
-    status: str
+    status: Literal["active", "disabled"]
     created_at: str
     updated_at: str
     version: int
@@ -97,7 +101,7 @@ def list_issuers(
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> IssuerPage:
     actor(router.current_event, required_scope=ADMIN)
-    items, next_cursor = _store().list(limit, cursor)
+    items, next_cursor = issuers.list_issuers(_store(), limit, cursor)
     return IssuerPage(items=[_out(i) for i in items], next_cursor=next_cursor)
 
 

@@ -50,10 +50,15 @@ class DynamoIssuerStore:
         return audit_put(self.table, actor=actor, action=action, target=target, before=before, after=after)
 
     def _write(self, items: list[dict[str, Any]], on_conflict: Exception) -> None:
+        """`on_conflict` only when the issuer item's own condition failed (item 0); any other
+        cancellation (throttling, a concurrent transaction) is not the caller's doing."""
         try:
             self.dynamodb.transact_write_items(TransactItems=items)
         except ClientError as error:
-            if error.response["Error"]["Code"] == "TransactionCanceledException":
+            reasons = [r.get("Code", "None") for r in error.response.get("CancellationReasons", [])]
+            if error.response["Error"]["Code"] == "TransactionCanceledException" and reasons[:1] == [
+                "ConditionalCheckFailed"
+            ]:
                 raise on_conflict from error
             raise
 

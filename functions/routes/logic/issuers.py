@@ -23,8 +23,15 @@ from gateway_core.issuer_keys import issuer_id
 from gateway_core.jwk import SUPPORTED_ALGORITHMS
 
 IssuerStatus = Literal["active", "disabled"]
+STATUSES: frozenset[str] = frozenset({"active", "disabled"})
 NOT_GRANTABLE = frozenset({"admin"})
-_LOOPBACK_HOSTS = frozenset({"localhost"})
+MAX_ISSUER_LENGTH = 512
+MAX_JWKS_URL_LENGTH = 2048
+MAX_AUDIENCES = 10
+# Plain http only for these exact hosts (a local identity provider), not all of 127.0.0.0/8.
+_LOOPBACK_ADDRESSES = frozenset({ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("::1")})
+_SPEC_FIELDS = frozenset({"jwks_url", "audiences", "algorithms", "allowed_scopes", "tier"})
+_UPDATABLE = _SPEC_FIELDS | {"status"}
 
 
 @dataclass(frozen=True)
@@ -67,10 +74,10 @@ class IssuerStore(Protocol):
 
 
 def _loopback(host: str) -> bool:
-    if host in _LOOPBACK_HOSTS:
+    if host == "localhost":
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        return ipaddress.ip_address(host) in _LOOPBACK_ADDRESSES
     except ValueError:
         return False
 
@@ -83,7 +90,9 @@ def check_url(value: str, field: str, *, max_length: int) -> str:
         code="invalid_url",
         extensions={"field": field},
     )
-    if not value or len(value) > max_length:
+    # Whitespace or controls would never match a token's `iss` and may be read differently by
+    # other parsers; a bare "?" or "#" is still a (empty) query or fragment.
+    if not value or len(value) > max_length or any(c.isspace() or not c.isprintable() or c in "?#" for c in value):
         raise invalid
     try:
         parts = urlsplit(value)
@@ -91,18 +100,28 @@ def check_url(value: str, field: str, *, max_length: int) -> str:
         _ = parts.port  # a malformed port raises
     except ValueError as error:
         raise invalid from error
-    if not host or parts.username or parts.password or parts.query or parts.fragment:
+    if not host or parts.username is not None or parts.password is not None:
         raise invalid
     if parts.scheme != "https" and not (parts.scheme == "http" and _loopback(host)):
         raise invalid
     return value
 
 
+def _same_url(a: str, b: str) -> bool:
+    """Equal but for the case of scheme and host, or a trailing slash."""
+
+    def canonical(url: str) -> tuple[str, str, str]:
+        parts = urlsplit(url)
+        return parts.scheme.lower(), parts.netloc.lower(), parts.path.rstrip("/")
+
+    return bool(a and b) and canonical(a) == canonical(b)
+
+
 def validate(spec: IssuerSpec) -> IssuerSpec:
-    check_url(spec.jwks_url, "jwks_url", max_length=2048)
+    check_url(spec.jwks_url, "jwks_url", max_length=MAX_JWKS_URL_LENGTH)
     audiences = [a.strip() for a in spec.audiences]
-    if not 1 <= len(audiences) <= 10 or any(not a or len(a) > 256 for a in audiences):
-        raise ValidationFailed("Give 1 to 10 non-empty audiences.", code="invalid_audiences")
+    if not 1 <= len(audiences) <= MAX_AUDIENCES or any(not a or len(a) > 256 for a in audiences):
+        raise ValidationFailed(f"Give 1 to {MAX_AUDIENCES} non-empty audiences.", code="invalid_audiences")
     algorithms = spec.algorithms or ["RS256"]
     unsupported = sorted(set(algorithms) - SUPPORTED_ALGORITHMS)
     if unsupported:
@@ -133,8 +152,10 @@ def validate(spec: IssuerSpec) -> IssuerSpec:
 def register(
     store: IssuerStore, issuer: str, spec: IssuerSpec, *, own_issuer: str, actor: Actor, now: datetime
 ) -> ExternalIssuer:
-    check_url(issuer, "issuer", max_length=512)
-    if issuer.rstrip("/") == own_issuer.rstrip("/"):
+    """`own_issuer`: this gateway's `iss` (settings().token_issuer); its tokens are verified
+    against our KMS keys only, so no external configuration may claim it."""
+    check_url(issuer, "issuer", max_length=MAX_ISSUER_LENGTH)
+    if _same_url(issuer, own_issuer):
         raise Conflict("That is this gateway's own issuer.", code="own_issuer")
     checked = validate(spec)
     stamp = iso(now)
@@ -161,13 +182,30 @@ def get(store: IssuerStore, identifier: str) -> ExternalIssuer:
     return found
 
 
+def list_issuers(store: IssuerStore, limit: int, cursor: str | None) -> tuple[list[ExternalIssuer], str | None]:
+    """Newest first; `cursor` is the previous page's `next_cursor`."""
+    if not 1 <= limit <= 100:
+        raise ValidationFailed("limit is 1 to 100.", code="invalid_limit")
+    return store.list(limit, cursor)
+
+
 def update(store: IssuerStore, identifier: str, changes: dict[str, Any], actor: Actor, now: datetime) -> ExternalIssuer:
     """Change the given fields (not the issuer URL: that is the identity)."""
+    if changes.keys() & {"issuer", "issuer_id"}:
+        raise ValidationFailed(
+            "The issuer URL is the issuer's identity; register a new issuer instead.", code="immutable_field"
+        )
+    unknown = sorted(set(changes) - _UPDATABLE)
+    if unknown:
+        raise ValidationFailed(f"Not a changeable field: {', '.join(unknown)}", code="unknown_field")
     nulls = sorted(k for k, v in changes.items() if v is None)
     if nulls:
         raise ValidationFailed(f"These fields cannot be null: {', '.join(nulls)}", code="null_not_allowed")
+    status = changes.get("status")
+    if status is not None and status not in STATUSES:
+        raise ValidationFailed("status is 'active' or 'disabled'.", code="invalid_status")
     before = get(store, identifier)
-    status = changes.pop("status", before.status)
+    spec_changes = {k: v for k, v in changes.items() if k in _SPEC_FIELDS}
     current = IssuerSpec(
         jwks_url=before.jwks_url,
         audiences=before.audiences,
@@ -175,8 +213,11 @@ def update(store: IssuerStore, identifier: str, changes: dict[str, Any], actor: 
         allowed_scopes=before.allowed_scopes,
         tier=before.tier,
     )
-    checked = validate(replace(current, **changes))
-    after = replace(before, **asdict(checked), status=status, updated_at=iso(now), version=before.version + 1)
+    new_status = status or before.status
+    # Disabling alone never re-checks the stored settings: turning an issuer off must always work,
+    # even if the catalog changed since it was configured.
+    checked = validate(replace(current, **spec_changes)) if spec_changes or new_status == "active" else current
+    after = replace(before, **asdict(checked), status=new_status, updated_at=iso(now), version=before.version + 1)
     if after == replace(before, updated_at=after.updated_at, version=after.version):
         return before  # nothing changed: no write, no audit event
     try:
