@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from gateway_core import cert_binding
+
 
 class Denied(Exception):
     """The credential is not acceptable. API Gateway answers 401 for the 'Unauthorized' message."""
@@ -56,9 +58,7 @@ def source_ip(event: dict[str, Any]) -> str:
 
 
 def client_cert_pem(event: dict[str, Any]) -> str:
-    """The client certificate API Gateway verified on an mTLS custom domain ("" without one)."""
-    cert = ((event.get("requestContext") or {}).get("identity") or {}).get("clientCert") or {}
-    return str(cert.get("clientCertPem") or "") if isinstance(cert, dict) else ""
+    return cert_binding.client_cert_pem(event.get("requestContext"))
 
 
 def api_wildcard_arn(method_arn: str) -> str:

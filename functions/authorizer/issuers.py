@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Any
 
 from functions.authorizer.jwt_token import Issuer
@@ -23,6 +24,7 @@ MAX_JWKS_BYTES = 256 * 1024
 JWKS_TIMEOUT_S = 3.0
 
 
+@lru_cache(maxsize=4)
 def own_issuer(config: Settings) -> Issuer | None:
     if not config.token_issuer or not config.token_verify_key_ids:
         return None

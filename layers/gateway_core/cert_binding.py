@@ -10,6 +10,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import ssl
+from typing import Any
+
+
+def client_cert_pem(request_context: Any) -> str:
+    """The client certificate API Gateway verified on an mTLS custom domain, from an event's
+    `requestContext` ("" without one)."""
+    identity = (request_context or {}).get("identity") or {}
+    cert = identity.get("clientCert") or {}
+    return str(cert.get("clientCertPem") or "") if isinstance(cert, dict) else ""
 
 
 class NotACertificate(ValueError):

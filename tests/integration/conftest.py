@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import boto3
 import pytest
@@ -160,3 +161,15 @@ def gateway_resources(aws: None, monkeypatch: pytest.MonkeyPatch) -> GatewayReso
 @pytest.fixture
 def lambda_context() -> FakeLambdaContext:
     return FakeLambdaContext()
+
+
+def table_items(dynamodb: Any, table: str) -> list[dict[str, Any]]:
+    """Every item of a table, sorted by key: tests compare it before and after a refused change."""
+    items: list[dict[str, Any]] = []
+    request: dict[str, Any] = {"TableName": table, "ConsistentRead": True}
+    while True:
+        page = dynamodb.scan(**request)
+        items.extend(page["Items"])
+        if "LastEvaluatedKey" not in page:
+            return sorted(items, key=lambda i: (i["PK"]["S"], i["SK"]["S"]))
+        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]

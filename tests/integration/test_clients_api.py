@@ -15,7 +15,7 @@ from functions.routes.dal.clients_store import DynamoClientStore
 from gateway_core.clock import iso, utc_now
 from gateway_core.secrets_hashing import verify_secret
 from gateway_core.settings import settings
-from tests.integration.conftest import create_data_table
+from tests.integration.conftest import create_data_table, table_items
 from tests.integration.helpers import REGION, FakeLambdaContext, proxy_event, response_header
 
 TABLE = "gateway-data-clients-api"
@@ -111,14 +111,7 @@ def api(dynamodb: Any) -> Api:
 
 
 def _items(dynamodb: Any) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = []
-    request: dict[str, Any] = {"TableName": TABLE, "ConsistentRead": True}
-    while True:
-        page = dynamodb.scan(**request)
-        items.extend(page["Items"])
-        if "LastEvaluatedKey" not in page:
-            return sorted(items, key=lambda i: (i["PK"]["S"], i["SK"]["S"]))
-        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    return table_items(dynamodb, TABLE)
 
 
 def _next_millisecond() -> None:

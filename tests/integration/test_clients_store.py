@@ -18,7 +18,7 @@ from gateway_core.audit import Actor, state_hash
 from gateway_core.clock import iso, utc_now
 from gateway_core.errors import BadRequest
 from gateway_core.secrets_hashing import generate_client_secret, hash_secret
-from tests.integration.conftest import create_data_table
+from tests.integration.conftest import create_data_table, table_items
 from tests.integration.helpers import REGION
 
 TABLE = "gateway-data-clients"
@@ -73,14 +73,7 @@ def _bumped(client: Client, **changes: Any) -> Client:
 
 
 def _scan(dynamodb: Any) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = []
-    request: dict[str, Any] = {"TableName": TABLE, "ConsistentRead": True}
-    while True:
-        page = dynamodb.scan(**request)
-        items.extend(page["Items"])
-        if "LastEvaluatedKey" not in page:
-            return sorted(items, key=lambda i: (i["PK"]["S"], i["SK"]["S"]))
-        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    return table_items(dynamodb, TABLE)
 
 
 def _audit_items(dynamodb: Any) -> list[dict[str, Any]]:

@@ -18,9 +18,9 @@ from functions.routes.logic.issuers import DuplicateIssuer
 from gateway_core.audit import Actor
 from gateway_core.issuer_keys import issuer_id, issuer_key
 from gateway_core.settings import settings
-from tests.integration.conftest import create_data_table
+from tests.integration.conftest import create_data_table, table_items
 from tests.integration.helpers import REGION
-from tests.integration.test_clients_api import ADMIN, READER, Api, _assert_problem, _items, _next_millisecond
+from tests.integration.test_clients_api import ADMIN, READER, Api, _assert_problem, _next_millisecond
 
 TABLE = "gateway-data-clients-api"  # the table the shared Api helper's tests use
 OWN_ISSUER = "https://gateway.bank.example/prod"
@@ -284,23 +284,23 @@ def test_given_bad_list_parameters_when_listing_then_a_problem(
 def test_given_bad_input_when_registering_then_a_clear_4xx_and_nothing_stored(
     api: Api, dynamodb: Any, flushes: list[tuple[str, str]], change: dict[str, Any], status: int, code: str
 ) -> None:
-    before = _items(dynamodb)
+    before = table_items(dynamodb, TABLE)
 
     reply = api.call("POST", ISSUERS, {**NEW_ISSUER, **change})
 
     _assert_problem(reply, status, code)
-    assert _items(dynamodb) == before
+    assert table_items(dynamodb, TABLE) == before
     assert flushes == []
 
 
 def test_given_a_configured_issuer_when_registered_again_then_409_and_nothing_changes(api: Api, dynamodb: Any) -> None:
     _register(api)
-    before = _items(dynamodb)
+    before = table_items(dynamodb, TABLE)
 
     again = api.call("POST", ISSUERS, {**NEW_ISSUER, "tier": "enterprise"})
 
     _assert_problem(again, 409, "duplicate_issuer")
-    assert _items(dynamodb) == before
+    assert table_items(dynamodb, TABLE) == before
 
 
 @pytest.mark.parametrize(
@@ -325,7 +325,7 @@ def test_given_a_configured_issuer_when_changed_badly_then_422_and_nothing_chang
 ) -> None:
     # Given
     identifier = _register(api)["issuer_id"]
-    before = _items(dynamodb)
+    before = table_items(dynamodb, TABLE)
     flushes.clear()
 
     # When
@@ -333,7 +333,7 @@ def test_given_a_configured_issuer_when_changed_badly_then_422_and_nothing_chang
 
     # Then
     _assert_problem(reply, 422, code)
-    assert _items(dynamodb) == before
+    assert table_items(dynamodb, TABLE) == before
     assert flushes == []
 
 
@@ -342,12 +342,12 @@ def test_given_an_unknown_issuer_id_when_addressed_then_404_and_nothing_changes(
     api: Api, dynamodb: Any, method: str, body: dict[str, Any] | None
 ) -> None:
     _register(api)
-    before = _items(dynamodb)
+    before = table_items(dynamodb, TABLE)
 
     reply = api.call(method, f"{ISSUERS}/iss_000000000000000000000000", body)
 
     _assert_problem(reply, 404, "issuer_not_found")
-    assert _items(dynamodb) == before
+    assert table_items(dynamodb, TABLE) == before
 
 
 @pytest.mark.parametrize(
@@ -364,13 +364,13 @@ def test_given_a_caller_without_the_admin_scope_when_managing_issuers_then_403(
     api: Api, dynamodb: Any, method: str, suffix: str, body: dict[str, Any] | None
 ) -> None:
     identifier = _register(api, issuer="https://existing.partner.example/")["issuer_id"]
-    before = _items(dynamodb)
+    before = table_items(dynamodb, TABLE)
 
     reply = api.call(method, ISSUERS + suffix.replace("IDENT", identifier), body, authorizer=READER)
 
     problem = _assert_problem(reply, 403, "insufficient_scope")
     assert problem["required_scope"] == "admin"
-    assert _items(dynamodb) == before
+    assert table_items(dynamodb, TABLE) == before
 
 
 def test_given_a_stale_version_when_the_store_writes_then_concurrent_change_and_nothing_written(
@@ -382,7 +382,7 @@ def test_given_a_stale_version_when_the_store_writes_then_concurrent_change_and_
     stale = store.get(identifier)
     assert stale is not None
     api.call("PATCH", f"{ISSUERS}/{identifier}", {"tier": "basic"})
-    before = _items(dynamodb)
+    before = table_items(dynamodb, TABLE)
     actor = Actor("admin-2", "api_key", "k9", "req-9")
 
     # When / Then
@@ -392,4 +392,4 @@ def test_given_a_stale_version_when_the_store_writes_then_concurrent_change_and_
         store.delete(stale, actor)
     with pytest.raises(DuplicateIssuer):
         store.create(stale, actor)
-    assert _items(dynamodb) == before
+    assert table_items(dynamodb, TABLE) == before

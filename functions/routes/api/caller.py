@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 
 from gateway_core.audit import Actor
-from gateway_core.cert_binding import pem_x5t_s256
+from gateway_core.cert_binding import client_cert_pem, pem_x5t_s256
 from gateway_core.errors import Forbidden, Unauthorized
 
 
@@ -27,12 +27,6 @@ class Caller:
     certificate_bound: bool
 
 
-def _presented_certificate(event: APIGatewayProxyEvent) -> str:
-    identity = event.request_context.get("identity") or {}
-    cert = identity.get("clientCert") or {}
-    return str(cert.get("clientCertPem") or "") if isinstance(cert, dict) else ""
-
-
 def caller(event: APIGatewayProxyEvent) -> Caller:
     context = event.request_context.authorizer.raw_event or {}
     client_id = context.get("client_id")
@@ -41,7 +35,7 @@ def caller(event: APIGatewayProxyEvent) -> Caller:
         raise Unauthorized("No authenticated identity on this request.", code="no_identity")
     bound = str(context.get("cert_thumbprint") or "")
     if bound:
-        presented = pem_x5t_s256(_presented_certificate(event))
+        presented = pem_x5t_s256(client_cert_pem(event.request_context))
         if not presented:
             raise Unauthorized(
                 "This token is bound to a client certificate; call over mutual TLS with it.",

@@ -17,6 +17,7 @@ from functions.routes.dal.signing import ALGORITHM, KmsSigner
 from functions.routes.logic import oauth
 from functions.routes.logic.catalog import SCOPES
 from gateway_core import aws
+from gateway_core.cert_binding import client_cert_pem
 from gateway_core.clock import utc_now
 from gateway_core.settings import settings
 
@@ -32,13 +33,6 @@ def _signer(key_id: str | None = None) -> KmsSigner:
         if key_id not in _signers:
             _signers[key_id] = KmsSigner(aws.client("kms"), key_id)
         return _signers[key_id]
-
-
-def _client_certificate() -> str:
-    """The certificate the TLS layer verified (mTLS custom domain, or the local TLS port)."""
-    identity = router.current_event.request_context.get("identity") or {}
-    cert = identity.get("clientCert") or {}
-    return str(cert.get("clientCertPem") or "") if isinstance(cert, dict) else ""
 
 
 def _oauth_error(error: oauth.OAuthError) -> Response[str]:
@@ -58,7 +52,8 @@ def _header(name: str) -> str | None:
 def token() -> Response[str]:
     config = settings()
     now = utc_now()
-    certificate = _client_certificate()
+    # The certificate the TLS layer verified (mTLS custom domain, or the local TLS port).
+    certificate = client_cert_pem(router.current_event.request_context)
     try:
         request = oauth.parse_token_request(
             _header("content-type") or "",

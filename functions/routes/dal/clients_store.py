@@ -14,7 +14,7 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from functions.routes.dal.pagination import decode_cursor, encode_cursor
+from functions.routes.dal.pagination import gsi1_page
 from functions.routes.logic.catalog import RateLimits
 from functions.routes.logic.clients import Client, ConcurrentChange, DuplicateName
 from gateway_core.audit import Actor, audit_item
@@ -107,23 +107,8 @@ class DynamoClientStore:
         return _client(item) if item else None
 
     def list(self, status: str | None, limit: int, cursor: str | None) -> tuple[list[Client], str | None]:
-        request: dict[str, Any] = {
-            "TableName": self.table,
-            "IndexName": "GSI1",
-            "KeyConditionExpression": "GSI1PK = :all",
-            "ExpressionAttributeValues": {":all": {"S": "CLIENTS"}},
-            "ScanIndexForward": False,
-            "Limit": limit,
-        }
-        if status:
-            request["FilterExpression"] = "#status = :status"
-            request["ExpressionAttributeNames"] = {"#status": "status"}
-            request["ExpressionAttributeValues"][":status"] = {"S": status}
-        if cursor:
-            request["ExclusiveStartKey"] = decode_cursor(cursor)
-        page = self.dynamodb.query(**request)
-        next_key = page.get("LastEvaluatedKey")
-        return [_client(i) for i in page.get("Items", [])], encode_cursor(next_key) if next_key else None
+        items, next_cursor = gsi1_page(self.dynamodb, self.table, "CLIENTS", limit, cursor, status=status)
+        return [_client(i) for i in items], next_cursor
 
     def replace(self, before: Client, after: Client, action: str, actor: Actor) -> None:
         items: list[dict[str, Any]] = [

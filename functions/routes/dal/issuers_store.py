@@ -10,7 +10,7 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from functions.routes.dal.pagination import decode_cursor, encode_cursor
+from functions.routes.dal.pagination import gsi1_page
 from functions.routes.logic.clients import ConcurrentChange
 from functions.routes.logic.issuers import DuplicateIssuer, ExternalIssuer
 from gateway_core.audit import Actor, audit_put
@@ -71,19 +71,8 @@ class DynamoIssuerStore:
         return _issuer(item) if item else None
 
     def list(self, limit: int, cursor: str | None) -> tuple[list[ExternalIssuer], str | None]:
-        request: dict[str, Any] = {
-            "TableName": self.table,
-            "IndexName": "GSI1",
-            "KeyConditionExpression": "GSI1PK = :all",
-            "ExpressionAttributeValues": {":all": {"S": "ISSUERS"}},
-            "ScanIndexForward": False,
-            "Limit": limit,
-        }
-        if cursor:
-            request["ExclusiveStartKey"] = decode_cursor(cursor)
-        page = self.dynamodb.query(**request)
-        next_key = page.get("LastEvaluatedKey")
-        return [_issuer(i) for i in page.get("Items", [])], encode_cursor(next_key) if next_key else None
+        items, next_cursor = gsi1_page(self.dynamodb, self.table, "ISSUERS", limit, cursor)
+        return [_issuer(i) for i in items], next_cursor
 
     def _versioned(self, version: int) -> dict[str, Any]:
         return {"ConditionExpression": "version = :v", "ExpressionAttributeValues": {":v": {"N": str(version)}}}

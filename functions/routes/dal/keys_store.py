@@ -10,7 +10,7 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 
-from functions.routes.dal.pagination import decode_cursor, encode_cursor
+from functions.routes.dal.pagination import gsi1_page
 from functions.routes.logic.catalog import RateLimits
 from functions.routes.logic.clients import Client, ConcurrentChange
 from functions.routes.logic.keys import ApiKey
@@ -88,19 +88,8 @@ class DynamoKeyStore:
         return _key(item) if item else None
 
     def list_for_client(self, client_id: str, limit: int, cursor: str | None) -> tuple[list[ApiKey], str | None]:
-        request: dict[str, Any] = {
-            "TableName": self.table,
-            "IndexName": "GSI1",
-            "KeyConditionExpression": "GSI1PK = :pk",
-            "ExpressionAttributeValues": {":pk": {"S": f"CLIENT#{client_id}#KEYS"}},
-            "ScanIndexForward": False,
-            "Limit": limit,
-        }
-        if cursor:
-            request["ExclusiveStartKey"] = decode_cursor(cursor)
-        page = self.dynamodb.query(**request)
-        next_key = page.get("LastEvaluatedKey")
-        return [_key(i) for i in page.get("Items", [])], encode_cursor(next_key) if next_key else None
+        items, next_cursor = gsi1_page(self.dynamodb, self.table, f"CLIENT#{client_id}#KEYS", limit, cursor)
+        return [_key(i) for i in items], next_cursor
 
     def replace(self, before: ApiKey, after: ApiKey, action: str, actor: Actor) -> None:
         self._write([self._put_versioned(before, after), self._audit(actor, action, before, after)], after.key_id)

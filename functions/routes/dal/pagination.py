@@ -34,3 +34,33 @@ def decode_cursor(cursor: str) -> dict[str, Any]:
         if not (isinstance(value, dict) and set(value) == {"S"} and isinstance(value["S"], str)):
             raise invalid
     return decoded
+
+
+def gsi1_page(
+    dynamodb: Any,
+    table: str,
+    partition: str,
+    limit: int,
+    cursor: str | None,
+    *,
+    status: str | None = None,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of a GSI1 partition, newest first (GSI1SK starts with the creation time), with
+    an optional filter on `status`; returns the raw items and the next cursor."""
+    request: dict[str, Any] = {
+        "TableName": table,
+        "IndexName": "GSI1",
+        "KeyConditionExpression": "GSI1PK = :pk",
+        "ExpressionAttributeValues": {":pk": {"S": partition}},
+        "ScanIndexForward": False,
+        "Limit": limit,
+    }
+    if status:
+        request["FilterExpression"] = "#status = :status"
+        request["ExpressionAttributeNames"] = {"#status": "status"}
+        request["ExpressionAttributeValues"][":status"] = {"S": status}
+    if cursor:
+        request["ExclusiveStartKey"] = decode_cursor(cursor)
+    page = dynamodb.query(**request)
+    next_key = page.get("LastEvaluatedKey")
+    return list(page.get("Items", [])), encode_cursor(next_key) if next_key else None
