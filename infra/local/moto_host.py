@@ -49,6 +49,7 @@ def start_moto() -> tuple[Any, int]:
     default_user_config["lambda"]["use_docker"] = False  # code runs in-process instead (lambdas.py)
     default_user_config["stepfunctions"]["execute_state_machine"] = True
     _patch_moto_gaps()
+    serialize_dynamodb_writes()
     for noisy in ("werkzeug", "moto", "botocore.configprovider", "botocore.credentials"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
     # moto warns once per resource type its CloudFormation skips; the runtime handles those.
@@ -58,6 +59,31 @@ def start_moto() -> tuple[Any, int]:
     _, port = server.get_host_and_port()
     configure_process_for_moto(port)
     return server, port
+
+
+def serialize_dynamodb_writes() -> None:
+    """DynamoDB applies a conditional write atomically; moto checks the condition and then writes
+    without a lock, so two threads can both pass a condition only one of them should. Every write
+    path of moto's DynamoDB backend takes one process-wide lock (reentrant: a transaction calls
+    the single-item writes)."""
+    import threading
+
+    from moto.dynamodb.models import DynamoDBBackend
+
+    if getattr(DynamoDBBackend.update_item, "_gateway_serialized", False):
+        return
+    lock = threading.RLock()
+
+    def serialized(method: Callable[..., Any]) -> Callable[..., Any]:
+        def locked(*args: Any, **kwargs: Any) -> Any:
+            with lock:
+                return method(*args, **kwargs)
+
+        locked._gateway_serialized = True  # type: ignore[attr-defined]
+        return locked
+
+    for name in ("put_item", "update_item", "delete_item", "transact_write_items", "batch_write_item"):
+        setattr(DynamoDBBackend, name, serialized(getattr(DynamoDBBackend, name)))
 
 
 def _patch_moto_gaps() -> None:

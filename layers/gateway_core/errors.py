@@ -65,6 +65,10 @@ class MethodNotAllowed(GatewayError):
     status, code, title = 405, "method_not_allowed", "Method Not Allowed"
 
 
+class NotAcceptable(GatewayError):
+    status, code, title = 406, "not_acceptable", "Not Acceptable"
+
+
 class Conflict(GatewayError):
     status, code, title = 409, "conflict", "Conflict"
 
@@ -73,12 +77,26 @@ class PayloadTooLarge(GatewayError):
     status, code, title = 413, "payload_too_large", "Content Too Large"
 
 
+class UnsupportedMediaType(GatewayError):
+    status, code, title = 415, "unsupported_media_type", "Unsupported Media Type"
+
+
 class TooManyRequests(GatewayError):
     status, code, title = 429, "rate_limited", "Too Many Requests"
 
 
+class UpstreamError(GatewayError):
+    """The upstream answered with something we cannot pass on (5xx, a fault, an unreadable body)."""
+
+    status, code, title = 502, "upstream_error", "Bad Gateway"
+
+
 class DependencyUnavailable(GatewayError):
     status, code, title = 503, "dependency_unavailable", "Service Unavailable"
+
+
+class UpstreamTimeout(GatewayError):
+    status, code, title = 504, "upstream_timeout", "Gateway Timeout"
 
 
 _RESERVED = frozenset({"type", "title", "status", "detail", "instance", "code", "request_id"})

@@ -109,7 +109,7 @@ def create_data_table(name: str) -> None:
 def gateway_resources(aws: None, monkeypatch: pytest.MonkeyPatch) -> GatewayResources:
     """Every resource the health check probes, with the environment the routes function gets."""
     create_table("gateway-data")
-    create_table("gateway-rate-limits", hash_key="bucket", range_key=None)
+    create_table("gateway-rate-limits", range_key=None)
 
     sqs = boto3.client("sqs", region_name=REGION)
     dlq_url = sqs.create_queue(QueueName="gateway-webhooks-dlq")["QueueUrl"]

@@ -1,0 +1,1 @@
+"""Rate limiting on DynamoDB: GCRA token buckets spent with one conditional write per scope."""
