@@ -41,6 +41,8 @@ def build_app(outdir: str | None = None, context: dict[str, object] | None = Non
     generation = int(str(app.node.try_get_context("tokenSigningKeyGeneration") or "1"))
     mtls = _mtls_settings(app)
     cors = _cors_settings(app)
+    upstream_allow = _list(app, "upstreamAllowCidrs") or ()
+    global_rps = int(str(app.node.try_get_context("globalRateLimitPerSecond") or "0"))
     stack = GatewayStack(
         app,
         STACK_NAME,
@@ -54,6 +56,8 @@ def build_app(outdir: str | None = None, context: dict[str, object] | None = Non
         signing_key_generation=generation,
         mtls=mtls,
         cors=cors,
+        upstream_allow_cidrs=upstream_allow,
+        global_rate_limit_per_second=global_rps,
         description="Finance integration gateway: API Gateway, Lambda, DynamoDB, SQS, Step Functions, Scheduler",
     )
     acknowledge_findings(stack, stage)

@@ -17,13 +17,14 @@ LAMBDA_PLATFORM = "manylinux2014_x86_64"
 # The code folders under functions/ (the design card fixes these five); each is one asset.
 FUNCTION_NAMES = ("authorizer", "routes", "integrations", "webhooks", "marketdata")
 
-# The Lambda functions: (name, code folder, handler module). functions/authorizer holds three
+# The Lambda functions: (name, code folder, handler module). functions/authorizer holds four
 # authorizers sharing one core; each is its own function so each has its own role and its cold
 # start imports only its own path (the API key check never loads PyJWT or cryptography).
 LAMBDA_FUNCTIONS = (
     ("api_key_authorizer", "authorizer", "api_key_handler"),
     ("jwt_authorizer", "authorizer", "jwt_handler"),
     ("mtls_authorizer", "authorizer", "mtls_handler"),
+    ("gateway_authorizer", "authorizer", "gateway_handler"),
     ("routes", "routes", "handler"),
     ("integrations", "integrations", "handler"),
     ("webhooks", "webhooks", "handler"),

@@ -20,6 +20,7 @@ _FUNCTION_ROLES = [
         "ApiKeyAuthorizer",
         "JwtAuthorizer",
         "MtlsAuthorizer",
+        "GatewayAuthorizer",
         "Routes",
         "Integrations",
         "Webhooks",
@@ -42,6 +43,15 @@ _AUTHORIZED_METHODS = (
     "Api/GatewayApi/Default/api/v1/gateway/issuers/GET",
     "Api/GatewayApi/Default/api/v1/gateway/issuers/POST",
     "Api/GatewayApi/Default/api/v1/gateway/issuers/{proxy+}/ANY",
+    "Api/GatewayApi/Default/api/v1/gateway/routes/GET",
+    "Api/GatewayApi/Default/api/v1/gateway/routes/POST",
+    "Api/GatewayApi/Default/api/v1/gateway/routes/{proxy+}/ANY",
+    "Api/GatewayApi/Default/api/v1/gateways/GET",
+    "Api/GatewayApi/Default/api/v1/gateways/POST",
+    "Api/GatewayApi/Default/api/v1/gateways/{proxy+}/ANY",
+    "Api/GatewayApi/Default/api/v1/batch/POST",
+    "Api/GatewayApi/Default/gw/ANY",
+    "Api/GatewayApi/Default/gw/{proxy+}/ANY",
 )
 
 # (construct path under the stack, rule id, reason)

@@ -14,7 +14,7 @@ from infra.constructs.data import DataStore
 from infra.constructs.functions import Functions
 from infra.constructs.observability import Alarms
 from infra.constructs.payments import PaymentWorkflow
-from infra.constructs.schedules import SyncSchedules
+from infra.constructs.schedules import SyncSchedules, TargetHealthChecks
 from infra.constructs.webhooks import WebhookQueues
 
 
@@ -34,6 +34,8 @@ class GatewayStack(Stack):
         signing_key_generation: int = 1,
         mtls: MtlsDomainSettings | None = None,
         cors: CorsSettings | None = None,
+        upstream_allow_cidrs: tuple[str, ...] = (),
+        global_rate_limit_per_second: int = 0,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -76,31 +78,33 @@ class GatewayStack(Stack):
         # Least privilege: each function gets what its code does today; later issues add theirs.
         issuer_url = issuer or f"https://{api.api.rest_api_id}.execute-api.{self.region}.{self.url_suffix}/{stage}"
         verify_key_ids = ",".join(k.key_arn for k in data.token_verify_keys)
-        for name in ("api_key_authorizer", "jwt_authorizer", "mtls_authorizer"):
+        authorizers = ("api_key_authorizer", "jwt_authorizer", "mtls_authorizer", "gateway_authorizer")
+        for name in authorizers:
             # One GetItem per check: the key, the certificate, the client, an issuer, the denylist.
             fns[name].add_environment("DENYLIST_CACHE_SECONDS", str(denylist_cache_seconds))
             fns[name].add_to_role_policy(
                 iam.PolicyStatement(actions=["dynamodb:GetItem"], resources=[data.table.table_arn])
             )
-        # The API key authorizer also records a key's last use (at most hourly): that one
-        # attribute, on key lookup items only.
-        fns["api_key_authorizer"].add_to_role_policy(
-            iam.PolicyStatement(
-                actions=["dynamodb:UpdateItem"],
-                resources=[data.table.table_arn],
-                conditions={
-                    "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["APIKEY#*"]},
-                    "ForAllValues:StringEquals": {"dynamodb:Attributes": ["PK", "SK", "last_used_at"]},
-                },
+        # The API key authorizers also record a key's last use (at most hourly): that one
+        # attribute, on key lookup items only. (The gateway authorizer checks any credential.)
+        for name in ("api_key_authorizer", "gateway_authorizer"):
+            fns[name].add_to_role_policy(
+                iam.PolicyStatement(
+                    actions=["dynamodb:UpdateItem"],
+                    resources=[data.table.table_arn],
+                    conditions={
+                        "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["APIKEY#*"]},
+                        "ForAllValues:StringEquals": {"dynamodb:Attributes": ["PK", "SK", "last_used_at"]},
+                    },
+                )
             )
-        )
-        jwt_authorizer = fns["jwt_authorizer"]
-        jwt_authorizer.add_environment("TOKEN_ISSUER", issuer_url)
-        jwt_authorizer.add_environment("TOKEN_AUDIENCE", token_audience)
-        jwt_authorizer.add_environment("TOKEN_VERIFY_KEY_IDS", verify_key_ids)
-        jwt_authorizer.add_to_role_policy(
-            iam.PolicyStatement(actions=["kms:GetPublicKey"], resources=[k.key_arn for k in data.token_verify_keys])
-        )
+        for name in ("jwt_authorizer", "gateway_authorizer"):
+            fns[name].add_environment("TOKEN_ISSUER", issuer_url)
+            fns[name].add_environment("TOKEN_AUDIENCE", token_audience)
+            fns[name].add_environment("TOKEN_VERIFY_KEY_IDS", verify_key_ids)
+            fns[name].add_to_role_policy(
+                iam.PolicyStatement(actions=["kms:GetPublicKey"], resources=[k.key_arn for k in data.token_verify_keys])
+            )
         routes = fns["routes"]
         routes.add_to_role_policy(
             iam.PolicyStatement(
@@ -113,14 +117,27 @@ class GatewayStack(Stack):
             iam.PolicyStatement(
                 actions=[
                     "dynamodb:GetItem",
+                    "dynamodb:BatchGetItem",
                     "dynamodb:Query",
                     "dynamodb:PutItem",
+                    "dynamodb:UpdateItem",
                     "dynamodb:DeleteItem",
+                    "dynamodb:BatchWriteItem",
                     "dynamodb:ConditionCheckItem",
                 ],
                 resources=[data.table.table_arn, f"{data.table.table_arn}/index/GSI1"],
             )
         )
+        # The proxy's rate limits: one conditional UpdateItem per scope (and refunds).
+        routes.add_to_role_policy(
+            iam.PolicyStatement(actions=["dynamodb:UpdateItem"], resources=[data.rate_limit_table.table_arn])
+        )
+        # Upstreams: https only unless an address is on the operator's allowlist (context
+        # `upstreamAllowCidrs`; the local runtime allowlists loopback for its test upstreams).
+        routes.add_environment("UPSTREAM_ALLOW_CIDRS", ",".join(upstream_allow_cidrs))
+        routes.add_environment("GLOBAL_RATE_LIMIT_PER_SECOND", str(global_rate_limit_per_second))
+        # Active health checks of upstream targets, every minute.
+        TargetHealthChecks(self, "TargetHealth", target=routes)
         routes.add_to_role_policy(
             iam.PolicyStatement(
                 actions=["sqs:GetQueueAttributes"], resources=[queues.queue.queue_arn, queues.dlq.queue_arn]

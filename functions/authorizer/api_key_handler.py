@@ -9,7 +9,7 @@ from functions.authorizer.core import Principal, header
 from functions.authorizer.entry import Request, authorize
 
 
-def _check(request: Request) -> Principal:
+def check(request: Request) -> Principal:
     return lookup_api_key(
         request.dynamodb,
         request.table,
@@ -20,4 +20,4 @@ def _check(request: Request) -> Principal:
 
 
 def lambda_handler(event: dict[str, Any], _context: Any) -> dict[str, Any]:
-    return authorize(event, "api_key", _check)
+    return authorize(event, "api_key", check)

@@ -70,7 +70,7 @@ def api_wildcard_arn(method_arn: str) -> str:
 
 def allow(principal: Principal, method_arn: str) -> dict[str, Any]:
     return {
-        "principalId": principal.client_id,
+        "principalId": principal.client_id or "anonymous",
         "policyDocument": {
             "Version": "2012-10-17",
             "Statement": [

@@ -26,7 +26,7 @@ _issuers = IssuerDirectory(ttl_s=state_cache_seconds())
 _clients = ClientStateCache(ttl_s=state_cache_seconds())
 
 
-def _check(request: Request) -> Principal:
+def check(request: Request) -> Principal:
     authorization = header(request.event, "authorization")
     if not authorization:
         raise Denied("missing_credential")
@@ -59,4 +59,4 @@ def _check(request: Request) -> Principal:
 
 
 def lambda_handler(event: dict[str, Any], _context: Any) -> dict[str, Any]:
-    return authorize(event, "jwt", _check)
+    return authorize(event, "jwt", check)

@@ -13,7 +13,7 @@ from functions.authorizer.mtls import check_certificate
 _clients = ClientStateCache(ttl_s=state_cache_seconds())
 
 
-def _check(request: Request) -> Principal:
+def check(request: Request) -> Principal:
     return check_certificate(
         request.dynamodb,
         request.table,
@@ -25,4 +25,4 @@ def _check(request: Request) -> Principal:
 
 
 def lambda_handler(event: dict[str, Any], _context: Any) -> dict[str, Any]:
-    return authorize(event, "certificate", _check)
+    return authorize(event, "certificate", check)

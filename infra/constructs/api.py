@@ -273,6 +273,16 @@ class RestApi(Construct):
             identity_sources=[],
             results_cache_ttl=Duration.seconds(0),
         )
+        # The proxy's: any one credential or none (routes defined at run time decide), so it
+        # cannot have identity sources, and is not cached (an anonymous Allow must never be
+        # reused for a caller with a credential).
+        self.gateway_authorizer = apigw.RequestAuthorizer(
+            self,
+            "GatewayAuthorizer",
+            handler=functions["gateway_authorizer"],
+            identity_sources=[],
+            results_cache_ttl=Duration.seconds(0),
+        )
         routes = apigw.LambdaIntegration(functions["routes"], proxy=True)
         v1 = self.api.root.add_resource("api").add_resource("v1")
         gateway = v1.add_resource("gateway")
@@ -325,6 +335,19 @@ class RestApi(Construct):
         authorized(issuers, "GET")
         authorized(issuers, "POST")
         authorized(issuers.add_resource("{proxy+}"), "ANY")
+        gateway_routes = gateway.add_resource("routes")
+        authorized(gateway_routes, "GET")
+        authorized(gateway_routes, "POST")
+        authorized(gateway_routes.add_resource("{proxy+}"), "ANY")
+        gateways = v1.add_resource("gateways")
+        authorized(gateways, "GET")
+        authorized(gateways, "POST")
+        authorized(gateways.add_resource("{proxy+}"), "ANY")
+        # The dynamic proxy and batches of proxied requests: any credential, checked per route.
+        authorized(v1.add_resource("batch"), "POST", self.gateway_authorizer)
+        proxied = self.api.root.add_resource("gw")
+        authorized(proxied, "ANY", self.gateway_authorizer)
+        authorized(proxied.add_resource("{proxy+}"), "ANY", self.gateway_authorizer)
 
         if cors is not None:
             # Preflight for every resource that has methods: answered by the routes function

@@ -28,6 +28,7 @@ _SETTINGS = {
     "api_key_authorizer": {"memory": 512, "timeout": 10},
     "jwt_authorizer": {"memory": 512, "timeout": 10},
     "mtls_authorizer": {"memory": 512, "timeout": 10},
+    "gateway_authorizer": {"memory": 512, "timeout": 10},
     "routes": {"memory": 1024, "timeout": 29},
     "integrations": {"memory": 1024, "timeout": 60},
     "webhooks": {"memory": 512, "timeout": 60},

@@ -134,7 +134,13 @@ class LocalGateway:
         # Bind first: the port is part of the OAuth2 issuer URL the template is synthesized with.
         self.http = GatewayHttpServer(self.options.host, self.options.port, None)
         self.port = self.http.server_address[1]
-        context = {"issuer": f"http://{self.options.host}:{self.port}", **self.options.context}
+        # Upstreams on loopback are what local development and the tests proxy to; in AWS only
+        # an operator's allowlist lets the proxy reach private addresses (README, SSRF guard).
+        context = {
+            "issuer": f"http://{self.options.host}:{self.port}",
+            "upstreamAllowCidrs": "127.0.0.0/8,::1/128",
+            **self.options.context,
+        }
         assembly = synthesize(self.options.app, state / "cdk.out", context)
         moto_host.bootstrap()
         self.lambdas = LambdaRuntime(state / "runtime", base_environment={})

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from importlib import metadata
 from typing import Any
 
-from tests.bench import REPO_ROOT, REPORT_DIR, handlers, imports
+from tests.bench import REPO_ROOT, REPORT_DIR, handlers, imports, proxy, ratelimit
 from tests.bench.report import write_report
 
 _PACKAGES = ("boto3", "botocore", "aws-lambda-powertools", "pydantic", "moto")
@@ -29,6 +29,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--count-requests", type=int, default=50, help="requests whose AWS calls are counted")
     parser.add_argument("--skip-imports", action="store_true", help="skip the cold-start import benchmark")
     parser.add_argument("--skip-handlers", action="store_true", help="skip the in-process handler benchmarks")
+    parser.add_argument("--skip-ratelimit", action="store_true", help="skip the rate limiter benchmarks")
+    parser.add_argument("--skip-proxy", action="store_true", help="skip the proxy benchmarks")
     parser.add_argument("--no-write", action="store_true", help="print only; write no JSON report")
     args = parser.parse_args(argv)
     for name in ("import_runs", "iterations", "count_requests"):
@@ -93,6 +95,18 @@ def main(argv: list[str] | None = None) -> int:
         report["handlers"] = section
         tables.append(handlers.latency_table(section))
         tables.append(handlers.calls_table(section))
+
+    if not args.skip_ratelimit:
+        _progress("rate limiter: decisions, concurrency, 10,000 rps hot key (simulated time)")
+        section = ratelimit.run(iterations=args.iterations)
+        report["ratelimit"] = section
+        tables.append(ratelimit.tables(section))
+
+    if not args.skip_proxy:
+        _progress("proxy: route match + transforms for 10 and 1,000 routes; AWS calls per proxied request")
+        section = proxy.run(requests=args.count_requests * 4)
+        report["proxy"] = section
+        tables.append(proxy.tables(section))
 
     report["duration_s"] = round(time.perf_counter() - started, 2)
     print("\n\n".join(tables))

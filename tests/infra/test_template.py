@@ -22,7 +22,7 @@ def test_every_resource_kind_is_provisioned(template: Template) -> None:
     for kind, count in {
         "AWS::ApiGateway::RestApi": 1,
         "AWS::ApiGateway::Stage": 1,
-        "AWS::ApiGateway::Authorizer": 3,  # API key, JWT, mTLS
+        "AWS::ApiGateway::Authorizer": 4,  # API key, JWT, mTLS, and the proxy's (any one or none)
         "AWS::Lambda::Function": len(LAMBDA_FUNCTIONS),
         "AWS::Lambda::LayerVersion": 2,
         "AWS::DynamoDB::Table": 2,
@@ -31,6 +31,7 @@ def test_every_resource_kind_is_provisioned(template: Template) -> None:
         "AWS::StepFunctions::StateMachine": 1,
         "AWS::Scheduler::ScheduleGroup": 1,
         "AWS::CloudWatch::Alarm": 2,
+        "AWS::Events::Rule": 1,  # the proxy's active health checks
     }.items():
         template.resource_count_is(kind, count)
 
@@ -176,7 +177,7 @@ def test_scheduler_role_may_only_invoke_the_integrations_function(template_json:
 
 def test_authorizer_roles_read_single_items_only(template_json: dict[str, Any]) -> None:
     policies = [p for k, p in _of_type(template_json, "AWS::IAM::Policy").items() if "AuthorizerRole" in k]
-    assert len(policies) == 3
+    assert len(policies) == 4
     for policy in policies:
         actions = json.dumps(policy["Properties"]["PolicyDocument"]["Statement"])
         assert "dynamodb:GetItem" in actions
@@ -289,3 +290,26 @@ def test_a_single_cors_origin_is_static_on_gateway_errors_and_bad_origins_fail_s
 def test_without_cors_context_there_are_no_preflight_methods(template_json: dict[str, Any]) -> None:
     methods = _of_type(template_json, "AWS::ApiGateway::Method").values()
     assert [m for m in methods if m["Properties"]["HttpMethod"] == "OPTIONS"] == []
+
+
+def test_the_proxy_is_behind_the_gateway_authorizer_and_reaches_no_private_address(
+    template_json: dict[str, Any],
+) -> None:
+    # Given the synthesized template of a plain deploy (no context)
+    authorizers = _of_type(template_json, "AWS::ApiGateway::Authorizer")
+    gateway_authorizer = next(k for k, a in authorizers.items() if "GatewayAuthorizer" in k)
+    methods = _of_type(template_json, "AWS::ApiGateway::Method")
+    proxied = [m for k, m in methods.items() if "gw" in k.lower() and m["Properties"]["HttpMethod"] == "ANY"]
+
+    # Then /gw and /gw/{proxy+} use the gateway authorizer, uncached (identity may be anything or none)
+    assert len(proxied) == 2
+    for method in proxied:
+        assert method["Properties"]["AuthorizerId"] == {"Ref": gateway_authorizer}
+    assert authorizers[gateway_authorizer]["Properties"]["AuthorizerResultTtlInSeconds"] == 0
+    # And the routes function allowlists no private range unless an operator says so
+    env = _env(template_json, "FunctionsRoutes")
+    assert env["UPSTREAM_ALLOW_CIDRS"] == ""
+    # And a rule runs the health checks every minute with the task's input
+    (rule,) = _of_type(template_json, "AWS::Events::Rule").values()
+    assert rule["Properties"]["ScheduleExpression"] == "rate(1 minute)"
+    assert json.loads(rule["Properties"]["Targets"][0]["Input"]) == {"gateway_task": "health_checks"}

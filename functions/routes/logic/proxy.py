@@ -1,0 +1,678 @@
+"""The dynamic proxy: one request through a deployed route.
+
+Order (each step can end the request with a problem+json answer):
+ 1. the gateway (longest base path) and its version (active, or the canary for this caller);
+ 2. a CORS preflight for the gateway's origins is answered here, before credentials and limits;
+ 3. the route (literal beats parameter beats greedy; 405 with Allow when only other methods match);
+ 4. credentials and scopes (a route may allow anonymous callers; scopes are checked every time);
+ 5. rate limits (one conditional write per scope; RateLimit headers on every answer);
+ 6. the response cache (GET/HEAD routes with a TTL);
+ 7. the request transformation (headers, query, body template; SOAP or GraphQL);
+ 8. the upstream call: balanced over healthy targets whose circuit is closed, retried with
+    backoff (idempotent methods or an Idempotency-Key; a refused connection fails over for any
+    method, because nothing was sent), all inside API Gateway's 29 s;
+ 9. the response transformation and content negotiation, then our headers;
+10. one request log record, whatever happened.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import httpx
+
+from functions.routes.dal.request_log_store import RequestLogStore
+from functions.routes.dal.response_cache import CachedAnswer, ResponseCache
+from functions.routes.dal.serving_cache import ServingCache
+from functions.routes.dal.upstream import UpstreamAnswer, UpstreamClient
+from functions.routes.logic import paths, traffic
+from functions.routes.logic.gateways import GatewaySpec
+from functions.routes.logic.request_log import RequestRecord, body_sample, safe_headers, safe_query
+from functions.routes.logic.resilience import (
+    CircuitBreakers,
+    Deadline,
+    RetryPolicy,
+    may_retry,
+    next_delay,
+    plan_attempt,
+    retryable_status,
+)
+from functions.routes.logic.route_spec import Route
+from functions.routes.logic.serving import CompiledVersion, select_gateway, select_version
+from functions.routes.logic.transform import graphql, jsonio, negotiation, rules, soap, templates
+from gateway_core.clock import iso
+from gateway_core.errors import (
+    PROBLEM_CONTENT_TYPE,
+    BadRequest,
+    DependencyUnavailable,
+    Forbidden,
+    GatewayError,
+    MethodNotAllowed,
+    NotAcceptable,
+    NotFound,
+    TooManyRequests,
+    Unauthorized,
+    UpstreamError,
+    UpstreamTimeout,
+    problem_from_error,
+    problem_json,
+)
+from gateway_core.ratelimit.headers import rate_limit_headers
+from gateway_core.ratelimit.limiter import RateLimiter
+from gateway_core.ssrf import BlockedDestination
+
+# API Gateway gives up at 29 s; the proxy must answer before, with time to write its log.
+DEADLINE_SECONDS = 27.0
+_CORRELATION = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# Never forwarded upstream: hop-by-hop headers, the caller's credentials, and headers only the
+# gateway may set (a caller must not be able to claim another client id to the upstream).
+_NOT_FORWARDED = frozenset(
+    {
+        "host",
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "content-length",
+        "authorization",
+        "proxy-authorization",
+        "x-api-key",
+        "cookie",
+        "x-forwarded-for",
+        "x-forwarded-host",
+        "x-forwarded-proto",
+        "x-forwarded-port",
+        "forwarded",
+        "via",
+    }
+)
+_NOT_RETURNED = frozenset(
+    {"connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding", "set-cookie", "trailer"}
+)
+_OURS = ("x-gateway-", "x-amz", "x-amzn-")
+
+
+@dataclass(frozen=True)
+class ProxyCaller:
+    client_id: str | None  # None: no credential
+    scopes: tuple[str, ...] = ()
+    tier: str = "free"
+    credential_kind: str = "none"
+    credential_id: str = ""
+
+
+@dataclass(frozen=True)
+class ProxyRequest:
+    method: str
+    path: str  # below /gw
+    query: dict[str, list[str]]
+    headers: dict[str, str]  # lower-case names
+    body: bytes
+    source_ip: str
+    request_id: str
+    caller: ProxyCaller
+
+
+@dataclass
+class ProxyResponse:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class _Exchange:
+    """What one request gathered on its way, for the answer's headers and the log record."""
+
+    correlation: str
+    record: RequestRecord
+    headers: dict[str, str] = field(default_factory=dict)
+    cors: dict[str, str] = field(default_factory=dict)
+
+
+class Proxy:
+    def __init__(
+        self,
+        *,
+        serving: ServingCache,
+        limiter: RateLimiter,
+        upstream: UpstreamClient,
+        cache: ResponseCache,
+        logs: RequestLogStore,
+        global_per_second: int = 0,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+        on_log_failure: Callable[[Exception], None] | None = None,
+    ) -> None:
+        self.serving = serving
+        self.limiter = limiter
+        self.upstream = upstream
+        self.cache = cache
+        self.logs = logs
+        self._breakers: dict[tuple[int, float], CircuitBreakers] = {}
+        self.global_per_second = global_per_second
+        self.clock = clock
+        self.sleep = sleep
+        self.rng = rng or random.Random()  # noqa: S311 - jitter, not security
+        self.on_log_failure = on_log_failure
+
+    def handle(self, request: ProxyRequest) -> ProxyResponse:
+        started = time.monotonic()
+        offered = request.headers.get("x-request-id", "")
+        exchange = _Exchange(
+            correlation=offered if _CORRELATION.fullmatch(offered) else request.request_id,
+            record=RequestRecord(
+                request_id=request.request_id,
+                correlation_id=offered if _CORRELATION.fullmatch(offered) else "",
+                at=iso(datetime.fromtimestamp(self.clock(), UTC)),
+                method=request.method,
+                path=request.path,
+                client_id=request.caller.client_id or f"anonymous:{request.source_ip}",
+                client_ip=request.source_ip,
+                user_agent=request.headers.get("user-agent", "")[:512],
+                query_params=safe_query(request.query),
+                request_headers=safe_headers(request.headers),
+                request_body_size=len(request.body),
+                request_body_sample=body_sample(request.body, request.headers.get("content-type")),
+            ),
+        )
+        try:
+            response = self._serve(request, exchange)
+        except GatewayError as error:
+            response = self._problem(error, request, exchange)
+            exchange.record.error_code = error.code
+            exchange.record.error_message = error.detail[:300]
+        response.headers.update(exchange.headers)
+        vary = exchange.cors.pop("Vary", None)
+        response.headers.update(exchange.cors)
+        if vary:
+            upstream_vary = response.headers.get("Vary", "")
+            listed = {v.strip().lower() for v in upstream_vary.split(",")}
+            if vary.lower() not in listed:
+                response.headers["Vary"] = f"{upstream_vary}, {vary}" if upstream_vary else vary
+        response.headers["X-Request-Id"] = exchange.correlation
+        record = exchange.record
+        record.status_code = response.status
+        record.response_size = len(response.body)
+        record.response_time_ms = int((time.monotonic() - started) * 1000)
+        try:
+            self.logs.put(record)
+        except Exception as error:  # noqa: BLE001 - a lost log line must not fail the caller's request
+            if self.on_log_failure:
+                self.on_log_failure(error)
+        return response
+
+    # -- the steps ----------------------------------------------------------------------------
+
+    def _serve(self, request: ProxyRequest, exchange: _Exchange) -> ProxyResponse:
+        caller_key = request.caller.client_id or f"ip:{request.source_ip}"
+        selected = select_gateway(self.serving.gateways(), request.path)
+        if selected is None:
+            raise NotFound(f"No deployed route serves {request.path}.", code="route_not_found")
+        gateway, subpath = selected
+        version_number = select_version(gateway, caller_key)
+        compiled = self.serving.version(gateway.gateway_id, version_number)
+        if compiled is None:
+            raise DependencyUnavailable("The deployed version could not be read; try again.")
+        exchange.record.gateway_id = gateway.gateway_id
+        exchange.record.gateway_version = version_number
+        settings = compiled.version.settings
+        exchange.cors = _cors_headers(settings, request.headers.get("origin"))
+        if request.method == "OPTIONS" and "access-control-request-method" in request.headers and settings.cors:
+            return _preflight(settings, request.headers.get("origin"))
+        route, params = self._match(compiled, request.method, subpath)
+        exchange.record.route_id = route.route_id
+        if route.deprecated:
+            exchange.headers.update(_deprecation_headers(route, compiled))
+        _check_parameters(route, params)
+        self._authorize(route, request.caller, exchange)
+        if _renders(route) and negotiation.negotiate(request.headers.get("accept")) is None:
+            # Refused before the upstream runs: a mutation must not happen for an answer we cannot give.
+            raise _not_acceptable()
+        self._limit(route, request, caller_key, exchange)
+        cache_key = (
+            f"v{version_number}|" + self._cache_key(route, request, subpath, params)
+            if _cacheable(route, request.method)
+            else None
+        )
+        if cache_key is not None:
+            hit = self.cache.get(route.route_id, cache_key)
+            exchange.record.cache = "hit" if hit else "miss"
+            if hit is not None:
+                exchange.headers["X-Cache"] = "HIT"
+                exchange.headers["Age"] = str(max(0, int(route.cache_ttl_seconds - (hit.expires_at - self.clock()))))
+                return ProxyResponse(hit.status, dict(hit.headers), hit.body)
+            exchange.headers["X-Cache"] = "MISS"
+        context = _context(request, params, exchange.correlation)
+        answer, target = self._call(route, settings, compiled, request, params, context, exchange, caller_key)
+        exchange.record.upstream_service = target
+        response = _respond(route, request, answer, context)
+        if cache_key is not None and response.status == 200:
+            self.cache.put(
+                route.route_id,
+                cache_key,
+                CachedAnswer(
+                    response.status,
+                    list(response.headers.items()),
+                    response.body,
+                    self.clock() + route.cache_ttl_seconds,
+                ),
+            )
+        return response
+
+    def breakers(self, failure_threshold: int, reset_timeout: float) -> CircuitBreakers:
+        """One registry per circuit-breaker setting: gateways may configure different ones."""
+        key = (failure_threshold, reset_timeout)
+        found = self._breakers.get(key)
+        if found is None:
+            found = self._breakers.setdefault(
+                key, CircuitBreakers(failure_threshold=failure_threshold, reset_timeout=reset_timeout, clock=self.clock)
+            )
+        return found
+
+    def _match(self, compiled: CompiledVersion, method: str, subpath: str) -> tuple[Route, dict[str, str]]:
+        try:
+            found = compiled.match(method, subpath)
+        except paths.MethodNotAllowedHere as error:
+            raise MethodNotAllowed(
+                f"{method} is not served on {subpath}.", headers={"Allow": ", ".join(error.allowed)}
+            ) from error
+        if found is None:
+            raise NotFound(f"No deployed route serves {method} {subpath}.", code="route_not_found")
+        return found.value, found.params
+
+    def _authorize(self, route: Route, caller: ProxyCaller, exchange: _Exchange) -> None:
+        if not route.auth_required:
+            return
+        if caller.client_id is None:
+            exchange.record.auth_failed = True
+            raise Unauthorized(
+                "This route needs a credential: an API key, a bearer token or a client certificate.",
+                code="credential_required",
+                headers={"WWW-Authenticate": 'Bearer realm="gateway", ApiKey realm="gateway", header="x-api-key"'},
+            )
+        missing = sorted(set(route.required_scopes) - set(caller.scopes))
+        if missing:
+            exchange.record.auth_failed = True
+            raise Forbidden(
+                f"This route needs the scopes: {', '.join(missing)}.",
+                code="insufficient_scope",
+                extensions={"required_scopes": route.required_scopes},
+            )
+
+    def _limit(self, route: Route, request: ProxyRequest, caller_key: str, exchange: _Exchange) -> None:
+        caller = request.caller
+        if caller.client_id is None:
+            per_minute, per_hour, per_day = traffic.ANONYMOUS
+            limits, quota, tier = traffic.Limits(per_minute, per_hour, per_day), None, "free"
+            key = f"IP#{request.source_ip}"
+        else:
+            own = self.serving.client_limits(caller.client_id)
+            tier = own.tier if own else caller.tier
+            override = (
+                traffic.Limits(own.per_minute, own.per_hour, own.per_day, own.burst) if own and own.overridden else None
+            )
+            limits = traffic.client_limits(tier, override)
+            quota = traffic.monthly_quota(tier, own.monthly_quota if own else None)
+            key = f"CLIENT#{caller.client_id}"
+        plans = traffic.request_plans(
+            caller_key=key,
+            limits=limits,
+            quota=quota,
+            route_id=route.route_id,
+            route_limits=_limits(route.rate_limits),
+            route_total=_limits(route.total_rate_limits),
+            tier=tier,
+            global_per_second=self.global_per_second,
+        )
+        decision = self.limiter.check(plans)
+        exchange.headers.update(rate_limit_headers(decision.policies, decision.retry_after))
+        if decision.admitted:
+            return
+        exchange.record.rate_limited = True
+        if decision.refused_by == "GLOBAL":
+            raise DependencyUnavailable(
+                "The gateway is at capacity and serves higher tiers first; retry later.",
+                code="capacity_exceeded",
+                extensions={"retry_after": decision.retry_after},
+            )
+        raise TooManyRequests(
+            f"Rate limit reached; retry in {decision.retry_after} s.",
+            extensions={"retry_after": decision.retry_after, "scope": _scope_name(decision.refused_by or "")},
+        )
+
+    def _cache_key(self, route: Route, request: ProxyRequest, subpath: str, params: dict[str, str]) -> str:
+        if route.cache_key_template:
+            context = _resolved(_context(request, params, request.request_id))
+            return route.route_id + "|" + templates.render_text(route.cache_key_template, context)
+        query = urlencode(sorted((k, v) for k, vs in request.query.items() for v in vs))
+        accept = request.headers.get("accept", "")
+        # Per caller by default: an upstream answer may be specific to who asked.
+        return f"{request.method} {subpath}?{query}|{accept}|{request.caller.client_id or 'anonymous'}"
+
+    def _call(
+        self,
+        route: Route,
+        settings: GatewaySpec,
+        compiled: CompiledVersion,
+        request: ProxyRequest,
+        params: dict[str, str],
+        context: dict[str, Any],
+        exchange: _Exchange,
+        caller_key: str,
+    ) -> tuple[UpstreamAnswer, str]:
+        method, headers, body = _upstream_request(route, request, context, exchange.correlation)
+        upstream_path = paths.render(
+            route.upstream_path or route.path,
+            {k: quote(v, safe="/" if _greedy(route, k) else "") for k, v in params.items()},
+        )
+        query = rules.apply_query_rules(
+            request.query, route.request_transform.query if route.request_transform else None, context
+        )
+        query_string = urlencode([(k, v) for k, vs in query.items() for v in vs])
+        balancer = compiled.balancers[route.route_id]
+        health = self.serving.health()
+        breaker_settings = settings.circuit_breaker
+        breakers = self.breakers(breaker_settings.failure_threshold, breaker_settings.reset_timeout_seconds)
+        order = balancer.order(caller_key, lambda t: health.get(t.url) != "down" and breakers.available(t.url))
+        if not order:
+            # Every target failed its health check: fail open (as load balancers do) rather than
+            # refuse everything on the word of a probe; open circuits still keep traffic away.
+            order = balancer.order(caller_key, lambda t: breakers.available(t.url))
+        if not order:
+            soonest = min(breakers.get(t.url).retry_after() for t in balancer.targets)
+            raise DependencyUnavailable(
+                "No healthy upstream target is available for this route; retry later.",
+                code="upstream_unavailable",
+                headers={"Retry-After": str(max(1, math.ceil(soonest)))},
+            )
+        retry = route.retry or settings.retry
+        policy = RetryPolicy(retry.max_attempts, retry.initial_delay, retry.max_delay, retry.multiplier)
+        idempotent = may_retry(request.method, "idempotency-key" in request.headers)
+        timeout = route.timeout_seconds or settings.default_timeout_seconds
+        deadline = Deadline(DEADLINE_SECONDS)
+        failure: GatewayError | None = None
+        last: tuple[UpstreamAnswer, str] | None = None
+        attempt = 0
+        while attempt < policy.max_attempts:
+            target = order[attempt % len(order)]
+            attempt += 1
+            exchange.record.attempts = attempt
+            breaker = breakers.get(target.url)
+            budget = plan_attempt(deadline, timeout)
+            if budget is None:
+                break
+            if not breaker.allow():
+                if last is not None or failure is not None:
+                    continue  # keep what the upstream last said or did; it is more telling
+                failure = DependencyUnavailable(
+                    "The upstream's circuit is open; retry later.",
+                    code="upstream_unavailable",
+                    headers={"Retry-After": str(max(1, int(breaker.retry_after())))},
+                )
+                continue
+            url = target.url + upstream_path + (f"?{query_string}" if query_string else "")
+            sent = True
+            try:
+                with balancer.in_flight(target):
+                    answer = self.upstream.send(method, url, headers, body, budget)
+            except BlockedDestination:
+                breaker.record_failure()
+                raise
+            except httpx.TimeoutException:
+                breaker.record_failure()
+                failure = UpstreamTimeout(f"The upstream did not answer within {budget:.1f} s.")
+            except httpx.ConnectError:
+                breaker.record_failure()
+                sent = False  # never reached the upstream: safe to try another target for any method
+                failure = UpstreamError("The upstream could not be reached.", code="upstream_unreachable")
+            except httpx.TransportError:
+                breaker.record_failure()
+                failure = UpstreamError("The connection to the upstream failed.", code="upstream_unreachable")
+            else:
+                if answer.status >= 500:
+                    breaker.record_failure()
+                else:
+                    breaker.record_success()
+                if not (retryable_status(answer.status) and idempotent and attempt < policy.max_attempts):
+                    return answer, target.url
+                failure, last = None, (answer, target.url)
+            if not (idempotent or not sent) or attempt >= policy.max_attempts:
+                break
+            delay = next_delay(policy, attempt, deadline, self.rng)
+            if delay is None:
+                break
+            self.sleep(delay)
+        if failure is None and last is not None:
+            return last  # the upstream's own last answer (a 5xx after the retries) goes back as it is
+        raise failure or UpstreamTimeout("The upstream did not answer in time.")
+
+    def _problem(self, error: GatewayError, request: ProxyRequest, exchange: _Exchange) -> ProxyResponse:
+        body = problem_from_error(error, request_id=request.request_id, instance="/gw" + request.path)
+        headers = {"Content-Type": PROBLEM_CONTENT_TYPE, **error.headers}
+        if error.status in (429, 503) and "Retry-After" not in headers:
+            retry_after = error.extensions.get("retry_after")
+            if retry_after:
+                headers["Retry-After"] = str(retry_after)
+        return ProxyResponse(error.status, headers, problem_json(body).encode())
+
+
+# -- helpers (pure) ---------------------------------------------------------------------------
+
+
+def _limits(spec: Any) -> traffic.Limits | None:
+    if spec is None:
+        return None
+    return traffic.Limits(spec.per_minute, spec.per_hour, spec.per_day, spec.burst)
+
+
+def _scope_name(key: str) -> str:
+    return {"CLIENT": "client", "ROUTE": "route", "IP": "address", "GLOBAL": "global"}.get(key.split("#", 1)[0], key)
+
+
+def _not_acceptable() -> NotAcceptable:
+    return NotAcceptable(
+        "This route answers application/json, application/xml or text/csv.",
+        extensions={"available": list(negotiation.RENDERED)},
+    )
+
+
+def _renders(route: Route) -> bool:
+    """Whether the gateway renders this route's answer itself (so Accept must be one of ours)."""
+    transform = route.response_transform
+    return route.protocol != "rest" or (transform is not None and transform.body is not None)
+
+
+def _check_parameters(route: Route, params: dict[str, str]) -> None:
+    """Path parameters may not climb out of the upstream path: `.` and `..` (and, in a greedy
+    parameter, empty segments) are refused, not encoded, since upstreams decode and normalise."""
+    greedy = {s.param for s in paths.parse_template(route.path) if s.greedy}
+    for name, value in params.items():
+        segments = value.split("/") if name in greedy else [value]
+        if any(segment in (".", "..") or (name in greedy and segment == "") for segment in segments):
+            raise BadRequest(f"The path parameter '{name}' may not contain '.' or '..' segments.", code="invalid_path")
+
+
+def _cacheable(route: Route, method: str) -> bool:
+    return route.cache_ttl_seconds > 0 and method in ("GET", "HEAD")
+
+
+def _greedy(route: Route, name: str) -> bool:
+    return any(s.greedy and s.param == name for s in paths.parse_template(route.path))
+
+
+def _context(request: ProxyRequest, params: dict[str, str], correlation: str) -> dict[str, Any]:
+    return {
+        "query": {k: (v[0] if len(v) == 1 else v) for k, v in request.query.items()},
+        "path": params,
+        "headers": request.headers,
+        "client": {"id": request.caller.client_id or "", "tier": request.caller.tier},
+        "request": {"id": correlation, "method": request.method},
+        "body": _LazyBody(request),
+    }
+
+
+class _LazyBody:
+    """The request body, parsed only when a template or protocol needs it."""
+
+    def __init__(self, request: ProxyRequest) -> None:
+        self.request = request
+        self._value: Any = None
+        self._parsed = False
+
+    def value(self) -> Any:
+        if not self._parsed:
+            self._value = negotiation.parse_body(self.request.headers.get("content-type"), self.request.body)
+            self._parsed = True
+        return self._value
+
+
+def _resolved(context: dict[str, Any]) -> dict[str, Any]:
+    body = context.get("body")
+    return {**context, "body": body.value() if isinstance(body, _LazyBody) else body}
+
+
+def _upstream_request(
+    route: Route, request: ProxyRequest, context: dict[str, Any], correlation: str
+) -> tuple[str, dict[str, str], bytes]:
+    # Headers the caller's Connection header names are hop-by-hop too (RFC 9110 7.6.1).
+    named = {n.strip().lower() for n in request.headers.get("connection", "").split(",") if n.strip()}
+    headers = {
+        k: v
+        for k, v in request.headers.items()
+        if k not in _NOT_FORWARDED and k not in named and not k.startswith(_OURS) and k != "x-request-id"
+    }
+    transform = route.request_transform
+    needs_body = route.protocol != "rest" or (transform is not None and transform.body is not None)
+    full = _resolved(context) if needs_body or _mentions_body(transform) else {**context, "body": None}
+    headers = rules.apply_header_rules(headers, transform.headers if transform else None, full)
+    method = request.method
+    body = request.body
+    if route.protocol == "soap" and route.soap is not None:
+        payload = templates.render(transform.body, full) if transform and transform.body is not None else full["body"]
+        body, extra = soap.soap_request(payload, route.soap.model_dump(exclude_none=True))
+        headers = {k: v for k, v in headers.items() if k not in ("content-type", "soapaction")}
+        headers.update(extra)
+        method = "POST"
+    elif route.protocol == "graphql" and route.graphql is not None:
+        config = route.graphql.model_dump(exclude_none=True)
+        if route.graphql.variables is not None:
+            variables = templates.render(route.graphql.variables, full)
+        else:
+            variables = full["body"] if isinstance(full["body"], dict) else {}
+        body = graphql.graphql_request(variables, config)
+        headers["content-type"] = "application/json"
+        headers["accept"] = "application/json"
+        method = "POST"
+    elif transform is not None and transform.body is not None:
+        body = jsonio.dumps_json(templates.render(transform.body, full))
+        headers["content-type"] = "application/json"
+    headers["x-request-id"] = correlation
+    headers["x-forwarded-for"] = request.source_ip
+    headers["x-gateway-client"] = request.caller.client_id or "anonymous"
+    headers["x-gateway-route"] = route.route_id
+    return method, headers, body
+
+
+def _mentions_body(transform: Any) -> bool:
+    return transform is not None and "body." in str(transform.headers or "") + str(transform.query or "")
+
+
+def _respond(route: Route, request: ProxyRequest, answer: UpstreamAnswer, context: dict[str, Any]) -> ProxyResponse:
+    upstream_headers = {k.lower(): v for k, v in answer.headers}
+    content_type = upstream_headers.get("content-type", "")
+    value: Any = _NOTHING
+    if route.protocol == "soap" and route.soap is not None:
+        value = soap.soap_response(answer.status, content_type, answer.body, route.soap.model_dump(exclude_none=True))
+        status = 200
+    elif route.protocol == "graphql":
+        value = graphql.graphql_response(answer.status, answer.body)
+        status = 200
+    else:
+        status = answer.status
+    transform = route.response_transform
+    # None: the caller accepts nothing we render; a 406 only if we must render (not a pass-through).
+    media = negotiation.negotiate(request.headers.get("accept"))
+    is_json = "json" in content_type.lower()
+    converts = media is not None and media != negotiation.JSON
+    if value is _NOTHING and is_json and answer.body and (converts or (transform and transform.body is not None)):
+        try:
+            value = jsonio.loads_json(answer.body)
+        except GatewayError as error:
+            raise UpstreamError("The upstream's JSON could not be read.", code="upstream_unreadable") from error
+    headers = {k: v for k, v in upstream_headers.items() if k not in _NOT_RETURNED and not k.startswith(_OURS)}
+    if value is not _NOTHING:
+        if media is None:
+            raise _not_acceptable()
+        if transform is not None and transform.body is not None:
+            value = templates.render(transform.body, {**_resolved(context), "body": value, "headers": upstream_headers})
+        body = negotiation.render(value, media)
+        headers["content-type"] = media + ("; charset=utf-8" if media != negotiation.JSON else "")
+    else:
+        body = answer.body
+    headers = rules.apply_header_rules(
+        headers, transform.headers if transform else None, {**context, "body": None, "headers": upstream_headers}
+    )
+    return ProxyResponse(status, {_title(k): v for k, v in headers.items()}, body)
+
+
+_NOTHING: Any = object()
+
+
+def _title(name: str) -> str:
+    return "-".join(part[:1].upper() + part[1:] for part in name.split("-"))
+
+
+def _cors_headers(settings: GatewaySpec, origin: str | None) -> dict[str, str]:
+    cors = settings.cors
+    if cors is None or not origin:
+        return {}
+    if "*" in cors.allow_origins:
+        allowed = "*"
+    elif origin in cors.allow_origins:
+        allowed = origin
+    else:
+        return {}
+    headers = {"Access-Control-Allow-Origin": allowed}
+    if allowed != "*":
+        headers["Vary"] = "Origin"
+    if cors.expose_headers:
+        headers["Access-Control-Expose-Headers"] = ", ".join(cors.expose_headers)
+    return headers
+
+
+def _preflight(settings: GatewaySpec, origin: str | None) -> ProxyResponse:
+    headers = _cors_headers(settings, origin)
+    if headers and settings.cors is not None:
+        headers["Access-Control-Allow-Methods"] = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
+        headers["Access-Control-Allow-Headers"] = ", ".join(settings.cors.allow_headers)
+        headers["Access-Control-Max-Age"] = str(settings.cors.max_age_seconds)
+    return ProxyResponse(204, headers, b"")
+
+
+def _deprecation_headers(route: Route, compiled: CompiledVersion) -> dict[str, str]:
+    """RFC 9745 `Deprecation` (a structured-field date) and RFC 8594 `Sunset` (an HTTP date)."""
+    if route.deprecation_date is not None:
+        since = datetime(
+            route.deprecation_date.year, route.deprecation_date.month, route.deprecation_date.day, tzinfo=UTC
+        )
+    else:
+        since = datetime.fromisoformat(compiled.version.created_at.replace("Z", "+00:00"))
+    headers = {"Deprecation": f"@{int(since.timestamp())}"}
+    if route.sunset_date is not None:
+        sunset = datetime(route.sunset_date.year, route.sunset_date.month, route.sunset_date.day, tzinfo=UTC)
+        headers["Sunset"] = format_datetime(sunset, usegmt=True)
+    return headers

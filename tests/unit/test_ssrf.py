@@ -1,0 +1,480 @@
+"""The SSRF guard: upstream URLs checked when a route is written, and every connection checked
+after resolution (so names resolving to internal addresses, or re-resolving to them, are refused).
+
+Only loopback is ever resolved or connected to; other names are answered by a fake resolver."""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from ipaddress import ip_address, ip_network
+from typing import Any
+
+import httpx
+import pytest
+
+from gateway_core import ssrf
+from gateway_core.errors import UpstreamError
+from gateway_core.ssrf import BlockedDestination, SsrfPolicy, guarded_client, validate_upstream_url
+
+LAX = SsrfPolicy(require_https=False)  # so that http:// cases fail for the address, not the scheme
+STRICT = SsrfPolicy()
+LOOPBACK = SsrfPolicy(allow_networks=(ip_network("127.0.0.0/8"),))
+
+
+# --- validate_upstream_url ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ftp://api.example.com",
+        "file:///etc/passwd",
+        "gopher://api.example.com",
+        "ws://api.example.com",
+        "api.example.com/v1",
+    ],
+)
+def test_refuses_other_schemes(url: str) -> None:
+    with pytest.raises(ValueError, match="http or https"):
+        validate_upstream_url(url, LAX)
+
+
+@pytest.mark.parametrize(
+    "url", ["https://user:secret@api.example.com", "https://user@api.example.com", "https://:secret@api.example.com"]
+)
+def test_refuses_credentials_in_the_url(url: str) -> None:
+    with pytest.raises(ValueError, match="no credentials"):
+        validate_upstream_url(url, LAX)
+
+
+@pytest.mark.parametrize(
+    "url", ["https://api.example.com/v1?key=1", "https://api.example.com/v1#part", "https://api.example.com?x"]
+)
+def test_refuses_a_query_or_fragment(url: str) -> None:
+    with pytest.raises(ValueError, match="no query or fragment"):
+        validate_upstream_url(url, LAX)
+
+
+@pytest.mark.parametrize("url", ["https://", "https:///v1", "https://:443/v1", "http://"])
+def test_refuses_a_missing_host(url: str) -> None:
+    with pytest.raises(ValueError, match="needs a host"):
+        validate_upstream_url(url, LAX)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://api.example.com:99999",
+        "https://api.example.com:65536",
+        "https://api.example.com:abc",
+        "https://api.example.com:-1",
+    ],
+)
+def test_refuses_bad_ports(url: str) -> None:
+    with pytest.raises(ValueError, match="not a URL"):
+        validate_upstream_url(url, LAX)
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "127.0.0.1",  # loopback
+        "127.255.0.9",
+        "10.0.0.1",  # private
+        "172.16.5.4",
+        "192.168.1.1",
+        "169.254.10.20",  # link-local
+        "169.254.169.254",  # the metadata endpoint
+        "100.64.0.1",  # shared address space (carrier NAT)
+        "100.127.255.254",
+        "224.0.0.1",  # multicast
+        "239.255.255.250",
+        "0.0.0.0",  # noqa: S104 - unspecified, as a destination
+        "240.0.0.1",  # reserved
+        "[::1]",  # IPv6 loopback
+        "[::]",  # unspecified
+        "[fe80::1]",  # link-local
+        "[fc00::1]",  # unique local
+        "[fd12:3456::1]",
+        "[fd00:ec2::254]",  # the IPv6 metadata endpoint
+        "[ff02::1]",  # multicast
+        "[::ffff:127.0.0.1]",  # IPv4-mapped loopback
+        "[::ffff:169.254.169.254]",  # IPv4-mapped metadata
+        "[::ffff:10.0.0.1]",
+        "[2002:7f00:1::]",  # 6to4 of 127.0.0.1
+    ],
+)
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_refuses_internal_address_literals(scheme: str, host: str) -> None:
+    with pytest.raises(ValueError, match="private, loopback, link-local or metadata"):
+        validate_upstream_url(f"{scheme}://{host}:8080/v1", LAX)
+    with pytest.raises(ValueError, match="private, loopback, link-local or metadata"):
+        validate_upstream_url(f"{scheme}://{host}", STRICT)
+
+
+@pytest.mark.parametrize("host", ["127.1", "2130706433", "0x7f000001", "0177.0.0.1", "169.254.43518"])
+def test_refuses_non_canonical_ipv4_literals(host: str) -> None:
+    # Every resolver (inet_aton) reads these as 127.0.0.1 / 169.254.169.254: they are literals too.
+    with pytest.raises(ValueError, match="private, loopback, link-local or metadata"):
+        validate_upstream_url(f"https://{host}/v1", STRICT)
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "localhost",
+        "LOCALHOST",
+        "localhost.",
+        "localhost.localdomain",
+        "foo.localhost",
+        "metadata",
+        "metadata.google.internal",
+        "instance-data",
+        "x.internal",
+        "ip-10-0-0-1.ec2.internal",
+        "printer.local",
+    ],
+)
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_refuses_names_of_this_host_or_its_network(scheme: str, host: str) -> None:
+    with pytest.raises(ValueError, match="names this host or its private network"):
+        validate_upstream_url(f"{scheme}://{host}/v1", LAX)
+    with pytest.raises(ValueError, match="names this host or its private network"):
+        validate_upstream_url(f"{scheme}://{host}/v1", LOOPBACK)
+
+
+@pytest.mark.parametrize("url", ["http://api.example.com", "http://api.example.com:8080/v1", "http://93.184.216.34"])
+def test_refuses_plain_http_to_public_hosts_when_https_is_required(url: str) -> None:
+    with pytest.raises(ValueError, match="over https"):
+        validate_upstream_url(url, STRICT)
+    validate_upstream_url(url, LAX)  # allowed when the operator turned the requirement off
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://api.example.com",
+        "https://api.example.com/",
+        "https://api.example.com:8443/v1/base",
+        "https://API.Example.COM./v1",
+        "HTTPS://api.example.com",
+        "https://93.184.216.34",
+        "https://8.8.8.8:443/dns",
+        "https://[2606:4700:4700::1111]/v1",
+        "https://internal-looking.example.com",
+    ],
+)
+def test_accepts_https_public_hosts(url: str) -> None:
+    validate_upstream_url(url, STRICT)
+    validate_upstream_url(url, LOOPBACK)
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1", "http://127.0.0.1:8080/v1", "http://127.9.9.9:1", "https://127.0.0.1"]
+)
+def test_accepts_allowlisted_literals_over_http(url: str) -> None:
+    validate_upstream_url(url, LOOPBACK)
+    with pytest.raises(ValueError, match="loopback"):
+        validate_upstream_url(url, STRICT)
+
+
+def test_an_allowlist_opens_only_its_own_range() -> None:
+    policy = SsrfPolicy(allow_networks=(ip_network("10.0.0.0/8"), ip_network("fd12::/16")))
+
+    validate_upstream_url("http://10.20.30.40:8080", policy)
+    validate_upstream_url("http://[fd12::5]:8080", policy)
+    for url in ["http://169.254.169.254", "http://127.0.0.1", "http://192.168.0.1", "http://[fd00:ec2::254]"]:
+        with pytest.raises(ValueError, match="private, loopback"):
+            validate_upstream_url(url, policy)
+
+
+def test_policy_permits_and_allowlisted() -> None:
+    assert LOOPBACK.allowlisted(ip_address("127.0.0.1")) is True
+    assert LOOPBACK.allowlisted(ip_address("::1")) is False  # an IPv4 range never matches IPv6
+    assert LOOPBACK.permits(ip_address("127.0.0.1")) is True
+    assert LOOPBACK.permits(ip_address("::ffff:127.0.0.1")) is False
+    assert LOOPBACK.permits(ip_address("10.0.0.1")) is False
+    assert STRICT.permits(ip_address("127.0.0.1")) is False
+    assert STRICT.permits(ip_address("169.254.169.254")) is False
+    assert STRICT.permits(ip_address("100.100.100.100")) is False
+    assert STRICT.permits(ip_address("93.184.216.34")) is True
+    assert STRICT.permits(ip_address("2606:4700:4700::1111")) is True
+
+
+# --- SsrfPolicy.from_env -----------------------------------------------------------------------
+
+
+def test_from_env_defaults_to_no_allowlist_and_https(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("UPSTREAM_ALLOW_CIDRS", raising=False)
+    monkeypatch.delenv("UPSTREAM_REQUIRE_HTTPS", raising=False)
+
+    assert SsrfPolicy.from_env() == SsrfPolicy(allow_networks=(), require_https=True)
+
+
+def test_from_env_reads_the_allowlist_and_the_https_switch(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("UPSTREAM_ALLOW_CIDRS", "127.0.0.0/8, 10.1.2.3/16 ,::1/128,")
+    monkeypatch.setenv("UPSTREAM_REQUIRE_HTTPS", "false")
+
+    policy = SsrfPolicy.from_env()
+
+    assert policy.allow_networks == (ip_network("127.0.0.0/8"), ip_network("10.1.0.0/16"), ip_network("::1/128"))
+    assert policy.require_https is False
+    validate_upstream_url("http://10.1.200.1:8080", policy)
+    validate_upstream_url("http://api.example.com", policy)
+    with pytest.raises(ValueError, match="private"):
+        validate_upstream_url("http://10.2.0.1", policy)
+
+
+def test_from_env_keeps_https_required_unless_false(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("UPSTREAM_ALLOW_CIDRS", "")
+    monkeypatch.setenv("UPSTREAM_REQUIRE_HTTPS", "true")
+
+    policy = SsrfPolicy.from_env()
+
+    assert policy.allow_networks == ()
+    assert policy.require_https is True
+
+
+def test_from_env_refuses_a_malformed_range(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("UPSTREAM_ALLOW_CIDRS", "127.0.0.0/8,not-a-cidr")
+
+    with pytest.raises(ValueError, match="not-a-cidr"):
+        SsrfPolicy.from_env()
+
+
+# --- guarded_client against a real loopback server ---------------------------------------------
+
+
+class Recorder(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.connections: list[tuple[str, int]] = []
+        self.requests: list[tuple[str, str]] = []  # (path, Host header)
+        self.lock = threading.Lock()
+
+    def verify_request(self, request: Any, client_address: Any) -> bool:
+        with self.lock:
+            self.connections.append(client_address)
+        return True
+
+    @property
+    def port(self) -> int:
+        return int(self.server_address[1])
+
+
+class Handler(BaseHTTPRequestHandler):
+    server: Recorder
+
+    def do_GET(self) -> None:
+        with self.server.lock:
+            self.server.requests.append((self.path, self.headers.get("Host", "")))
+        if self.path == "/redirect":
+            self.send_response(302)
+            self.send_header("Location", "/elsewhere")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        body = b"hello from upstream"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class names it
+        pass
+
+
+@pytest.fixture
+def upstream() -> Iterator[Recorder]:
+    server = Recorder()
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=5)
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[Callable[[SsrfPolicy], httpx.Client]]:
+    """One guarded client per policy for the module (building one loads the CA bundle: slow)."""
+    made: dict[SsrfPolicy, httpx.Client] = {}
+
+    def for_policy(policy: SsrfPolicy) -> httpx.Client:
+        if policy not in made:
+            made[policy] = guarded_client(policy, timeout=httpx.Timeout(2.0), limits=httpx.Limits(max_connections=4))
+        return made[policy]
+
+    yield for_policy
+    for made_client in made.values():
+        made_client.close()
+
+
+def assert_nothing_reached(upstream: Recorder) -> None:
+    """The server accepts connections in order: once a request made after the refused one has
+    been answered, a connection from the refused one would already have been recorded."""
+    probe = http.client.HTTPConnection("127.0.0.1", upstream.port, timeout=2)
+    try:
+        probe.request("GET", "/after")
+        assert probe.getresponse().status == 200
+    finally:
+        probe.close()
+    assert len(upstream.connections) == 1
+    assert [path for path, _ in upstream.requests] == ["/after"]
+
+
+class FakeDns:
+    """Names under .test answer from `answers` (one answer list per lookup, the last repeating) and
+    count their lookups; anything else (loopback literals) goes to the real resolver, which needs
+    no network for them."""
+
+    def __init__(self) -> None:
+        self.answers: dict[str, list[list[str]]] = {}
+        self.lookups: dict[str, int] = {}
+        self.real = socket.getaddrinfo
+
+    def getaddrinfo(self, host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        name = host.decode() if isinstance(host, bytes) else str(host)
+        if not name.endswith(".test"):
+            return self.real(host, port, *args, **kwargs)
+        if name not in self.answers:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        count = self.lookups.get(name, 0)
+        self.lookups[name] = count + 1
+        answer = self.answers[name][min(count, len(self.answers[name]) - 1)]
+        return [
+            (socket.AF_INET6 if ":" in a else socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, int(port or 0)))
+            for a in answer
+        ]
+
+
+@pytest.fixture
+def fake_dns(monkeypatch: pytest.MonkeyPatch) -> FakeDns:
+    dns = FakeDns()
+    monkeypatch.setattr(ssrf.socket, "getaddrinfo", dns.getaddrinfo)
+    return dns
+
+
+Clients = Callable[[SsrfPolicy], httpx.Client]
+
+
+def test_an_allowlisted_loopback_upstream_is_reached(upstream: Recorder, client: Clients) -> None:
+    response = client(LOOPBACK).get(f"http://127.0.0.1:{upstream.port}/v1/orders")
+
+    assert response.status_code == 200
+    assert response.text == "hello from upstream"
+    assert upstream.requests == [("/v1/orders", f"127.0.0.1:{upstream.port}")]
+
+
+def test_a_loopback_literal_is_blocked_without_the_allowlist(upstream: Recorder, client: Clients) -> None:
+    with pytest.raises(BlockedDestination) as caught:
+        client(STRICT).get(f"http://127.0.0.1:{upstream.port}/v1/orders")
+
+    assert isinstance(caught.value, UpstreamError)
+    assert caught.value.status == 502
+    assert caught.value.code == "upstream_blocked"
+    assert_nothing_reached(upstream)
+
+
+def test_an_ipv4_mapped_loopback_literal_is_blocked(upstream: Recorder, client: Clients) -> None:
+    with pytest.raises(BlockedDestination):
+        client(LOOPBACK).get(f"http://[::ffff:127.0.0.1]:{upstream.port}/v1")
+
+    assert_nothing_reached(upstream)
+
+
+def test_a_name_resolving_to_loopback_is_blocked_without_the_allowlist(upstream: Recorder, client: Clients) -> None:
+    with pytest.raises(BlockedDestination) as caught:
+        client(STRICT).get(f"http://localhost:{upstream.port}/v1")
+
+    assert caught.value.status == 502
+    assert caught.value.code == "upstream_blocked"
+    assert_nothing_reached(upstream)
+
+
+def test_a_non_canonical_loopback_literal_is_blocked_at_connection(upstream: Recorder, client: Clients) -> None:
+    with pytest.raises(BlockedDestination):
+        client(STRICT).get(f"http://127.1:{upstream.port}/v1")
+
+    assert_nothing_reached(upstream)
+
+
+def test_a_name_is_resolved_once_and_the_checked_address_is_connected_to(
+    upstream: Recorder, client: Clients, fake_dns: FakeDns
+) -> None:
+    # A name resolving to an allowlisted address is reached, and DNS rebinding gets nowhere: any
+    # later answer points where nothing listens, but the socket connects to the checked address.
+    fake_dns.answers["rebind.test"] = [["127.0.0.1"], ["127.0.0.2"]]
+
+    response = client(LOOPBACK).get(f"http://rebind.test:{upstream.port}/v1")
+
+    assert response.status_code == 200
+    assert upstream.requests == [("/v1", f"rebind.test:{upstream.port}")]
+    assert fake_dns.lookups == {"rebind.test": 1}
+
+
+def test_a_name_with_any_internal_answer_is_blocked(upstream: Recorder, client: Clients, fake_dns: FakeDns) -> None:
+    fake_dns.answers["mixed.test"] = [["127.0.0.1", "10.0.0.7"]]
+
+    with pytest.raises(BlockedDestination):
+        client(LOOPBACK).get(f"http://mixed.test:{upstream.port}/v1")
+
+    assert_nothing_reached(upstream)
+
+
+@pytest.mark.parametrize(
+    "answer", ["169.254.169.254", "100.64.1.1", "fd00:ec2::254", "::ffff:127.0.0.1", "192.168.0.10"]
+)
+def test_a_name_resolving_to_an_internal_address_is_blocked(
+    upstream: Recorder, client: Clients, fake_dns: FakeDns, answer: str
+) -> None:
+    fake_dns.answers["sneaky.test"] = [[answer]]
+
+    with pytest.raises(BlockedDestination):
+        client(LOOPBACK).get(f"http://sneaky.test:{upstream.port}/v1")
+
+    assert_nothing_reached(upstream)
+
+
+def test_a_name_that_does_not_resolve_is_a_connect_error(client: Clients, fake_dns: FakeDns) -> None:
+    with pytest.raises(httpx.ConnectError, match=r"cannot resolve nowhere\.test"):
+        client(LOOPBACK).get("http://nowhere.test:8080/v1")
+
+
+def test_redirects_are_not_followed(upstream: Recorder, client: Clients) -> None:
+    response = client(LOOPBACK).get(f"http://127.0.0.1:{upstream.port}/redirect")
+
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/elsewhere"
+    assert [path for path, _ in upstream.requests] == ["/redirect"]
+
+
+def test_the_guarded_client_ignores_proxy_settings(upstream: Recorder, monkeypatch: pytest.MonkeyPatch) -> None:
+    # An environment proxy would bypass the per-connection check (the proxy connects for us). The
+    # "proxy" is a second loopback recorder; the client is built after the variables are set.
+    proxy = Recorder()
+    thread = threading.Thread(target=proxy.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
+    thread.start()
+    try:
+        for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+            monkeypatch.setenv(name, f"http://127.0.0.1:{proxy.port}")
+        for name in ("NO_PROXY", "no_proxy"):
+            monkeypatch.delenv(name, raising=False)
+
+        with guarded_client(LOOPBACK, timeout=httpx.Timeout(2.0), limits=httpx.Limits()) as guarded:
+            response = guarded.get(f"http://127.0.0.1:{upstream.port}/v1")
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+        thread.join(timeout=5)
+
+    assert response.status_code == 200
+    assert [path for path, _ in upstream.requests] == ["/v1"]
+    assert proxy.connections == []
