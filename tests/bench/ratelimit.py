@@ -185,8 +185,8 @@ def tables(section: dict[str, Any]) -> str:
             "Rate limiter (moto in process)",
             ["measure", "value"],
             [
-                ["decision, exact mode (3 windows + monthly quota), p50", f"{decision['latency_ms']['p50']:.2f} ms"],
-                ["decision, exact mode, p95", f"{decision['latency_ms']['p95']:.2f} ms"],
+                ["decision, exact mode (3 windows + monthly quota), p50", f"{decision['latency_ms']['p50_ms']:.2f} ms"],
+                ["decision, exact mode, p95", f"{decision['latency_ms']['p95_ms']:.2f} ms"],
                 ["DynamoDB writes per decision (steady state)", f"{decision['writes_per_decision']:.2f}"],
                 [
                     f"concurrent: {concurrency['requests']} requests, 8 threads, 4 containers",

@@ -467,3 +467,22 @@ def test_health_checks_take_a_down_target_out(gateway: RunningGateway, upstreams
     finally:
         primary.close()
         spare.close()
+
+
+def test_limits_an_admin_changes_apply_within_seconds(gateway: RunningGateway, setup: dict[str, Any]) -> None:
+    client_id, key = register(
+        gateway, "Throttled Partner", ["banking:read"], rate_limits={"per_minute": 2, "per_hour": 100, "per_day": 1000}
+    )
+    statuses = [call(gateway, "GET", "/gw/orders/1", key).status_code for _ in range(3)]
+    assert statuses == [200, 200, 429]
+    refused = call(gateway, "GET", "/gw/orders/1", key)
+    assert '"minute";q=2;w=60' in refused.headers["RateLimit-Policy"]
+    with admin(gateway) as http:
+        raised = http.put(
+            f"/api/v1/clients/{client_id}",
+            json={"rate_limits": {"per_minute": 600, "per_hour": 10000, "per_day": 100000}},
+        )
+        assert raised.status_code == 200, raised.text
+    # The proxy re-reads a client's limits every few seconds: no deploy, no restart.
+    assert eventually(lambda: call(gateway, "GET", "/gw/orders/1", key).status_code == 200, timeout=15, interval=0.5)
+    assert '"minute";q=600;w=60' in call(gateway, "GET", "/gw/orders/1", key).headers["RateLimit-Policy"]

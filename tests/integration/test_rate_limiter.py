@@ -153,6 +153,29 @@ def test_a_lease_spends_a_block_in_one_write_and_serves_it_locally(dynamodb: obj
     assert not rl.check(scope).admitted
 
 
+def test_a_leased_client_over_its_limit_costs_a_few_writes_not_one_per_refusal(dynamodb: object) -> None:
+    # Given a leased bucket of 100 per second (blocks of 10) and one container
+    clock = FakeClock()
+    rl = limiter(dynamodb, clock, lease_seconds=1.0)
+    window = Window("second", "s", limit=100, period=1, capacity=100)
+    scope = [ScopedPlan(Plan(key="CLIENT#flood", windows=(window,)), lease=10)]
+    # When the client sends 1,000 requests per second for 3 seconds
+    decisions = []
+    for i in range(3_000):
+        clock.now = START + i / 1_000
+        decisions.append(rl.check(scope))
+    # Then it gets about its limit (the full bucket, then 100 per second), never more
+    admitted = sum(d.admitted for d in decisions)
+    assert admitted <= 100 + 300
+    assert admitted >= 300
+    # And the 2,600-odd refusals cost far fewer writes than requests
+    writes = sum(d.writes for d in decisions)
+    assert writes < 150, writes
+    refused = next(d for d in decisions if not d.admitted)
+    assert refused.retry_after is not None
+    assert refused.retry_after >= 1
+
+
 def test_an_expired_lease_is_dropped_not_used(dynamodb: object) -> None:
     clock = FakeClock()
     rl = limiter(dynamodb, clock, lease_seconds=1.0)

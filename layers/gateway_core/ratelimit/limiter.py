@@ -13,11 +13,18 @@ second on the key drop by the block size. Leased tokens are already spent in Dyn
 bucket's bound still holds for what is leased; what a lease changes is *when* tokens are used:
 tokens leased just before an interval and used inside it add at most (containers x block) to any
 interval's count, and tokens a container does not use before its lease expires are lost
-(admitting less). The benchmark measures both.
+(admitting less). A container that cannot get a whole block (the client is at its limit)
+backs off: it takes what is left, then refuses locally for one block's refill time, doubling with
+each short or refused attempt up to `lease_seconds` (with jitter, so containers spread out), and
+back to nothing once a whole block is granted. A client far over its limit so costs a few writes
+per container per second, not one per refused request (a conditional write that fails still
+consumes the hot key's capacity), and may be admitted a little less than its limit. The
+benchmark measures both.
 """
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -50,6 +57,13 @@ class ScopedPlan:
 
 
 @dataclass
+class _Backoff:
+    until: float
+    level: int
+    state: ItemState
+
+
+@dataclass
 class _Lease:
     tokens: int
     expires: float
@@ -70,6 +84,8 @@ class RateLimiter:
         self.lease_seconds = lease_seconds
         self._guesses: dict[str, ItemState] = {}
         self._leases: dict[str, _Lease] = {}
+        self._backoff: dict[str, _Backoff] = {}  # leased keys at their limit: refuse locally until
+        self._rng = random.Random()  # noqa: S311 - jitter, not security
         self._lock = threading.Lock()
 
     def _now(self) -> int:
@@ -132,11 +148,14 @@ class RateLimiter:
             if lease and lease.tokens >= cost and lease.expires > self.clock() and lease.level >= plan.reserve:
                 lease.tokens -= cost
                 return True, lease.state, 0, 0
+            backoff = self._backoff.get(plan.key)
+            if backoff is not None and backoff.until > self.clock():
+                return False, backoff.state, max(1, int((backoff.until - self.clock()) * MICROS)), 0
         # A block never exceeds what a full bucket could give (after the reserve).
         ceiling = min((w.capacity - plan.reserve_tokens(w) for w in plan.windows), default=scoped.lease)
         if plan.quota is not None:
             ceiling = min(ceiling, plan.quota.limit)
-        block = max(cost, min(scoped.lease, ceiling))
+        block = full = max(cost, min(scoped.lease, ceiling))
         known = self._guesses.get(plan.key)
         if known is not None:
             # The last state seen says less than a block is left: ask for that, not a failed write.
@@ -153,6 +172,7 @@ class RateLimiter:
                 passed, state, wait, more = self._spend_exact(plan, cost)
                 block = cost
                 writes += more
+        self._note_contention(plan, state, full, short=not passed or block < full)
         if not passed:
             return False, state, wait, writes
         now = self._now()
@@ -165,6 +185,17 @@ class RateLimiter:
                 tokens=block - cost, expires=self.clock() + self.lease_seconds, level=level, state=state
             )
         return True, state, 0, writes
+
+    def _note_contention(self, plan: Plan, state: ItemState, full: int, *, short: bool) -> None:
+        with self._lock:
+            if not short:
+                self._backoff.pop(plan.key, None)
+                return
+            previous = self._backoff.get(plan.key)
+            level = previous.level + 1 if previous else 0
+            refill = full * min(w.period / w.limit for w in plan.windows) if plan.windows else self.lease_seconds
+            pause = min(self.lease_seconds, refill * 2**level) * self._rng.uniform(0.5, 1.0)
+            self._backoff[plan.key] = _Backoff(self.clock() + pause, min(level, 30), state)
 
     def _available(self, plan: Plan, state: ItemState) -> int:
         now = self._now()
@@ -192,3 +223,4 @@ class RateLimiter:
         with self._lock:
             self._guesses.clear()
             self._leases.clear()
+            self._backoff.clear()
