@@ -12,7 +12,7 @@ from gateway_core.credentials import hash_api_key, key_lookup_key
 
 _PROJECTION = (
     "client_id, key_id, scopes, tier, #s, expires_at, grace_until, client_status, client_expires_at, ip_allowlist,"
-    " last_used_at"
+    " last_used_at, rate_limits"
 )
 # `last_used_at` is precise to this much: the authorizer writes it only when the stored value is
 # older, so a key in steady use costs one write an hour, not one per request (and API Gateway's
@@ -60,7 +60,14 @@ def lookup_api_key(
         scopes=tuple(s["S"] for s in item.get("scopes", {}).get("L", [])),
         tier=item.get("tier", {}).get("S", "free"),
         credential_id=item["key_id"]["S"],
+        rate_limits=_limits(item.get("rate_limits", {}).get("M")),
     )
+
+
+def _limits(stored: dict[str, Any] | None) -> str:
+    if not stored:
+        return ""
+    return "/".join(stored[name]["N"] for name in ("per_minute", "per_hour", "per_day"))
 
 
 def _touch(dynamodb: Any, table_name: str, lookup_key: dict[str, Any], last_used_at: str | None, now: datetime) -> None:

@@ -486,3 +486,25 @@ def test_limits_an_admin_changes_apply_within_seconds(gateway: RunningGateway, s
     # The proxy re-reads a client's limits every few seconds: no deploy, no restart.
     assert eventually(lambda: call(gateway, "GET", "/gw/orders/1", key).status_code == 200, timeout=15, interval=0.5)
     assert '"minute";q=600;w=60' in call(gateway, "GET", "/gw/orders/1", key).headers["RateLimit-Policy"]
+
+
+def test_a_key_with_its_own_limits_is_limited_by_them(gateway: RunningGateway, setup: dict[str, Any]) -> None:
+    with admin(gateway) as http:
+        made = http.post(
+            "/api/v1/gateway/keys",
+            json={
+                "client_id": setup["client_id"],
+                "name": "batch job",
+                "rate_limits": {"per_minute": 2, "per_hour": 50, "per_day": 500},
+            },
+        )
+        assert made.status_code == 201, made.text
+    key = made.json()["api_key"]
+    statuses = [call(gateway, "GET", "/gw/orders/5", key).status_code for _ in range(3)]
+    assert statuses == [200, 200, 429]
+    refused = call(gateway, "GET", "/gw/orders/5", key)
+    assert '"minute";q=2;w=60' in refused.headers["RateLimit-Policy"]
+    # The client's other key keeps the client's (basic tier) limits.
+    other = call(gateway, "GET", "/gw/orders/5", setup["key"])
+    assert other.status_code == 200
+    assert '"minute";q=300;w=60' in other.headers["RateLimit-Policy"]

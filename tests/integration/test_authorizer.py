@@ -96,6 +96,7 @@ def test_given_an_active_key_when_authorized_then_allow_for_the_whole_api_with_a
         "scopes": "admin read",
         "tier": "free",
         "cert_thumbprint": "",
+        "rate_limits": "",
     }
     json.dumps(result)  # the answer must be serialisable as Lambda returns it
 

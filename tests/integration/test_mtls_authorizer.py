@@ -89,6 +89,7 @@ def test_given_a_registered_certificate_when_presented_then_allow_as_its_client(
         "scopes": "payments:write",
         "tier": "enterprise",
         "cert_thumbprint": pem_x5t_s256(pem),
+        "rate_limits": "",
     }
 
 

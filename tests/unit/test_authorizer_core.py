@@ -69,6 +69,7 @@ def test_given_a_principal_when_allowed_then_the_context_is_flat_with_space_sepa
         "scopes": "read admin",
         "tier": "gold",
         "cert_thumbprint": "",
+        "rate_limits": "",
     }
     assert all(isinstance(v, str | int | bool) for v in context.values())
 

@@ -76,6 +76,7 @@ class GatewayPage(BaseModel):
 
 class RouteList(BaseModel):
     items: list[Route]
+    next_cursor: str | None = None
 
 
 class DeployIn(BaseModel):
@@ -208,10 +209,19 @@ def create_route(body: RouteSpec) -> Response[str]:
     return _json(created, 201, f"/api/v1/gateway/routes/{created.route_id}", created.version)
 
 
-@router.get("/api/v1/gateway/routes", tags=["routes"], summary="The routes of a gateway")
-def list_routes(gateway_id: Annotated[str, Query(min_length=1, max_length=64)]) -> RouteList:
+@router.get(
+    "/api/v1/gateway/routes", tags=["routes"], summary="Routes: of one gateway (all), or of every gateway (paged)"
+)
+def list_routes(
+    gateway_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 25,
+    cursor: Annotated[str | None, Query(max_length=2048)] = None,
+) -> RouteList:
     _reader()
-    return RouteList(items=gateway_admin.list_routes(_store(), gateway_id))
+    if gateway_id is not None:
+        return RouteList(items=gateway_admin.list_routes(_store(), gateway_id))
+    items, next_cursor = _store().route_page(limit, cursor)
+    return RouteList(items=items, next_cursor=next_cursor)
 
 
 @router.get("/api/v1/gateway/routes/<route_id>", tags=["routes"], summary="Read a route")

@@ -17,6 +17,7 @@ from functions.routes.dal.response_cache import ResponseCache
 from functions.routes.dal.serving_cache import ServingCache
 from functions.routes.dal.upstream import upstream_client
 from functions.routes.logic.proxy import Proxy, ProxyCaller, ProxyRequest, ProxyResponse
+from functions.routes.logic.traffic import Limits
 from gateway_core import aws
 from gateway_core.errors import GatewayError, problem_from_error, problem_json
 from gateway_core.ratelimit.limiter import RateLimiter
@@ -66,7 +67,17 @@ def proxy_caller(event: APIGatewayProxyEvent) -> ProxyCaller:
         tier=who.tier or "free",
         credential_kind=who.credential_kind,
         credential_id=who.credential_id,
+        key_limits=_key_limits(str(context.get("rate_limits") or "")),
     )
+
+
+def _key_limits(value: str) -> Limits | None:
+    """The authorizer's "<minute>/<hour>/<day>" for a key with its own limits."""
+    parts = value.split("/")
+    if len(parts) != 3 or not all(p.isdigit() and int(p) > 0 for p in parts):
+        return None
+    minute, hour, day = (int(p) for p in parts)
+    return Limits(per_minute=minute, per_hour=hour, per_day=day)
 
 
 def _headers(event: dict[str, Any]) -> dict[str, str]:

@@ -3,7 +3,7 @@
 Items (README, key design):
 * `GATEWAY#<id>`/`GATEWAY`: the gateway (a JSON document in `doc`), listed on GSI1 `GATEWAYS`;
   `GATEWAYNAME#<lower name>` and `GATEWAYPATH#<base path>` guards keep names and paths unique;
-* `GATEWAY#<id>`/`ROUTE#<route id>`: a route (draft); `ROUTE#<route id>`/`ROUTE` points to its
+* `GATEWAY#<id>`/`ROUTE#<route id>`: a route (draft), listed on GSI1 `ROUTES`; `ROUTE#<route id>`/`ROUTE` points to its
   gateway; `GATEWAY#<id>`/`ROUTEKEY#<method> <shape>` keeps (method, path shape) unique;
 * `GATEWAY#<id>`/`VERSION#<n:08d>`: a deployed version, zlib-compressed JSON, split over
   `VERSION#<n:08d>#<k:03d>` items when larger than one item may be; immutable;
@@ -237,6 +237,8 @@ class DynamoGatewayStore:
     def _route_item(self, route: Route) -> dict[str, Any]:
         return {
             **_route_key(route.gateway_id, route.route_id),
+            "GSI1PK": {"S": "ROUTES"},
+            "GSI1SK": {"S": f"{route.created_at}#{route.route_id}"},
             "version": {"N": str(route.version)},
             "doc": {"S": route.model_dump_json()},
         }
@@ -317,6 +319,11 @@ class DynamoGatewayStore:
             TableName=self.table, Key=_route_key(pointer["gateway_id"]["S"], route_id), ConsistentRead=True
         ).get("Item")
         return Route.stored(json.loads(item["doc"]["S"])) if item else None
+
+    def route_page(self, limit: int, cursor: str | None) -> tuple[list[Route], str | None]:
+        """Routes of every gateway, newest first."""
+        items, next_cursor = gsi1_page(self.dynamodb, self.table, "ROUTES", limit, cursor)
+        return [Route.stored(json.loads(i["doc"]["S"])) for i in items], next_cursor
 
     def routes(self, gateway_id: str) -> list[Route]:
         """Every route of a gateway, strongly consistent (a deploy must see the latest edits)."""

@@ -60,7 +60,11 @@ def gsi1_page(
         request["ExpressionAttributeNames"] = {"#status": "status"}
         request["ExpressionAttributeValues"][":status"] = {"S": status}
     if cursor:
-        request["ExclusiveStartKey"] = decode_cursor(cursor)
+        start = decode_cursor(cursor)
+        if start.get("GSI1PK", {}).get("S") != partition:
+            # A cursor of another list: DynamoDB would refuse it with a 500-worthy error.
+            raise BadRequest("The cursor is not one this list issued.", code="invalid_cursor")
+        request["ExclusiveStartKey"] = start
     page = dynamodb.query(**request)
     next_key = page.get("LastEvaluatedKey")
     return list(page.get("Items", [])), encode_cursor(next_key) if next_key else None

@@ -80,16 +80,22 @@ def request_plans(
     route_total: Limits | None,
     tier: str,
     global_per_second: int,
+    key_scope: tuple[str, Limits] | None = None,
 ) -> list[ScopedPlan]:
-    own = windows(limits)
+    """`key_scope` (key id, limits) for an API key with limits of its own: they replace the
+    client's per minute, hour and day (on the key's item, `KEY#<id>`); the client's monthly quota
+    and the route's per-client limits still count on the client's item."""
+    plans: list[ScopedPlan] = []
+    if key_scope is not None:
+        key_windows = windows(key_scope[1])
+        plans.append(ScopedPlan(Plan(f"KEY#{key_scope[0]}", key_windows), lease=lease_block(key_windows)))
+        own: tuple[Window, ...] = ()
+    else:
+        own = windows(limits)
     if route_limits is not None:
         own += windows(route_limits, attr_prefix=f"r_{route_id}_", name_prefix="route-")
-    plans = [
-        ScopedPlan(
-            Plan(caller_key, own, quota=Quota(quota) if quota else None),
-            lease=lease_block(own),
-        )
-    ]
+    if own or quota:
+        plans.append(ScopedPlan(Plan(caller_key, own, quota=Quota(quota) if quota else None), lease=lease_block(own)))
     if route_total is not None:
         total = windows(route_total)
         plans.append(ScopedPlan(Plan(f"ROUTE#{route_id}", total), prefix="route-total-", lease=lease_block(total)))
