@@ -15,6 +15,7 @@ import pytest
 from functions.routes.dal.gateways_store import DEPLOYMENTS_KEY, DynamoGatewayStore
 from functions.routes.dal.serving_cache import HEALTH_KEY
 from functions.routes.logic.route_spec import Route
+from gateway_core import aws as gateway_aws
 from gateway_core.clock import iso, utc_now
 from gateway_core.settings import settings
 from tests.integration.conftest import create_data_table, table_items
@@ -273,9 +274,7 @@ def test_given_a_gateway_changed_meanwhile_when_its_write_loses_the_race_then_40
 ) -> None:
     # Given: another admin changes the gateway between this request's read and its write
     gateway_id = api.gateway()["gateway_id"]
-    from gateway_core import aws as gateway_aws
-
-    client = gateway_aws.client("dynamodb")
+    client = gateway_aws.client("dynamodb")  # the routes function's client
     raced: list[bool] = []
 
     def concurrent_admin(**_: Any) -> None:
@@ -913,9 +912,7 @@ def test_given_routes_larger_than_one_item_when_deployed_then_split_over_parts_a
     assert [(s["version"], s["routes"]) for s in summaries] == [(1, 300)]
 
 
-def test_given_a_version_larger_than_one_query_page_when_read_then_every_part_is_read(
-    api: Api, dynamodb: Any
-) -> None:
+def test_given_a_version_larger_than_one_query_page_when_read_then_every_part_is_read(api: Api, dynamodb: Any) -> None:
     # Given: 100 routes of ~14 KB of incompressible text: over 1 MB compressed, so its parts do not
     # fit in one DynamoDB query page (1 MB)
     gateway_id = api.gateway()["gateway_id"]

@@ -50,8 +50,8 @@ def _reader() -> None:
 
 def _if_match() -> int | None:
     value = router.current_event.headers.get("if-match") or router.current_event.headers.get("If-Match")
-    if value is None:
-        return None
+    if value is None or value.strip() == "*":
+        return None  # `*` matches any current version (RFC 9110 13.1.1)
     try:
         return int(value.strip().removeprefix("W/").strip('"'))
     except ValueError as error:

@@ -26,7 +26,7 @@ from functions.routes.logic.clients import ConcurrentChange
 from functions.routes.logic.gateways import Deployment, DuplicateGateway, Gateway, GatewayVersion
 from functions.routes.logic.route_spec import Route
 from gateway_core.audit import Actor, audit_put
-from gateway_core.errors import Conflict
+from gateway_core.errors import Conflict, DependencyUnavailable
 
 DEPLOYMENTS_KEY = {"PK": {"S": "CONFIG"}, "SK": {"S": "DEPLOYMENTS"}}
 _PART_BYTES = 350_000  # below DynamoDB's 400 KB item limit, with room for the key and attributes
@@ -384,14 +384,24 @@ class DynamoGatewayStore:
         self._write(items, conflicts)
 
     def version(self, gateway_id: str, version: int) -> GatewayVersion | None:
-        page = self.dynamodb.query(
-            TableName=self.table,
-            KeyConditionExpression="PK = :pk AND begins_with(SK, :v)",
-            ExpressionAttributeValues={":pk": {"S": f"GATEWAY#{gateway_id}"}, ":v": {"S": _version_sk(version)}},
-        )
-        items = sorted(page.get("Items", []), key=lambda i: i["SK"]["S"])
+        request: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "PK = :pk AND begins_with(SK, :v)",
+            "ExpressionAttributeValues": {":pk": {"S": f"GATEWAY#{gateway_id}"}, ":v": {"S": _version_sk(version)}},
+            "ConsistentRead": True,
+        }
+        items: list[dict[str, Any]] = []
+        while True:  # a version may span several query pages (1 MB each)
+            page = self.dynamodb.query(**request)
+            items.extend(page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                break
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        items.sort(key=lambda i: i["SK"]["S"])
         if not items:
             return None
+        if len(items) != int(items[0].get("parts", {}).get("N", "1")):
+            raise DependencyUnavailable(f"Version {version} of gateway {gateway_id} could not be read whole.")
         data = b"".join(bytes(i["data"]["B"]) for i in items)
         return GatewayVersion.stored(json.loads(zlib.decompress(data)))
 

@@ -4,9 +4,12 @@ is passed in (functions/routes/dal/gateways_store.py in the function, a fake in 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, Protocol
 
+from functions.routes.logic.clients import ConcurrentChange
 from functions.routes.logic.gateways import (
     Deployment,
     DeployRequest,
@@ -38,6 +41,15 @@ class GatewayStore(Protocol):
     def routes(self, gateway_id: str) -> list[Route]: ...
     def publish(self, before: Gateway, after: Gateway, snapshot: GatewayVersion, actor: Actor) -> None: ...
     def version(self, gateway_id: str, version: int) -> GatewayVersion | None: ...
+
+
+@contextmanager
+def _no_lost_update(what: str) -> Iterator[None]:
+    """A conditional write that lost a race (the version read is no longer current) is a 409."""
+    try:
+        yield
+    except ConcurrentChange as error:
+        raise Conflict(f"The {what} changed meanwhile; read it again and retry.", code="concurrent_change") from error
 
 
 def _gateway_or_404(store: GatewayStore, gateway_id: str) -> Gateway:
@@ -80,12 +92,14 @@ def update_gateway(
     after = Gateway.model_validate(
         {**before.model_dump(), **spec.model_dump(), "updated_at": iso(now), "version": before.version + 1}
     )
-    store.replace_gateway(before, after, actor)
+    with _no_lost_update("gateway"):
+        store.replace_gateway(before, after, actor)
     return after
 
 
 def delete_gateway(store: GatewayStore, gateway_id: str, actor: Actor) -> None:
-    store.delete_gateway(_gateway_or_404(store, gateway_id), actor)
+    with _no_lost_update("gateway"):
+        store.delete_gateway(_gateway_or_404(store, gateway_id), actor)
 
 
 def create_route(store: GatewayStore, spec: RouteSpec, actor: Actor, now: datetime) -> Route:
@@ -127,12 +141,14 @@ def update_route(
             "created_by": before.created_by,
         }
     )
-    store.replace_route(before, after, actor)
+    with _no_lost_update("route"):
+        store.replace_route(before, after, actor)
     return after
 
 
 def delete_route(store: GatewayStore, route_id: str, actor: Actor) -> None:
-    store.delete_route(_route_or_404(store, route_id), actor)
+    with _no_lost_update("route"):
+        store.delete_route(_route_or_404(store, route_id), actor)
 
 
 def list_routes(store: GatewayStore, gateway_id: str) -> list[Route]:
@@ -157,14 +173,16 @@ def deploy(store: GatewayStore, gateway_id: str, request: DeployRequest, actor: 
         settings=GatewaySpec.model_validate(before.spec()),
         routes=store.routes(gateway_id),
     )
-    store.publish(before, after, snapshot, actor)
+    with _no_lost_update("gateway"):
+        store.publish(before, after, snapshot, actor)
     return after
 
 
 def _move(store: GatewayStore, gateway_id: str, change: Any, actor: Actor, now: datetime, action: str) -> Gateway:
     before = _gateway_or_404(store, gateway_id)
     after = _with_deployment(before, change(before.deployment), now)
-    store.replace_gateway(before, after, actor, action)
+    with _no_lost_update("gateway"):
+        store.replace_gateway(before, after, actor, action)
     return after
 
 
