@@ -143,14 +143,7 @@ class DynamoGatewayStore:
                 "attribute_not_exists(PK)",
             ),
             self._index(gateway, gateway.gateway_id),
-            audit_put(
-                self.table,
-                actor=actor,
-                action="gateway.create",
-                target=f"gateway/{gateway.gateway_id}",
-                before=None,
-                after=gateway,
-            ),
+            self._gateway_audit(actor, "gateway.create", None, gateway),
         ]
         self._write(
             items,
@@ -184,11 +177,7 @@ class DynamoGatewayStore:
                 f"Another gateway serves base path '{after.base_path or '/'}'."
             )
         items.append(self._index(after, after.gateway_id))
-        items.append(
-            audit_put(
-                self.table, actor=actor, action=action, target=f"gateway/{after.gateway_id}", before=before, after=after
-            )
-        )
+        items.append(self._gateway_audit(actor, action, before, after))
         self._write(items, conflicts)
 
     def delete_gateway(self, gateway: Gateway, actor: Actor) -> None:
@@ -200,14 +189,7 @@ class DynamoGatewayStore:
                 self._delete(_guard("GATEWAYNAME", gateway.name.lower())),
                 self._delete(_guard("GATEWAYPATH", gateway.base_path or "/")),
                 self._index(None, gateway.gateway_id),
-                audit_put(
-                    self.table,
-                    actor=actor,
-                    action="gateway.delete",
-                    target=f"gateway/{gateway.gateway_id}",
-                    before=gateway,
-                    after=None,
-                ),
+                self._gateway_audit(actor, "gateway.delete", gateway, None),
             ],
             {0: ConcurrentChange(gateway.gateway_id)},
         )
@@ -233,6 +215,15 @@ class DynamoGatewayStore:
             request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     # -- routes -------------------------------------------------------------------------------
+
+    def _gateway_audit(
+        self, actor: Actor, action: str, before: Gateway | None, after: Gateway | None
+    ) -> dict[str, Any]:
+        subject = after or before
+        assert subject is not None
+        return audit_put(
+            self.table, actor=actor, action=action, target=f"gateway/{subject.gateway_id}", before=before, after=after
+        )
 
     def _route_item(self, route: Route) -> dict[str, Any]:
         return {
@@ -371,16 +362,7 @@ class DynamoGatewayStore:
         items.append(self._put(self._gateway_item(after), "version = :v", self._versioned(before.version)))
         conflicts: dict[int, Exception] = {len(items) - 1: ConcurrentChange(after.gateway_id)}
         items.append(self._index(after, after.gateway_id))
-        items.append(
-            audit_put(
-                self.table,
-                actor=actor,
-                action="gateway.deploy",
-                target=f"gateway/{after.gateway_id}",
-                before=before,
-                after=after,
-            )
-        )
+        items.append(self._gateway_audit(actor, "gateway.deploy", before, after))
         self._write(items, conflicts)
 
     def version(self, gateway_id: str, version: int) -> GatewayVersion | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Generic, TypeVar
 from urllib.parse import unquote
 
@@ -28,8 +29,9 @@ class Segment:
     greedy: bool = False
 
 
+@lru_cache(maxsize=8192)
 def parse_template(path: str) -> tuple[Segment, ...]:
-    """Segments of a template; ValueError says what is wrong."""
+    """Segments of a template; ValueError says what is wrong. Cached: the proxy asks per request."""
     if not path.startswith("/") or len(path) > MAX_PATH_LENGTH:
         raise ValueError(f"a path starts with '/' and has at most {MAX_PATH_LENGTH} characters")
     if path == "/":
