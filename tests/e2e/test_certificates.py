@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from tests.certificates import make_certificate
-from tests.e2e.conftest import RunningGateway, start_gateway, stop_gateway
+from tests.e2e.conftest import RunningGateway
 from tests.e2e.test_product import ADMIN_KEY
 
 
 @pytest.fixture(scope="module")
-def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningGateway]:
-    running = start_gateway(tmp_path_factory.mktemp("certs"), env={"GATEWAY_ADMIN_KEY": ADMIN_KEY})
-    yield running
-    stop_gateway(running)
+def gateway(product_gateway: RunningGateway) -> RunningGateway:
+    return product_gateway
 
 
 def test_register_list_and_revoke_a_client_certificate(gateway: RunningGateway) -> None:

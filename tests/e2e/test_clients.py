@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
 
 from gateway_core.credentials import api_key_item, generate_api_key, hash_api_key
-from tests.e2e.conftest import RunningGateway, start_gateway, stop_gateway
+from tests.e2e.conftest import RunningGateway
 from tests.e2e.test_product import ADMIN_KEY
 
 REGISTRATION = {
@@ -23,10 +22,8 @@ REGISTRATION = {
 
 
 @pytest.fixture(scope="module")
-def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningGateway]:
-    running = start_gateway(tmp_path_factory.mktemp("clients"), env={"GATEWAY_ADMIN_KEY": ADMIN_KEY})
-    yield running
-    stop_gateway(running)
+def gateway(product_gateway: RunningGateway) -> RunningGateway:
+    return product_gateway
 
 
 def _admin() -> dict[str, str]:

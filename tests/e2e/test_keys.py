@@ -3,20 +3,17 @@ narrowed and revoked, with API Gateway's authorizer cache flushed as in AWS."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import RunningGateway, start_gateway, stop_gateway
+from tests.e2e.conftest import RunningGateway
 from tests.e2e.test_product import ADMIN_KEY
 
 
 @pytest.fixture(scope="module")
-def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningGateway]:
-    running = start_gateway(tmp_path_factory.mktemp("keys"), env={"GATEWAY_ADMIN_KEY": ADMIN_KEY})
-    yield running
-    stop_gateway(running)
+def gateway(product_gateway: RunningGateway) -> RunningGateway:
+    return product_gateway
 
 
 @pytest.fixture(scope="module")

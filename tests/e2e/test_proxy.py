@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.conftest import RunningGateway, eventually, start_gateway, stop_gateway
+from tests.e2e.conftest import RunningGateway, eventually
 from tests.e2e.test_product import ADMIN_KEY
 from tests.upstreams import GraphqlUpstream, JsonUpstream, SoapUpstream
 
@@ -22,15 +22,8 @@ FAST_RETRY = {"max_attempts": 3, "initial_delay": 0.05, "max_delay": 0.2, "multi
 
 
 @pytest.fixture(scope="module")
-def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningGateway]:
-    running = start_gateway(
-        tmp_path_factory.mktemp("proxy"),
-        "--time-scale",
-        "60",  # the minutely health checks run every second
-        env={"GATEWAY_ADMIN_KEY": ADMIN_KEY},
-    )
-    yield running
-    stop_gateway(running)
+def gateway(product_gateway: RunningGateway) -> RunningGateway:
+    return product_gateway  # its schedules run 60 times faster: health checks every second
 
 
 @pytest.fixture(scope="module")
