@@ -102,6 +102,7 @@ def make_request(
     caller: ProxyCaller = CLIENT,
     source_ip: str = SOURCE_IP,
     request_id: str = "req-1",
+    deadline_at: float | None = None,
 ) -> ProxyRequest:
     return ProxyRequest(
         method=method,
@@ -112,6 +113,7 @@ def make_request(
         source_ip=source_ip,
         request_id=request_id,
         caller=caller,
+        deadline_at=deadline_at,
     )
 
 

@@ -5,6 +5,7 @@ request log and canaries. No network, no AWS, no real sleeping."""
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import httpx
@@ -1099,3 +1100,19 @@ def test_a_version_that_cannot_be_read_is_503() -> None:
     response = h.call()
     assert response.status == 503
     assert problem(response)["code"] == "dependency_unavailable"
+
+
+def test_a_request_whose_deadline_has_passed_is_not_sent_upstream() -> None:
+    # Given a batch's sub-request whose share of the 29 s is used up
+    h = harness(upstream=FakeUpstream(default=answer(200)))
+    response = h.call(deadline_at=time.monotonic() - 1)
+    # Then it is a 504 and the upstream never saw it
+    assert response.status == 504
+    assert problem(response)["code"] == "deadline_exceeded"
+    assert h.upstream.calls == []
+
+
+def test_a_near_deadline_cuts_the_attempts_timeout() -> None:
+    h = harness(upstream=FakeUpstream(default=answer(200)))
+    assert h.call(deadline_at=time.monotonic() + 2.0).status == 200
+    assert h.upstream.calls[0].timeout <= 2.0

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs, urlsplit
@@ -15,11 +16,14 @@ from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from functions.routes.api.proxy import PREFIX, proxy, proxy_caller
-from functions.routes.logic.proxy import ProxyRequest, ProxyResponse
+from functions.routes.logic.proxy import DEADLINE_SECONDS, ProxyRequest, ProxyResponse
+from gateway_core.errors import problem_body
 
 router = APIGatewayRouter()
 MAX_REQUESTS = 25
 MAX_PARALLEL = 10
+# A Lambda answer carries at most 6 MB; the batch's JSON must stay below with room to spare.
+MAX_BATCH_BYTES = 5_000_000
 
 
 class SubRequest(BaseModel):
@@ -47,7 +51,7 @@ class BatchOut(BaseModel):
     responses: list[SubResponse]
 
 
-def _request(sub: SubRequest, index: int, base: dict[str, Any], parent_id: str) -> ProxyRequest:
+def _request(sub: SubRequest, index: int, base: dict[str, Any], parent_id: str, deadline_at: float) -> ProxyRequest:
     parts = urlsplit(sub.path)
     headers = {k.lower(): v for k, v in sub.headers.items()}
     # The batch's own credentials and identity apply; a sub-request cannot carry others.
@@ -69,6 +73,7 @@ def _request(sub: SubRequest, index: int, base: dict[str, Any], parent_id: str) 
         source_ip=str(router.current_event.request_context.identity.source_ip or ""),
         request_id=f"{parent_id}-{index}",
         caller=proxy_caller(router.current_event),
+        deadline_at=deadline_at,
     )
 
 
@@ -93,13 +98,38 @@ def batch(body: BatchIn) -> BatchOut:
     event = router.current_event
     parent_id = str(event.request_context.request_id)
     base = {"user-agent": str(event.headers.get("user-agent") or event.headers.get("User-Agent") or "")}
-    requests = [_request(sub, i, base, parent_id) for i, sub in enumerate(body.requests)]
+    # Every sub-request shares the batch's time inside API Gateway's 29 s: one that has no time
+    # left when its turn comes is answered 504 without calling its upstream.
+    deadline_at = time.monotonic() + DEADLINE_SECONDS - 1.0
+    requests = [_request(sub, i, base, parent_id, deadline_at) for i, sub in enumerate(body.requests)]
     gateway = proxy()
     with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(requests))) as pool:
         responses = list(pool.map(gateway.handle, requests))
-    return BatchOut(
-        responses=[
-            _answer(sub.id or str(i), response)
-            for i, (sub, response) in enumerate(zip(body.requests, responses, strict=True))
-        ]
-    )
+    answers = [
+        _answer(sub.id or str(i), response)
+        for i, (sub, response) in enumerate(zip(body.requests, responses, strict=True))
+    ]
+    return BatchOut(responses=_within_size(answers, parent_id))
+
+
+def _within_size(answers: list[SubResponse], request_id: str) -> list[SubResponse]:
+    """The largest answers become 502 problems until the batch fits in a Lambda response (the
+    sub-requests have run; only their bodies are left out)."""
+    sizes = [len(a.model_dump_json()) for a in answers]
+    total = sum(sizes)
+    for index in sorted(range(len(answers)), key=lambda i: sizes[i], reverse=True):
+        if total <= MAX_BATCH_BYTES:
+            break
+        problem = problem_body(
+            status=502,
+            code="batch_too_large",
+            title="Bad Gateway",
+            detail="This answer ran but is too large to return inside a batch; call it on its own.",
+            request_id=request_id,
+        )
+        replaced = SubResponse(
+            id=answers[index].id, status=502, headers={"Content-Type": "application/problem+json"}, body=problem
+        )
+        total += len(replaced.model_dump_json()) - sizes[index]
+        answers[index] = replaced
+    return answers
