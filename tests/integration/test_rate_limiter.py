@@ -209,3 +209,43 @@ def test_headers_follow_the_ratelimit_draft(dynamodb: object) -> None:
     assert '"minute";r=9;t=1' in headers["RateLimit"]
     assert "Retry-After" not in headers
     assert rate_limit_headers(decision.policies, retry_after=3)["Retry-After"] == "3"
+
+
+def test_a_clients_lease_on_one_route_does_not_serve_another_routes_limits(dynamodb: object) -> None:
+    # Given a fast (leased) client bucket, and route B with a per-client limit of 3 a day
+    rl = limiter(dynamodb, FakeClock(), lease_seconds=1.0)
+    fast = Window("second", "s", limit=1_000, period=1, capacity=1_000)
+    route_b = Window("route-day", "r_b_d", limit=3, period=86_400, capacity=3)
+    on_a = [ScopedPlan(Plan(key="CLIENT#both", windows=(fast,)), lease=50)]
+    on_b = [ScopedPlan(Plan(key="CLIENT#both", windows=(fast, route_b)), lease=50)]
+    # When the client alternates between the routes
+    results_b = []
+    for _ in range(6):
+        assert rl.check(on_a).admitted
+        results_b.append(rl.check(on_b).admitted)
+    # Then route B admitted its 3, never more, whatever A leased
+    assert results_b.count(True) == 3
+
+
+def test_a_failed_spend_gives_back_what_earlier_scopes_spent(dynamodb: object) -> None:
+    from botocore.exceptions import ClientError
+
+    from gateway_core.errors import DependencyUnavailable
+
+    class ThrottledOnSecond(RateLimitStore):
+        def spend(self, plan: Plan, guess: object, now: int, cost: int) -> object:  # type: ignore[override]
+            if plan.key == "ROUTE#hot":
+                raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow down"}}, "UpdateItem")
+            return super().spend(plan, guess, now, cost)  # type: ignore[arg-type]
+
+    clock = FakeClock()
+    rl = RateLimiter(ThrottledOnSecond(dynamodb, TABLE), clock=clock)
+    client = ScopedPlan(day_plan("CLIENT#refunded", limit=2))
+    route = ScopedPlan(day_plan("ROUTE#hot", limit=100))
+    for _ in range(3):
+        with pytest.raises(DependencyUnavailable) as failed:
+            rl.check([client, route])
+        assert failed.value.code == "rate_limiter_unavailable"
+    # The client's two tokens are all still there: three failed checks spent nothing
+    healthy = limiter(dynamodb, clock)
+    assert [healthy.check([client]).admitted for _ in range(3)] == [True, True, False]

@@ -12,9 +12,10 @@ import httpx
 import pytest
 
 from functions.routes.dal.serving_cache import ClientLimits
+from functions.routes.dal.upstream import UpstreamAnswer
 from functions.routes.logic.gateways import serves_canary
 from functions.routes.logic.proxy import Proxy, ProxyCaller, ProxyResponse
-from gateway_core.errors import PROBLEM_CONTENT_TYPE
+from gateway_core.errors import PROBLEM_CONTENT_TYPE, UpstreamError
 from gateway_core.ratelimit.limiter import Decision
 from tests.unit.proxy_fakes import (
     ANONYMOUS,
@@ -1116,3 +1117,85 @@ def test_a_near_deadline_cuts_the_attempts_timeout() -> None:
     h = harness(upstream=FakeUpstream(default=answer(200)))
     assert h.call(deadline_at=time.monotonic() + 2.0).status == 200
     assert h.upstream.calls[0].timeout <= 2.0
+
+
+# -- hardening (found in review) ------------------------------------------------------------------
+
+
+def test_a_deeply_nested_json_body_is_logged_as_not_kept_and_does_not_crash() -> None:
+    h = harness([make_route(method="POST", path="/payments")])
+    response = h.call("POST", "/payments", body=b"[" * 5000 + b"]" * 5000, headers={"content-type": "application/json"})
+    assert response.status == 200  # a pass-through route does not read the body
+    assert "not kept" in h.record().request_body_sample
+
+
+def test_header_values_that_are_not_printable_ascii_are_a_400_and_never_sent() -> None:
+    route = make_route(request_transform={"headers": {"add": {"X-Ccy": "{{ query.ccy }}"}}})
+    h = harness([route])
+    response = h.call(query={"ccy": ["€"]})
+    assert response.status == 400
+    assert problem(response)["code"] == "invalid_header"
+    assert h.upstream.calls == []
+    # The refusal says nothing about the upstream: its circuit stays closed for the next caller.
+    assert h.call(query={"ccy": ["EUR"]}).status == 200
+
+
+def test_identity_headers_only_the_gateway_may_set_are_not_forwarded() -> None:
+    h = harness()
+    h.call(
+        headers={
+            "X-Forwarded-User": "admin",
+            "X-Forwarded-Client-Cert": "x",
+            "X-Real-IP": "10.0.0.1",
+            "True-Client-IP": "10.0.0.2",
+            "Accept-Encoding": "br, zstd",
+        }
+    )
+    sent = only_call(h).headers
+    for name in ("x-forwarded-user", "x-forwarded-client-cert", "x-real-ip", "true-client-ip"):
+        assert name not in sent
+    assert sent["accept-encoding"] == "gzip, deflate"  # what the gateway itself can decode
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"Cache-Control": "private, max-age=60"}, {"Cache-Control": "no-store"}, {"Vary": "Authorization"}],
+)
+def test_answers_the_upstream_marks_private_or_varying_are_not_cached(headers: dict[str, str]) -> None:
+    h = harness([make_route(cache_ttl_seconds=60)], upstream=FakeUpstream(default=answer(200, {"id": 1}, headers)))
+    h.call()
+    assert h.call().headers["X-Cache"] == "MISS"
+    assert h.cache.puts == 0
+    assert len(h.upstream.calls) == 2
+
+
+def test_an_upstreams_own_ratelimit_headers_do_not_reach_the_caller() -> None:
+    upstream = FakeUpstream(default=answer(200, {"id": 1}, {"RateLimit": '"up";r=1;t=1', "X-RateLimit-Limit": "5"}))
+    h = harness(upstream=upstream, limiter=FakeLimiter(Decision(admitted=True, policies=[policy()])))
+    response = h.call()
+    assert '"up"' not in response.headers.get("RateLimit", "")
+    assert "X-Ratelimit-Limit" not in response.headers
+
+
+def test_a_half_open_probe_that_fails_oddly_is_released() -> None:
+    upstream = FakeUpstream(default=answer(503))
+    h = harness(
+        upstream=upstream, retry={"max_attempts": 1, "initial_delay": 0.01, "max_delay": 0.01, "multiplier": 1.0}
+    )
+    for _ in range(5):
+        h.call()  # five failures open the circuit
+    assert h.call().status == 503
+    h.clock.now += 61  # half-open: one probe may go
+    upstream.script = [UpstreamError("too large", code="upstream_too_large")]
+    assert h.call().status == 502
+    upstream.script = [answer(200, {"ok": True})]
+    assert h.call().status == 200  # the probe was given back, not stuck
+
+
+def test_an_answer_too_large_for_lambda_is_a_502_problem() -> None:
+    # 2.2 MB of Cyrillic text: 13 MB once JSON-escaped into the Lambda answer
+    big = UpstreamAnswer(200, [("content-type", "text/plain")], "д".encode() * 1_100_000)
+    h = harness(upstream=FakeUpstream(big))
+    response = h.call()
+    assert response.status == 502
+    assert problem(response)["code"] == "upstream_too_large"

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 MEMORY_ENTRIES = 256
+MEMORY_BYTES = 32 * 1024 * 1024  # of a 1 GB function: bodies may be large, entries are not equal
 MAX_CACHED_BYTES = 350_000  # one DynamoDB item
 
 
@@ -33,6 +34,7 @@ class ResponseCache:
         self.table = table
         self.clock = clock
         self._memory: OrderedDict[str, CachedAnswer] = OrderedDict()
+        self._bytes = 0
         self._lock = threading.Lock()
 
     @staticmethod
@@ -81,7 +83,11 @@ class ResponseCache:
 
     def _remember(self, name: str, answer: CachedAnswer) -> None:
         with self._lock:
+            previous = self._memory.pop(name, None)
+            if previous is not None:
+                self._bytes -= len(previous.body)
             self._memory[name] = answer
-            self._memory.move_to_end(name)
-            while len(self._memory) > MEMORY_ENTRIES:
-                self._memory.popitem(last=False)
+            self._bytes += len(answer.body)
+            while len(self._memory) > MEMORY_ENTRIES or self._bytes > MEMORY_BYTES:
+                _, dropped = self._memory.popitem(last=False)
+                self._bytes -= len(dropped.body)

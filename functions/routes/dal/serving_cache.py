@@ -68,9 +68,14 @@ class ServingCache:
         with self._lock:
             if self.clock() - self._loaded_at < self.refresh_seconds:
                 return
-            answer = self.dynamodb.batch_get_item(
-                RequestItems={self.table: {"Keys": [DEPLOYMENTS_KEY, HEALTH_KEY], "ConsistentRead": True}}
-            )
+            try:
+                answer = self.dynamodb.batch_get_item(
+                    RequestItems={self.table: {"Keys": [DEPLOYMENTS_KEY, HEALTH_KEY], "ConsistentRead": True}}
+                )
+            except Exception as error:
+                if self._loaded_at < 0:
+                    raise DependencyUnavailable("The gateway's configuration could not be read; try again.") from error
+                return  # keep serving what we have; the next request tries again
             self.reads += 1
             items = {i["SK"]["S"]: i for i in answer.get("Responses", {}).get(self.table, [])}
             if answer.get("UnprocessedKeys"):

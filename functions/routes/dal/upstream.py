@@ -6,6 +6,7 @@ on the answer's size (a Lambda response carries at most 6 MB)."""
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 
 import httpx
@@ -38,11 +39,16 @@ class UpstreamClient:
         request = self.client.build_request(
             method, url, headers=headers, content=body or None, timeout=httpx.Timeout(timeout)
         )
+        started = time.monotonic()
         response = self.client.send(request, stream=True)
         try:
             chunks: list[bytes] = []
             size = 0
             for chunk in response.iter_bytes():
+                # httpx's timeouts bound each read, not the whole answer: a trickle must not
+                # outlast the attempt's budget (and API Gateway's 29 s).
+                if time.monotonic() - started > timeout:
+                    raise httpx.ReadTimeout("the answer took longer than the attempt's budget", request=request)
                 size += len(chunk)
                 if size > MAX_RESPONSE_BYTES:
                     raise UpstreamError(

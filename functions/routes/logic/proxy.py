@@ -17,6 +17,7 @@ Order (each step can end the request with a problem+json answer):
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import re
@@ -99,9 +100,32 @@ _NOT_FORWARDED = frozenset(
     }
 )
 _NOT_RETURNED = frozenset(
-    {"connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding", "set-cookie", "trailer"}
+    {
+        "connection",
+        "keep-alive",
+        "transfer-encoding",
+        "content-length",
+        "content-encoding",
+        "set-cookie",
+        "trailer",
+        # Ours describe the gateway's limits; an upstream's own would contradict them.
+        "ratelimit",
+        "ratelimit-policy",
+        "x-ratelimit-limit",
+        "x-ratelimit-remaining",
+        "x-ratelimit-reset",
+    }
 )
-_OURS = ("x-gateway-", "x-amz", "x-amzn-")
+# A Lambda answer is at most 6 MB (6,291,456 bytes) once written, headers included.
+MAX_LAMBDA_BODY_BYTES = 6_000_000
+_OURS = ("x-gateway-", "x-amz", "x-amzn-", "x-forwarded-")
+# Headers upstreams commonly trust for the client's identity or address: only we may set them.
+_SPOOFABLE = frozenset({"x-real-ip", "true-client-ip", "x-client-ip", "cf-connecting-ip", "x-original-forwarded-for"})
+# Only what httpx can decode: the caller's own Accept-Encoding (br, zstd) would come back as
+# bytes the gateway cannot read, transform or cache.
+_UPSTREAM_ACCEPT_ENCODING = "gzip, deflate"
+_HEADER_VALUE = re.compile(r"^[\x20-\x7e\t]*$")
+_HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,256}$")
 
 
 @dataclass(frozen=True)
@@ -158,6 +182,7 @@ class Proxy:
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
         on_log_failure: Callable[[Exception], None] | None = None,
+        on_error: Callable[[Exception], None] | None = None,
     ) -> None:
         self.serving = serving
         self.limiter = limiter
@@ -170,6 +195,7 @@ class Proxy:
         self.sleep = sleep
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not security
         self.on_log_failure = on_log_failure
+        self.on_error = on_error
 
     def handle(self, request: ProxyRequest) -> ProxyResponse:
         started = time.monotonic()
@@ -197,6 +223,11 @@ class Proxy:
             response = self._problem(error, request, exchange)
             exchange.record.error_code = error.code
             exchange.record.error_message = error.detail[:300]
+        except Exception as error:  # noqa: BLE001 - a bug of ours: a 500 problem, still logged
+            if self.on_error:
+                self.on_error(error)
+            response = self._problem(GatewayError("The gateway failed on this request."), request, exchange)
+            exchange.record.error_code = "internal_error"
         response.headers.update(exchange.headers)
         vary = exchange.cors.pop("Vary", None)
         response.headers.update(exchange.cors)
@@ -262,17 +293,26 @@ class Proxy:
         answer, target = self._call(route, settings, compiled, request, params, context, exchange, caller_key)
         exchange.record.upstream_service = target
         response = _respond(route, request, answer, context)
-        if cache_key is not None and response.status == 200:
-            self.cache.put(
-                route.route_id,
-                cache_key,
-                CachedAnswer(
-                    response.status,
-                    list(response.headers.items()),
-                    response.body,
-                    self.clock() + route.cache_ttl_seconds,
-                ),
+        if not _fits_lambda(response.body):
+            raise UpstreamError(
+                "The upstream's answer is larger than API Gateway can return from a function (6 MB).",
+                code="upstream_too_large",
             )
+        if cache_key is not None and response.status == 200 and _storable(answer):
+            try:
+                self.cache.put(
+                    route.route_id,
+                    cache_key,
+                    CachedAnswer(
+                        response.status,
+                        list(response.headers.items()),
+                        response.body,
+                        self.clock() + route.cache_ttl_seconds,
+                    ),
+                )
+            except Exception as error:  # noqa: BLE001 - a failed cache write must not lose the answer
+                if self.on_error:
+                    self.on_error(error)
         return response
 
     def breakers(self, failure_threshold: int, reset_timeout: float) -> CircuitBreakers:
@@ -446,9 +486,17 @@ class Proxy:
                 breaker.record_failure()
                 sent = False  # never reached the upstream: safe to try another target for any method
                 failure = UpstreamError("The upstream could not be reached.", code="upstream_unreachable")
+            except httpx.LocalProtocolError as error:
+                breaker.release()  # our request could not be written: not the upstream's failure
+                raise BadRequest(
+                    "The request could not be sent upstream as HTTP/1.1.", code="invalid_request"
+                ) from error
             except httpx.TransportError:
                 breaker.record_failure()
                 failure = UpstreamError("The connection to the upstream failed.", code="upstream_unreachable")
+            except BaseException:
+                breaker.release()  # e.g. an answer too large: a half-open probe must not stay taken
+                raise
             else:
                 if answer.status >= 500:
                     breaker.record_failure()
@@ -513,6 +561,33 @@ def _check_parameters(route: Route, params: dict[str, str]) -> None:
             raise BadRequest(f"The path parameter '{name}' may not contain '.' or '..' segments.", code="invalid_path")
 
 
+# Request headers an upstream may vary its answer on that the cache key already holds.
+_KEYED_VARY = frozenset({"accept", "accept-encoding", "origin"})
+
+
+def _storable(answer: UpstreamAnswer) -> bool:
+    """Whether the upstream lets a shared cache keep this answer (RFC 9111): not `private`,
+    `no-store` or `no-cache`, no cookie, and no `Vary` on request headers the key does not hold."""
+    headers = {k.lower(): v for k, v in answer.headers}
+    directives = {d.strip().split("=", 1)[0].lower() for d in headers.get("cache-control", "").split(",")}
+    if directives & {"private", "no-store", "no-cache"} or "set-cookie" in headers:
+        return False
+    varied = {v.strip().lower() for v in headers.get("vary", "").split(",") if v.strip()}
+    return not (varied - _KEYED_VARY)
+
+
+def _fits_lambda(body: bytes) -> bool:
+    """Whether the body fits a Lambda proxy answer as it is written: text JSON-escaped (ASCII
+    only, up to 6 bytes a character), binary base64-encoded."""
+    if len(body) * 6 < MAX_LAMBDA_BODY_BYTES:
+        return True
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return (len(body) + 2) // 3 * 4 < MAX_LAMBDA_BODY_BYTES
+    return len(json.dumps(text)) < MAX_LAMBDA_BODY_BYTES
+
+
 def _cacheable(route: Route, method: str) -> bool:
     return route.cache_ttl_seconds > 0 and method in ("GET", "HEAD")
 
@@ -560,7 +635,11 @@ def _upstream_request(
     headers = {
         k: v
         for k, v in request.headers.items()
-        if k not in _NOT_FORWARDED and k not in named and not k.startswith(_OURS) and k != "x-request-id"
+        if k not in _NOT_FORWARDED
+        and k not in _SPOOFABLE
+        and k not in named
+        and not k.startswith(_OURS)
+        and k not in ("x-request-id", "accept-encoding")
     }
     transform = route.request_transform
     needs_body = route.protocol != "rest" or (transform is not None and transform.body is not None)
@@ -587,6 +666,14 @@ def _upstream_request(
     elif transform is not None and transform.body is not None:
         body = jsonio.dumps_json(templates.render(transform.body, full))
         headers["content-type"] = "application/json"
+    for name, value in headers.items():
+        # h11 would refuse these mid-call, and count it against the upstream's circuit.
+        if not (_HEADER_NAME.fullmatch(name) and _HEADER_VALUE.fullmatch(value)):
+            raise BadRequest(
+                f"The header {name[:60]!r} cannot be forwarded: header names are tokens and values printable ASCII.",
+                code="invalid_header",
+            )
+    headers["accept-encoding"] = _UPSTREAM_ACCEPT_ENCODING
     headers["x-request-id"] = correlation
     headers["x-forwarded-for"] = request.source_ip
     headers["x-gateway-client"] = request.caller.client_id or "anonymous"

@@ -4,11 +4,13 @@ body members are masked, and the body sample is capped at 1 KB."""
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
+
+from functions.routes.logic.transform.jsonio import dumps_json, loads_json
+from gateway_core.errors import GatewayError
 
 SAMPLE_BYTES = 1024
 RETENTION_SECONDS = 30 * 86_400
@@ -17,7 +19,10 @@ MASK = "***"
 DROPPED_HEADERS = frozenset(
     {"authorization", "proxy-authorization", "x-api-key", "cookie", "set-cookie", "x-amz-security-token"}
 )
-_SECRET_NAME = re.compile(r"pass|secret|token|key|pin|cvv|cvc|card|iban|account_?number|signature|otp", re.I)
+_SECRET_NAME = re.compile(
+    r"pass|secret|token|key|pin|cvv|cvc|card|iban|account_?number|signature|otp|auth|credential|session|bearer|cookie",
+    re.I,
+)
 
 
 def safe_headers(headers: dict[str, str]) -> dict[str, str]:
@@ -46,10 +51,10 @@ def body_sample(body: bytes, content_type: str | None) -> str:
         return urlencode([(k, MASK if _SECRET_NAME.search(k) else v) for k, v in pairs])[:SAMPLE_BYTES]
     if "json" in media:
         try:
-            text = json.dumps(_mask(json.loads(body)), separators=(",", ":"), default=str)
-            return text[:SAMPLE_BYTES]
-        except (ValueError, UnicodeDecodeError):
-            pass
+            # Exact numbers: a logged amount reads as it was sent.
+            return dumps_json(_mask(loads_json(body))).decode()[:SAMPLE_BYTES]
+        except (GatewayError, RecursionError):
+            return "(JSON that could not be read; not kept)"
     return body[:SAMPLE_BYTES].decode("utf-8", errors="replace")
 
 

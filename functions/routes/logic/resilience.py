@@ -103,6 +103,11 @@ class CircuitBreaker:
             self.opened_at = None
             self.probing = False
 
+    def release(self) -> None:
+        """The attempt says nothing about the target: a half-open probe may be tried again."""
+        with self._lock:
+            self.probing = False
+
     def record_failure(self) -> None:
         with self._lock:
             self.failures += 1

@@ -24,12 +24,14 @@ benchmark measures both.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from gateway_core.errors import DependencyUnavailable
 from gateway_core.ratelimit.gcra import MICROS
 from gateway_core.ratelimit.plan import ItemState, Plan, PolicyStatus, evaluate, statuses
 from gateway_core.ratelimit.store import RateLimitStore
@@ -54,6 +56,13 @@ class ScopedPlan:
     plan: Plan
     prefix: str = ""
     lease: int = 0
+
+
+def _lease_key(plan: Plan) -> str:
+    """Leases and back-offs belong to an item *and* the buckets spent from it: a client's lease
+    taken on one route (with that route's per-client windows) must not serve another route, and
+    a tier's reserve on the global guard must not make other tiers wait."""
+    return f"{plan.key}|{','.join(w.attr for w in plan.windows)}|{plan.quota is not None}|{plan.reserve}"
 
 
 @dataclass
@@ -96,7 +105,17 @@ class RateLimiter:
         policies: list[PolicyStatus] = []
         writes = 0
         for scoped in scopes:
-            admitted, state, wait, n = self._spend(scoped, cost)
+            try:
+                admitted, state, wait, n = self._spend(scoped, cost)
+            except Exception as error:
+                # DynamoDB throttled or failed: what was spent goes back, and the caller may retry.
+                with contextlib.suppress(Exception):
+                    self._give_back(spent, cost)
+                raise DependencyUnavailable(
+                    "Rate limits could not be checked; retry shortly.",
+                    code="rate_limiter_unavailable",
+                    headers={"Retry-After": "1"},
+                ) from error
             writes += n
             now = self._now()
             if not admitted:
@@ -144,11 +163,11 @@ class RateLimiter:
     def _spend_leased(self, scoped: ScopedPlan, cost: int) -> tuple[bool, ItemState, int, int]:
         plan = scoped.plan
         with self._lock:
-            lease = self._leases.get(plan.key)
+            lease = self._leases.get(_lease_key(plan))
             if lease and lease.tokens >= cost and lease.expires > self.clock() and lease.level >= plan.reserve:
                 lease.tokens -= cost
                 return True, lease.state, 0, 0
-            backoff = self._backoff.get(plan.key)
+            backoff = self._backoff.get(_lease_key(plan))
             if backoff is not None and backoff.until > self.clock():
                 return False, backoff.state, max(1, int((backoff.until - self.clock()) * MICROS)), 0
         # A block never exceeds what a full bucket could give (after the reserve).
@@ -181,7 +200,7 @@ class RateLimiter:
             default=1.0,
         )
         with self._lock:
-            self._leases[plan.key] = _Lease(
+            self._leases[_lease_key(plan)] = _Lease(
                 tokens=block - cost, expires=self.clock() + self.lease_seconds, level=level, state=state
             )
         return True, state, 0, writes
@@ -189,13 +208,13 @@ class RateLimiter:
     def _note_contention(self, plan: Plan, state: ItemState, full: int, *, short: bool) -> None:
         with self._lock:
             if not short:
-                self._backoff.pop(plan.key, None)
+                self._backoff.pop(_lease_key(plan), None)
                 return
-            previous = self._backoff.get(plan.key)
+            previous = self._backoff.get(_lease_key(plan))
             level = previous.level + 1 if previous else 0
             refill = full * min(w.period / w.limit for w in plan.windows) if plan.windows else self.lease_seconds
             pause = min(self.lease_seconds, refill * 2**level) * self._rng.uniform(0.5, 1.0)
-            self._backoff[plan.key] = _Backoff(self.clock() + pause, min(level, 30), state)
+            self._backoff[_lease_key(plan)] = _Backoff(self.clock() + pause, min(level, 30), state)
 
     def _available(self, plan: Plan, state: ItemState) -> int:
         now = self._now()
@@ -209,7 +228,7 @@ class RateLimiter:
         for scoped in spent:
             if scoped.lease > 0:
                 with self._lock:
-                    lease = self._leases.get(scoped.plan.key)
+                    lease = self._leases.get(_lease_key(scoped.plan))
                     if lease is not None:
                         lease.tokens += cost
                 continue
