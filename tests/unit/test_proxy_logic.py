@@ -1199,3 +1199,21 @@ def test_an_answer_too_large_for_lambda_is_a_502_problem() -> None:
     response = h.call()
     assert response.status == 502
     assert problem(response)["code"] == "upstream_too_large"
+
+
+def test_a_cache_that_cannot_be_read_or_written_is_a_miss_not_a_failure() -> None:
+    class BrokenCache(FakeCache):
+        def get(self, route_id: str, key: str) -> Any:
+            raise RuntimeError("DynamoDB is throttling")
+
+        def put(self, route_id: str, key: str, answer: Any) -> bool:
+            raise RuntimeError("DynamoDB is throttling")
+
+    errors: list[Exception] = []
+    h = harness([make_route(cache_ttl_seconds=60)])
+    h.proxy.cache = BrokenCache(h.clock)
+    h.proxy.on_error = errors.append
+    response = h.call()
+    assert response.status == 200
+    assert response.headers["X-Cache"] == "MISS"
+    assert len(errors) == 2

@@ -52,6 +52,7 @@ def proxy() -> Proxy:
                 logs=RequestLogStore(dynamodb, current.table_name),
                 global_per_second=int(os.environ.get("GLOBAL_RATE_LIMIT_PER_SECOND") or 0),
                 on_log_failure=lambda error: logger.warning("request log not written", extra={"error": str(error)}),
+                on_error=lambda error: logger.error("proxy failure", exc_info=error),
             )
     return found
 

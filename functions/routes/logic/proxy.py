@@ -282,7 +282,12 @@ class Proxy:
             else None
         )
         if cache_key is not None:
-            hit = self.cache.get(route.route_id, cache_key)
+            try:
+                hit = self.cache.get(route.route_id, cache_key)
+            except Exception as error:  # noqa: BLE001 - a cache that cannot be read is a miss
+                if self.on_error:
+                    self.on_error(error)
+                hit = None
             exchange.record.cache = "hit" if hit else "miss"
             if hit is not None:
                 exchange.headers["X-Cache"] = "HIT"
