@@ -24,6 +24,7 @@ from functions.routes.dal.gateways_store import DEPLOYMENTS_KEY, DynamoGatewaySt
 from functions.routes.logic.serving import CompiledVersion, ServingGateway
 from gateway_core.errors import DependencyUnavailable
 
+MAX_CLIENTS = 20_000
 HEALTH_KEY = {"PK": {"S": "CONFIG"}, "SK": {"S": "TARGET_HEALTH"}}
 _deserializer = TypeDeserializer()
 
@@ -135,6 +136,8 @@ class ServingCache:
         self.reads += 1
         limits = _client_limits(item) if item else None
         self._clients[client_id] = (now, limits)
+        while len(self._clients) > MAX_CLIENTS:  # oldest first: bounded memory for many callers
+            self._clients.pop(next(iter(self._clients)), None)
         return limits
 
 

@@ -30,12 +30,18 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from gateway_core.errors import DependencyUnavailable
 from gateway_core.ratelimit.gcra import MICROS
 from gateway_core.ratelimit.plan import ItemState, Plan, PolicyStatus, evaluate, statuses
 from gateway_core.ratelimit.store import RateLimitStore
 
+# Per-container memory of keys (guesses, leases, back-offs): the oldest go first beyond this, so
+# callers on ever-new addresses cannot grow a warm container without bound. Forgetting costs at
+# most a write (a guess) or unused tokens (a lease), never an over-admission.
+MAX_REMEMBERED_KEYS = 20_000
+_V = TypeVar("_V")
 MAX_ATTEMPTS = 4  # busy/idle guesses that can be wrong: first guess, then the state each failure shows
 
 
@@ -56,6 +62,11 @@ class ScopedPlan:
     plan: Plan
     prefix: str = ""
     lease: int = 0
+
+
+def _bound(remembered: dict[str, _V]) -> None:
+    while len(remembered) > MAX_REMEMBERED_KEYS:
+        remembered.pop(next(iter(remembered)), None)
 
 
 def _lease_key(plan: Plan) -> str:
@@ -150,6 +161,7 @@ class RateLimiter:
             passed, state = self.store.spend(plan, guess, now, cost)
             writes += 1
             self._guesses[plan.key] = state
+            _bound(self._guesses)
             if passed:
                 return True, state, 0, writes
             verdict = evaluate(plan, state, now, cost)
@@ -200,6 +212,7 @@ class RateLimiter:
             default=1.0,
         )
         with self._lock:
+            _bound(self._leases)
             self._leases[_lease_key(plan)] = _Lease(
                 tokens=block - cost, expires=self.clock() + self.lease_seconds, level=level, state=state
             )
@@ -215,6 +228,7 @@ class RateLimiter:
             refill = full * min(w.period / w.limit for w in plan.windows) if plan.windows else self.lease_seconds
             pause = min(self.lease_seconds, refill * 2**level) * self._rng.uniform(0.5, 1.0)
             self._backoff[_lease_key(plan)] = _Backoff(self.clock() + pause, min(level, 30), state)
+            _bound(self._backoff)
 
     def _available(self, plan: Plan, state: ItemState) -> int:
         now = self._now()
