@@ -47,6 +47,22 @@ def deps_layer_asset_dir() -> Path:
     return BUILD_DIR / "layers" / "deps"
 
 
+def local_deps_layer_dir() -> Path:
+    """The dependency layer's pins installed for this machine's interpreter (local workers)."""
+    return BUILD_DIR / "layers" / "deps-local"
+
+
+def runtime_sdk_dir() -> Path:
+    """What Lambda's Python runtime provides besides the standard library (/var/runtime)."""
+    return BUILD_DIR / "runtime"
+
+
+# A file at the root of the dependency layer naming the pins it was built from.
+DEPS_LAYER_MARKER = "gateway-deps-layer.json"
+# Lambda's Python runtimes include the AWS SDK; code without our layer still imports boto3.
+RUNTIME_SDK_PACKAGES = ("boto3",)
+
+
 def handler_path(folder: str, module: str = "handler") -> str:
     """Handler string of a function whose module is functions/<folder>/<module>.py."""
     return f"functions.{folder}.{module}.lambda_handler"

@@ -61,7 +61,7 @@ class GatewayStack(Stack):
             mtls=mtls,
             cors=cors,
         )
-        Alarms(self, "Observability", api=api.api, dlq=queues.dlq, key=data.key, alarm_email=alarm_email)
+        Alarms(self, "Observability", api=api.api, dlq=queues.dlq, alarm_email=alarm_email, removal_policy=removal)
 
         functions.add_environment("TABLE_NAME", data.table.table_name)
         functions.add_environment("RATE_LIMIT_TABLE_NAME", data.rate_limit_table.table_name)
@@ -85,6 +85,7 @@ class GatewayStack(Stack):
             fns[name].add_to_role_policy(
                 iam.PolicyStatement(actions=["dynamodb:GetItem"], resources=[data.table.table_arn])
             )
+            data.grant_table_key(fns[name], write=name in ("api_key_authorizer", "gateway_authorizer"))
         # The API key authorizers also record a key's last use (at most hourly): that one
         # attribute, on key lookup items only. (The gateway authorizer checks any credential.)
         for name in ("api_key_authorizer", "gateway_authorizer"):
@@ -106,6 +107,8 @@ class GatewayStack(Stack):
                 iam.PolicyStatement(actions=["kms:GetPublicKey"], resources=[k.key_arn for k in data.token_verify_keys])
             )
         routes = fns["routes"]
+        # Both tables are encrypted with the data key: every item read and write needs it.
+        data.grant_table_key(routes, write=True)
         routes.add_to_role_policy(
             iam.PolicyStatement(
                 actions=["dynamodb:DescribeTable"],

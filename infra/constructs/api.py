@@ -20,6 +20,8 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 PROBLEM = "application/problem+json"
+# Every media type: the proxy passes upstream answers of any type through (README, "Binary bodies").
+BINARY_MEDIA_TYPES = ("*/*",)
 
 # (response type, status, code, title, detail)
 GATEWAY_PROBLEMS = [
@@ -224,6 +226,11 @@ class RestApi(Construct):
                 ),
             ),
             endpoint_types=[apigw.EndpointType.REGIONAL],
+            # The proxy answers with whatever its upstreams send: binary bodies leave the
+            # functions base64-encoded and API Gateway decodes them only for listed types.
+            # `*/*` also means every request body reaches the functions base64-encoded
+            # (they read `decoded_body`); see BINARY_MEDIA_TYPES.
+            binary_media_types=list(BINARY_MEDIA_TYPES),
         )
         for response_type, status, code, title, detail in GATEWAY_PROBLEMS:
             self.api.add_gateway_response(
@@ -283,7 +290,10 @@ class RestApi(Construct):
             identity_sources=[],
             results_cache_ttl=Duration.seconds(0),
         )
-        routes = apigw.LambdaIntegration(functions["routes"], proxy=True)
+        # One invoke permission per function for the whole API, not one per method: Lambda's
+        # resource policy is capped at 20 KB, which per-method statements (stage and test-invoke
+        # for each of dozens of methods) overflow at deploy time. A template test guards it.
+        routes = apigw.LambdaIntegration(functions["routes"], proxy=True, scope_permission_to_method=False)
         v1 = self.api.root.add_resource("api").add_resource("v1")
         gateway = v1.add_resource("gateway")
         self.health_method = gateway.add_resource("health").add_method(

@@ -88,6 +88,15 @@ class DataStore(Construct):
             **common,  # type: ignore[arg-type]
         )
 
+    def grant_table_key(self, grantee: iam.IGrantable, *, write: bool) -> None:
+        """What a principal needs of the data key to read (and write) items of the encrypted
+        tables, as CDK's table grants add: without it every item call is denied in AWS (moto
+        does not check KMS use; tests/infra guards it on the template)."""
+        actions = ["kms:Decrypt", "kms:DescribeKey"]
+        if write:
+            actions += ["kms:Encrypt", "kms:GenerateDataKey"]
+        self.key.grant(grantee, *actions)
+
     def _signing_key(self, generation: int) -> kms.Key:
         # Generation 1 keeps the original construct id, so enabling rotation later replaces nothing.
         return kms.Key(

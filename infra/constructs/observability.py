@@ -1,12 +1,18 @@
 """Alarms: anything in the webhook DLQ, and the API's 5xx rate. They notify an SNS topic
-(subscribe an address with the `alarmEmail` context value)."""
+(subscribe an address with the `alarmEmail` context value).
+
+The topic is encrypted with a key of its own whose policy lets CloudWatch use it, and the topic
+policy lets CloudWatch alarms of this account publish: with the data key (which CloudWatch may
+not use) or a Deny-only topic policy, alarms would fire and no notification would ever leave.
+"""
 
 from __future__ import annotations
 
-from aws_cdk import Duration
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
@@ -24,11 +30,41 @@ class Alarms(Construct):
         *,
         api: apigw.RestApi,
         dlq: sqs.IQueue,
-        key: kms.IKey,
         alarm_email: str | None,
+        removal_policy: RemovalPolicy,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.topic = sns.Topic(self, "AlarmTopic", master_key=key, enforce_ssl=True)
+        stack = Stack.of(self)
+        cloudwatch_principal = iam.ServicePrincipal("cloudwatch.amazonaws.com")
+        self.key = kms.Key(
+            self,
+            "AlarmTopicKey",
+            description="Encrypts the alarm topic; CloudWatch alarms of this account may use it to publish",
+            enable_key_rotation=True,
+            removal_policy=removal_policy,
+        )
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                principals=[cloudwatch_principal],
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                resources=["*"],
+                conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
+            )
+        )
+        self.topic = sns.Topic(self, "AlarmTopic", master_key=self.key, enforce_ssl=True)
+        self.topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                principals=[cloudwatch_principal],
+                actions=["sns:Publish"],
+                resources=[self.topic.topic_arn],
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": stack.account},
+                    "ArnLike": {
+                        "aws:SourceArn": f"arn:{stack.partition}:cloudwatch:{stack.region}:{stack.account}:alarm:*"
+                    },
+                },
+            )
+        )
         if alarm_email:
             self.topic.add_subscription(subscriptions.EmailSubscription(alarm_email))
         action = actions.SnsAction(self.topic)

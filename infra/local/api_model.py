@@ -55,6 +55,7 @@ class ApiModel:
     stage: str
     root: ResourceNode
     gateway_responses: dict[str, GatewayResponse]
+    binary_media_types: tuple[str, ...] = ()
 
     def method_arn(self, http_method: str, path: str) -> str:
         return f"arn:aws:execute-api:{REGION}:{ACCOUNT_ID}:{self.api_id}/{self.stage}/{http_method}{path}"
@@ -177,7 +178,8 @@ def load_api(deployed: DeployedStack) -> ApiModel | None:
             templates=dict(props.get("ResponseTemplates") or {}),
             headers=headers,
         )
-    return ApiModel(deployed.physical_id(api_logical), str(stage), root, responses)
+    binary = tuple(str(t) for t in resources[api_logical].get("Properties", {}).get("BinaryMediaTypes") or ())
+    return ApiModel(deployed.physical_id(api_logical), str(stage), root, responses, binary)
 
 
 def match(root: ResourceNode, path: str) -> tuple[ResourceNode, dict[str, str]] | None:

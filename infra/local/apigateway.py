@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from infra.local.api_model import ApiModel, Authorizer, Method, match
-from infra.local.lambdas import FunctionError, FunctionTimeout, LambdaRuntime
+from infra.local.lambdas import FunctionError, FunctionThrottled, FunctionTimeout, LambdaRuntime
 from infra.local.moto_host import ACCOUNT_ID
 
 log = logging.getLogger("local.apigateway")
@@ -201,7 +201,8 @@ class RestApiDataPlane:
         if authorizer_context:
             context["authorizer"] = authorizer_context
         event = self._proxy_event(request, method, path, headers, queries, params, context)
-        return self._integrate(method.function, event)
+        accept = next((v for k, v in request.headers if k.lower() == "accept"), None)
+        return self._integrate(method.function, event, accept)
 
     # -- authorizers --------------------------------------------------------------------
     def _identity(
@@ -295,7 +296,7 @@ class RestApiDataPlane:
             if error.payload.get("errorMessage") == "Unauthorized":
                 raise GatewayFailure("UNAUTHORIZED") from error
             raise GatewayFailure("AUTHORIZER_FAILURE") from error
-        except FunctionTimeout as error:
+        except (FunctionTimeout, FunctionThrottled) as error:
             raise GatewayFailure("AUTHORIZER_FAILURE") from error
         if (
             not isinstance(output, dict)
@@ -362,10 +363,13 @@ class RestApiDataPlane:
         body: str | None = None
         is_base64 = False
         if request.body:
-            try:
-                body = request.body.decode("utf-8")
-            except UnicodeDecodeError:
+            content_type = next((v for k, v in request.headers if k.lower() == "content-type"), None)
+            if is_binary(self.api.binary_media_types, content_type or "application/json"):
                 body, is_base64 = base64.b64encode(request.body).decode(), True
+            else:
+                # A text payload: API Gateway passes the bytes on as a string (invalid UTF-8 is
+                # not representable in the JSON event and arrives replaced).
+                body = request.body.decode("utf-8", errors="replace")
         return {
             "resource": method.resource_path,
             "path": path,
@@ -381,7 +385,7 @@ class RestApiDataPlane:
             "isBase64Encoded": is_base64,
         }
 
-    def _integrate(self, function: str, event: dict[str, Any]) -> HttpResponse:
+    def _integrate(self, function: str, event: dict[str, Any], accept: str | None = None) -> HttpResponse:
         try:
             output = self.lambdas.invoke(function, event, timeout=self.integration_timeout_s)
         except FunctionTimeout as error:
@@ -390,12 +394,15 @@ class RestApiDataPlane:
         except FunctionError as error:
             log.warning("function %s failed: %s", function, error.payload.get("errorMessage"))
             raise GatewayFailure("INTEGRATION_FAILURE") from error
+        except FunctionThrottled as error:
+            # API Gateway answers a throttled Lambda as an integration failure.
+            log.warning("function %s throttled: %s", function, error)
+            raise GatewayFailure("INTEGRATION_FAILURE") from error
         if not isinstance(output, dict) or not isinstance(output.get("statusCode"), int):
             log.warning("function %s returned a malformed proxy response", function)
             raise GatewayFailure("INTEGRATION_FAILURE", "Malformed Lambda proxy response")
-        raw_body = output.get("body") or ""
-        body = base64.b64decode(raw_body) if output.get("isBase64Encoded") else str(raw_body).encode()
-        if len(body) > MAX_LAMBDA_RESPONSE_BYTES:
+        raw_body = str(output.get("body") or "")
+        if len(raw_body.encode()) > MAX_LAMBDA_RESPONSE_BYTES:
             raise GatewayFailure("INTEGRATION_FAILURE", "Lambda response exceeds 6 MB")
         headers: list[tuple[str, str]] = []
         multi = output.get("multiValueHeaders") or {}
@@ -404,6 +411,17 @@ class RestApiDataPlane:
         for name, value in (output.get("headers") or {}).items():
             if name not in multi:
                 headers.append((name, str(value)))
+        body = raw_body.encode()
+        if output.get("isBase64Encoded"):
+            # Decoded only when the caller's first Accept type (else the answer's Content-Type)
+            # is a binary media type of the API; otherwise the base64 text goes out as it is.
+            content_type = next((v for k, v in headers if k.lower() == "content-type"), None)
+            first_accept = accept.split(",")[0].strip() if accept else None
+            if is_binary(self.api.binary_media_types, first_accept or content_type):
+                try:
+                    body = base64.b64decode(raw_body, validate=True)
+                except ValueError as error:
+                    raise GatewayFailure("INTEGRATION_FAILURE", "Malformed Lambda proxy response") from error
         return HttpResponse(int(output["statusCode"]), headers, body)
 
     # -- gateway responses --------------------------------------------------------------
@@ -439,6 +457,15 @@ class RestApiDataPlane:
             else:
                 headers.append((name, value))
         return HttpResponse(status, headers, rendered.encode())
+
+
+def is_binary(binary_media_types: tuple[str, ...], media_type: str | None) -> bool:
+    """Whether a media type (parameters ignored) matches one of the API's binary media types,
+    which may hold wildcards (`image/*`, `*/*`)."""
+    if not media_type or not binary_media_types:
+        return False
+    bare = media_type.split(";")[0].strip().lower()
+    return any(fnmatch.fnmatchcase(bare, pattern.lower()) for pattern in binary_media_types)
 
 
 def _response_parameter(source: str, request_headers: list[tuple[str, str]]) -> str | None:

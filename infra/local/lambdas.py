@@ -1,40 +1,56 @@
-"""Lambda, in-process: every function deployed into moto runs here, warm, one import each.
+"""Lambda, locally: every function deployed into moto runs in worker processes of its own.
 
 moto's Lambda runs no code without Docker. The runtime takes each function's configuration and
-code from moto (handler, environment, timeout, the zip CloudFormation deployed, its layers),
-unpacks the code once, imports the handler module once under the function's environment and
-calls it for every invocation: API Gateway requests, SQS batches, schedules and Step Functions
-tasks alike. moto's own Invoke API is routed here too (see `hook_moto_invoke`).
+code from moto (handler, environment, timeout, memory, reserved concurrency, the zip
+CloudFormation deployed, its layers in the template's order), unpacks them, and runs each
+function in execution environments of its own (`worker.py`): isolated interpreters whose
+`sys.path` is the function's code, its layers and the standard library, and whose environment is
+the function's template environment plus what Lambda sets, nothing of the runtime's own process.
+
+As in Lambda: one invocation at a time per worker; a concurrent invocation starts another worker,
+which pays a cold start (measured and logged in a `REPORT` line with `Init Duration`); idle
+workers are reaped; a function that runs past its timeout has its worker killed; a worker that
+fails to import or dies is an invocation error; reserved concurrency caps the workers and
+invocations beyond it are throttled. API Gateway requests, SQS batches, schedules, Step
+Functions tasks and moto's own Invoke API all come through `invoke`.
 """
 
 from __future__ import annotations
 
-import importlib
+import contextlib
 import io
 import json
 import logging
+import os
+import select
+import signal
+import struct
+import subprocess
 import sys
 import threading
 import time
-import traceback
 import uuid
 import zipfile
-from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-from infra.local import environ
+from infra.config import DEPS_LAYER_MARKER, local_deps_layer_dir, runtime_sdk_dir
 
 log = logging.getLogger("local.lambda")
 
 ACCOUNT_ID = "123456789012"
+WORKER_SCRIPT = Path(__file__).resolve().parent / "worker.py"
+INIT_LIMIT_S = 10.0  # Lambda's init phase limit for on-demand functions
+DEFAULT_IDLE_S = 300.0  # how long an unused worker stays warm
+DEFAULT_MAX_WORKERS = 8  # per function without reserved concurrency: this machine's limit, not Lambda's
+_output_lock = threading.Lock()
 
 
 class FunctionError(Exception):
-    """The function raised; carries the Lambda-style error payload."""
+    """The invocation failed; carries the Lambda-style error payload (errorType, errorMessage)."""
 
     def __init__(self, payload: dict[str, Any]) -> None:
         super().__init__(payload.get("errorMessage", "function error"))
@@ -50,21 +66,8 @@ class FunctionTimeout(Exception):
         self.by_function = by_function
 
 
-@dataclass
-class LambdaContext:
-    function_name: str
-    function_version: str
-    invoked_function_arn: str
-    memory_limit_in_mb: int
-    aws_request_id: str
-    log_group_name: str
-    log_stream_name: str
-    deadline: float
-    identity: Any = None
-    client_context: Any = None
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self.deadline - time.monotonic()) * 1000))
+class FunctionThrottled(Exception):
+    """Every worker the function's reserved concurrency allows is busy (TooManyRequestsException)."""
 
 
 @dataclass
@@ -77,19 +80,220 @@ class LocalFunction:
     environment: dict[str, str]
     code_dir: Path
     layer_dirs: list[Path]
-    _callable: Callable[[Any, Any], Any] | None = None
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    reserved_concurrency: int | None = None
     invocations: int = 0
+    cold_starts: int = 0
+    init_durations_ms: list[float] = field(default_factory=list)
+
+
+class Worker:
+    """One execution environment: a process running worker.py for one function."""
+
+    def __init__(self, function: LocalFunction, environment: dict[str, str]) -> None:
+        self.function = function
+        self.log_stream = f"local/{uuid.uuid4().hex}"
+        request_read, self._request = os.pipe()
+        self._response, response_write = os.pipe()
+        self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and script
+            [sys.executable, "-I", "-S", str(WORKER_SCRIPT), str(request_read), str(response_write)],
+            pass_fds=(request_read, response_write),
+            env=environment,
+            cwd=function.code_dir,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,  # Ctrl-C reaches the runtime, which stops its workers itself
+        )
+        os.close(request_read)
+        os.close(response_write)
+        for stream in (self.process.stdout, self.process.stderr):
+            assert stream is not None
+            threading.Thread(target=self._forward, args=(stream,), daemon=True).start()
+        self.last_used = time.monotonic()
+
+    def _forward(self, stream: IO[bytes]) -> None:
+        """The function's output is its log stream: each line goes to the runtime's output."""
+        prefix = f"[{self.function.name}] ".encode()
+        for line in iter(stream.readline, b""):
+            with _output_lock:
+                sys.stderr.buffer.write(prefix + line if line.endswith(b"\n") else prefix + line + b"\n")
+                sys.stderr.flush()
+
+    def initialize(self) -> float:
+        """Send the function's configuration and wait for its handler to import: the init phase.
+        Returns its duration in ms; raises FunctionError when the import fails."""
+        sys_path = [str(self.function.code_dir), *(str(p) for p in self.function.layer_dirs), str(_runtime_dir())]
+        self._send(
+            {
+                "sys_path": sys_path,
+                "code_dir": str(self.function.code_dir),
+                "handler": self.function.handler,
+                "function_name": self.function.name,
+                "function_arn": self.function.arn,
+                "memory": self.function.memory,
+                "log_stream_name": self.log_stream,
+            }
+        )
+        reply = self._receive(INIT_LIMIT_S)
+        if reply is None:
+            self.kill()
+            raise FunctionError(
+                {"errorType": "Runtime.InitError", "errorMessage": f"init did not finish in {INIT_LIMIT_S:g} s"}
+            )
+        if reply.get("type") == "init_error":
+            self.kill()
+            raise FunctionError(reply["error"])
+        return float(reply["init_ms"])
+
+    def call(self, event: Any, request_id: str, deadline: float) -> dict[str, Any]:
+        """One invocation; `deadline` is the function's timeout (time.monotonic()). Raises
+        FunctionTimeout (the worker is killed) or FunctionError (the worker died)."""
+        self._send(
+            {
+                "request_id": request_id,
+                "event": event,
+                "deadline_ms": (time.time() + deadline - time.monotonic()) * 1000,
+            }
+        )
+        reply = self._receive(max(0.0, deadline - time.monotonic()))
+        if reply is None:
+            if self.process.poll() is None:
+                self.kill()
+                raise FunctionTimeout(
+                    f"{request_id} Task timed out after {self.function.timeout:.2f} seconds", by_function=True
+                )
+            code = self.process.wait()
+            raise FunctionError(
+                {
+                    "errorType": "Runtime.ExitError",
+                    "errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: exit status {code}",
+                }
+            )
+        self.last_used = time.monotonic()
+        return reply
+
+    def _send(self, message: dict[str, Any]) -> None:
+        body = json.dumps(message).encode()
+        data = struct.pack(">I", len(body)) + body
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(self._request, view) :]
+        except OSError:
+            pass  # the worker is gone; the receive that follows reports it
+
+    def _receive(self, timeout: float) -> dict[str, Any] | None:
+        """The next message, or None when the worker died or `timeout` passed."""
+        deadline = time.monotonic() + timeout
+        header = self._read(4, deadline)
+        if header is None:
+            return None
+        body = self._read(struct.unpack(">I", header)[0], deadline)
+        return None if body is None else dict(json.loads(body))
+
+    def _read(self, count: int, deadline: float) -> bytes | None:
+        chunks: list[bytes] = []
+        while count:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([self._response], [], [], remaining)[0]:
+                return None
+            chunk = os.read(self._response, min(count, 1 << 20))
+            if not chunk:
+                return None
+            chunks.append(chunk)
+            count -= len(chunk)
+        return b"".join(chunks)
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+        self.process.wait()
+        for fd in (self._request, self._response):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+class FunctionPool:
+    """The execution environments of one function."""
+
+    def __init__(self, function: LocalFunction, max_workers: int) -> None:
+        self.function = function
+        self.max_workers = function.reserved_concurrency or max_workers
+        self.throttles = function.reserved_concurrency is not None
+        self.idle: list[Worker] = []
+        self.count = 0
+        self._available = threading.Condition()
+
+    def acquire(self) -> Worker | None:
+        """A warm worker, or None when the caller may start a new one (a cold start)."""
+        with self._available:
+            while True:
+                while self.idle:
+                    worker = self.idle.pop()  # the most recently used, as Lambda reuses warm ones
+                    if worker.alive():
+                        return worker
+                    self.count -= 1
+                if self.count < self.max_workers:
+                    self.count += 1
+                    return None
+                if self.throttles:
+                    raise FunctionThrottled(f"Rate Exceeded: {self.function.name} is at its reserved concurrency")
+                self._available.wait()
+
+    def release(self, worker: Worker | None, *, reusable: bool) -> None:
+        with self._available:
+            if worker is not None and reusable and worker.alive():
+                self.idle.append(worker)
+            else:
+                self.count -= 1
+            self._available.notify()
+
+    def reap(self, idle_s: float) -> int:
+        with self._available:
+            now = time.monotonic()
+            stale = [w for w in self.idle if now - w.last_used > idle_s or not w.alive()]
+            self.idle = [w for w in self.idle if w not in stale]
+            self.count -= len(stale)
+            self._available.notify_all()
+        for worker in stale:
+            worker.kill()
+        return len(stale)
+
+    def shutdown(self) -> None:
+        with self._available:
+            workers, self.idle = self.idle, []
+        for worker in workers:
+            worker.kill()
 
 
 class LambdaRuntime:
-    def __init__(self, work_dir: Path, base_environment: dict[str, str], max_concurrency: int = 64) -> None:
+    def __init__(
+        self,
+        work_dir: Path,
+        base_environment: dict[str, str],
+        *,
+        aws_environment: dict[str, str] | None = None,
+        max_workers: int = DEFAULT_MAX_WORKERS,
+        idle_s: float = DEFAULT_IDLE_S,
+        max_concurrency: int = 64,
+    ) -> None:
         self.work_dir = work_dir
+        # Runtime additions to every function's environment that stand in for AWS (the mTLS
+        # domain's URL); the template's own values win.
         self.base_environment = base_environment
+        # Region, credentials and the endpoint override that points boto3 at moto.
+        self.aws_environment = dict(aws_environment or {})
+        self.max_workers = max_workers
+        self.idle_s = idle_s
         self.functions: dict[str, LocalFunction] = {}
+        self.pools: dict[str, FunctionPool] = {}
         self._by_arn: dict[str, LocalFunction] = {}
         self._pool = ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="lambda")
-        environ.install()
+        self._stopped = threading.Event()
+        threading.Thread(target=self._reap, name="lambda-reaper", daemon=True).start()
 
     # -- registration -------------------------------------------------------------------
     def register_from_moto(self, lambda_backend: Any) -> None:
@@ -104,9 +308,9 @@ class LambdaRuntime:
                 if arn not in layer_cache:
                     version = lambda_backend.layers_versions_by_arn(arn)
                     target = self.work_dir / "layers" / arn.split(":")[-2] / arn.split(":")[-1]
-                    _unzip(version.code_bytes, target)
-                    layer_cache[arn] = target / "python"
+                    layer_cache[arn] = _layer_dir(version.code_bytes, target)
                 layer_dirs.append(layer_cache[arn])
+            reserved = getattr(fn, "reserved_concurrency", None)
             self.add(
                 LocalFunction(
                     name=fn.function_name,
@@ -116,21 +320,17 @@ class LambdaRuntime:
                     memory=int(fn.memory_size),
                     environment=dict(fn.environment_vars or {}),
                     code_dir=code_dir,
-                    layer_dirs=layer_dirs,
+                    # Lambda extracts layers into /opt in order, a later one overwriting an
+                    # earlier one's files: here the later layer comes first on sys.path.
+                    layer_dirs=list(reversed(layer_dirs)),
+                    reserved_concurrency=int(reserved) if reserved else None,
                 )
             )
 
     def add(self, function: LocalFunction) -> None:
         self.functions[function.name] = function
         self._by_arn[function.arn] = function
-        # Function code first, as in /var/task. Layers go after the virtualenv: the dependency
-        # layer holds wheels built for the Lambda runtime's Python, while the virtualenv holds the
-        # same pinned versions built for this one; shared code (gateway_core) is only in a layer.
-        if str(function.code_dir) not in sys.path:
-            sys.path.insert(0, str(function.code_dir))
-        for layer in function.layer_dirs:
-            if str(layer) not in sys.path:
-                sys.path.append(str(layer))
+        self.pools[function.name] = FunctionPool(function, self.max_workers)
 
     def resolve(self, name_or_arn: str) -> LocalFunction:
         if name_or_arn in self.functions:
@@ -141,82 +341,83 @@ class LambdaRuntime:
         raise KeyError(f"no such function: {name_or_arn}")
 
     # -- invocation ---------------------------------------------------------------------
-    def _environment(self, function: LocalFunction) -> dict[str, str]:
-        env = dict(self.base_environment)
-        env.update(
-            {
-                "AWS_LAMBDA_FUNCTION_NAME": function.name,
-                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory),
-                "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-                "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{function.name}",
-                "_HANDLER": function.handler,
-                "LAMBDA_TASK_ROOT": str(function.code_dir),
-                # X-Ray has no daemon here; powertools' Tracer becomes a no-op.
-                "POWERTOOLS_TRACE_DISABLED": "true",
-            }
+    def environment(self, function: LocalFunction) -> dict[str, str]:
+        """What the function's process sees: nothing of the runtime's own environment."""
+        region = self.aws_environment.get("AWS_REGION", "us-east-1")
+        return {
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
+            "LANG": "en_US.UTF-8",
+            "TZ": ":UTC",
+            **self.base_environment,
+            **function.environment,
+            # No X-Ray daemon locally: powertools' Tracer is a no-op (README, local vs AWS).
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            **self.aws_environment,
+            "AWS_REGION": region,
+            "AWS_DEFAULT_REGION": region,
+            "AWS_EXECUTION_ENV": "AWS_Lambda_python3.14",
+            "AWS_LAMBDA_FUNCTION_NAME": function.name,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory),
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{function.name}",
+            "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+            "_HANDLER": function.handler,
+            "LAMBDA_TASK_ROOT": str(function.code_dir),
+            "LAMBDA_RUNTIME_DIR": str(_runtime_dir()),
+        }
+
+    def _run(self, function: LocalFunction, event: Any, request_id: str) -> Any:
+        pool = self.pools[function.name]
+        worker = pool.acquire()
+        init_ms: float | None = None
+        reusable = False
+        try:
+            if worker is None:
+                worker = Worker(function, self.environment(function))
+                function.cold_starts += 1
+                init_ms = worker.initialize()
+                function.init_durations_ms.append(init_ms)
+            deadline = time.monotonic() + function.timeout
+            reply = worker.call(event, request_id, deadline)
+            reusable = True
+        finally:
+            pool.release(worker, reusable=reusable)
+        self._report(function, request_id, reply, init_ms)
+        if reply.get("type") == "error":
+            raise FunctionError(reply["error"])
+        return reply.get("result")
+
+    def _report(self, function: LocalFunction, request_id: str, reply: dict[str, Any], init_ms: float | None) -> None:
+        duration = float(reply.get("duration_ms", 0))
+        line = (
+            f"REPORT RequestId: {request_id}\tDuration: {duration:.2f} ms\tBilled Duration: {int(duration) + 1} ms"
+            f"\tMemory Size: {function.memory} MB\tMax Memory Used: {reply.get('max_memory_mb', 0)} MB"
         )
-        env.update(function.environment)
-        return env
+        if init_ms is not None:
+            line += f"\tInit Duration: {init_ms:.2f} ms"
+        log.info("[%s] %s", function.name, line)
 
-    def _load(self, function: LocalFunction) -> Callable[[Any, Any], Any]:
-        if function._callable is not None:
-            return function._callable
-        with function._lock:
-            if function._callable is None:
-                module_name, _, attr = function.handler.rpartition(".")
-                module = importlib.import_module(module_name)  # once per function: a warm container
-                function._callable = getattr(module, attr)
-        return function._callable
-
-    def _run(self, function: LocalFunction, event: Any, request_id: str, deadline: float) -> Any:
-        with environ.function_environment(self._environment(function)):
-            handler = self._load(function)
-            context = LambdaContext(
-                function_name=function.name,
-                function_version="$LATEST",
-                invoked_function_arn=function.arn,
-                memory_limit_in_mb=function.memory,
-                aws_request_id=request_id,
-                log_group_name=f"/aws/lambda/{function.name}",
-                log_stream_name=f"local/{request_id}",
-                deadline=deadline,
-            )
-            try:
-                return handler(event, context)
-            except Exception as error:
-                raise FunctionError(
-                    {
-                        "errorMessage": str(error),
-                        "errorType": type(error).__name__,
-                        "stackTrace": traceback.format_exception(error)[-5:],
-                    }
-                ) from error
-
-    def submit(self, name_or_arn: str, event: Any) -> tuple[LocalFunction, Future[Any], float]:
+    def submit(self, name_or_arn: str, event: Any) -> tuple[LocalFunction, Future[Any]]:
         function = self.resolve(name_or_arn)
         function.invocations += 1
-        deadline = time.monotonic() + function.timeout
-        request_id = str(uuid.uuid4())
-        # Events cross a JSON boundary in Lambda; do the same so handlers never share objects.
+        # Events cross a JSON boundary in Lambda; so they do here (and must be JSON).
         event = json.loads(json.dumps(event))
-        return function, self._pool.submit(self._run, function, event, request_id, deadline), deadline
+        return function, self._pool.submit(self._run, function, event, str(uuid.uuid4()))
 
     def invoke(self, name_or_arn: str, event: Any, timeout: float | None = None) -> Any:
-        """Synchronous invoke (RequestResponse). Raises FunctionError or FunctionTimeout."""
-        function, future, _ = self.submit(name_or_arn, event)
-        limit = min(timeout, function.timeout) if timeout else function.timeout
+        """Synchronous invoke (RequestResponse). Raises FunctionError, FunctionTimeout or
+        FunctionThrottled. `timeout` is the caller's own limit (API Gateway's 29 s): past it the
+        caller gets FunctionTimeout while the invocation runs on to its end, as in AWS."""
+        function, future = self.submit(name_or_arn, event)
+        limit = min(timeout, function.timeout + INIT_LIMIT_S) if timeout else None
         try:
-            result = future.result(timeout=limit)
+            return future.result(timeout=limit)
         except FutureTimeout as error:
-            # A Python thread cannot be killed: the call runs on, its result is dropped.
-            raise FunctionTimeout(
-                f"{function.name} timed out after {limit} s", by_function=limit >= function.timeout
-            ) from error
-        return json.loads(json.dumps(result)) if result is not None else None
+            raise FunctionTimeout(f"{function.name}: no answer within {limit:g} s", by_function=False) from error
 
     def invoke_async(self, name_or_arn: str, event: Any) -> None:
         """Asynchronous invoke (Event): errors are logged, as Lambda would after its retries."""
-        function, future, _ = self.submit(name_or_arn, event)
+        function, future = self.submit(name_or_arn, event)
 
         def _done(done: Future[Any]) -> None:
             error = done.exception()
@@ -225,8 +426,26 @@ class LambdaRuntime:
 
         future.add_done_callback(_done)
 
+    def warm_workers(self) -> dict[str, int]:
+        return {name: len(pool.idle) for name, pool in self.pools.items()}
+
+    def _reap(self) -> None:
+        while not self._stopped.wait(min(5.0, self.idle_s)):
+            for pool in list(self.pools.values()):
+                reaped = pool.reap(self.idle_s)
+                if reaped:
+                    log.debug("reaped %d idle workers of %s", reaped, pool.function.name)
+
     def shutdown(self) -> None:
+        self._stopped.set()
         self._pool.shutdown(wait=False, cancel_futures=True)
+        for pool in self.pools.values():
+            pool.shutdown()
+
+
+def _runtime_dir() -> Path:
+    """What Lambda's Python runtime holds besides the standard library (boto3)."""
+    return runtime_sdk_dir() / "python"
 
 
 def _unzip(data: bytes, target: Path) -> None:
@@ -235,9 +454,38 @@ def _unzip(data: bytes, target: Path) -> None:
         archive.extractall(target)
 
 
+def _layer_dir(data: bytes, target: Path) -> Path:
+    """Where a layer's python/ directory is for this machine (see `local_layer_path`); only
+    layers that run as shipped are unpacked."""
+    marker_name = f"python/{DEPS_LAYER_MARKER}"
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        if marker_name in archive.namelist():
+            return _local_deps_layer(json.loads(archive.read(marker_name)))
+    _unzip(data, target)
+    return target / "python"
+
+
+def local_layer_path(python_dir: Path) -> Path:
+    """A layer's python/ directory as this machine runs it. The dependency layer holds wheels for
+    Lambda's interpreter; its stand-in is the same pins built for this one (`make build`), which
+    must be the build of the very requirements the deployed layer was built from."""
+    marker = python_dir / DEPS_LAYER_MARKER
+    return _local_deps_layer(json.loads(marker.read_text())) if marker.exists() else python_dir
+
+
+def _local_deps_layer(deployed: dict[str, Any]) -> Path:
+    local_marker = local_deps_layer_dir() / "python" / DEPS_LAYER_MARKER
+    local = json.loads(local_marker.read_text()) if local_marker.exists() else {}
+    if local.get("requirements_sha256") != deployed.get("requirements_sha256"):
+        raise RuntimeError(
+            f"{local_deps_layer_dir()} was not built from the deployed layer's requirements; run `make build`"
+        )
+    return local_deps_layer_dir() / "python"
+
+
 def hook_moto_invoke(runtime: LambdaRuntime) -> None:
     """Route moto's Lambda Invoke API (used by Step Functions tasks and by any SDK caller)
-    to the in-process functions instead of moto's no-op 'simple' backend."""
+    to the local functions instead of moto's no-op 'simple' backend."""
     from moto.awslambda_simple.models import LambdaSimpleBackend
 
     def invoke(
@@ -255,6 +503,9 @@ def hook_moto_invoke(runtime: LambdaRuntime) -> None:
         except FunctionTimeout as error:
             response_headers["x-amz-function-error"] = "Unhandled"
             return json.dumps({"errorMessage": str(error), "errorType": "Sandbox.Timedout"}).encode()
+        except FunctionThrottled as error:
+            response_headers["x-amz-function-error"] = "Unhandled"
+            return json.dumps({"errorMessage": str(error), "errorType": "TooManyRequestsException"}).encode()
         return json.dumps(result).encode()
 
     LambdaSimpleBackend.invoke = invoke  # type: ignore[method-assign]

@@ -42,6 +42,19 @@ def configure_process_for_moto(port: int) -> None:
     os.environ["MOTO_PORT"] = str(port)
 
 
+def function_aws_environment(port: int) -> dict[str, str]:
+    """What a local function's process needs to reach moto as a Lambda reaches AWS: the region,
+    credentials (moto accepts any) and the endpoint override."""
+    return {
+        "AWS_REGION": REGION,
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+        "AWS_SESSION_TOKEN": "local",
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+    }
+
+
 def start_moto() -> tuple[Any, int]:
     from moto.core.config import default_user_config
     from moto.server import ThreadedMotoServer

@@ -18,7 +18,7 @@ from typing import Any
 
 import boto3
 
-from infra.local.lambdas import FunctionError, FunctionTimeout, LambdaRuntime
+from infra.local.lambdas import FunctionError, FunctionThrottled, FunctionTimeout, LambdaRuntime
 from infra.local.moto_host import REGION
 
 log = logging.getLogger("local.sqs")
@@ -132,7 +132,7 @@ class SqsPoller:
         event = {"Records": [_record(m, self.mapping.queue_arn) for m in messages]}
         try:
             result = self.lambdas.invoke(self.mapping.function, event)
-        except (FunctionError, FunctionTimeout) as error:
+        except (FunctionError, FunctionTimeout, FunctionThrottled) as error:
             log.info("batch of %d failed (%s); messages return after the visibility timeout", len(messages), error)
             return
         keep: set[str] = set()

@@ -6,7 +6,6 @@ slow dependency must turn into a clear 503, not a gateway timeout.
 
 from __future__ import annotations
 
-import os
 import threading
 from typing import Any
 
@@ -19,22 +18,22 @@ _CONFIG = Config(
     retries={"mode": "standard", "max_attempts": 3},
     max_pool_connections=32,
 )
-_clients: dict[tuple[str, str | None, str | None], Any] = {}
+_clients: dict[str, Any] = {}
 _lock = threading.Lock()
 
 
 def client(service: str) -> Any:
-    """A cached low-level client for `service`, keyed by endpoint and region from the environment."""
-    key = (service, os.environ.get("AWS_ENDPOINT_URL"), os.environ.get("AWS_REGION"))
-    cached = _clients.get(key)
+    """The container's client for `service` (endpoint and region come from the environment,
+    which is fixed for the container's life)."""
+    cached = _clients.get(service)
     if cached is not None:
         return cached
     with _lock:
-        cached = _clients.get(key)
+        cached = _clients.get(service)
         if cached is None:
             # boto3.client() on the default session is not thread-safe; a session per client is.
             cached = boto3.session.Session().client(service, config=_CONFIG)
-            _clients[key] = cached
+            _clients[service] = cached
     return cached
 
 

@@ -30,30 +30,11 @@ class Settings:
     mtls_base_url: str  # the mTLS custom domain (or the local TLS port), "" without one
 
 
-_NAMES = (
-    "STAGE",
-    "TABLE_NAME",
-    "RATE_LIMIT_TABLE_NAME",
-    "WEBHOOK_QUEUE_URL",
-    "WEBHOOK_DLQ_URL",
-    "STATE_MACHINE_ARN",
-    "SCHEDULE_GROUP_NAME",
-    "HEALTH_DEADLINE_MS",
-    "REST_API_ID",
-    "TOKEN_SIGNING_KEY_ID",
-    "TOKEN_VERIFY_KEY_IDS",
-    "TOKEN_ISSUER",
-    "TOKEN_AUDIENCE",
-    "MTLS_BASE_URL",
-)
-
-
-@lru_cache(maxsize=16)
-def _settings_for(values: tuple[str | None, ...]) -> Settings:
-    env = dict(zip(_NAMES, values, strict=True))
+def load_settings() -> Settings:
+    """Settings read from the environment now (tests build several)."""
 
     def get(name: str, default: str = "") -> str:
-        return env.get(name) or default
+        return os.environ.get(name) or default
 
     return Settings(
         stage=get("STAGE", "dev"),
@@ -75,14 +56,8 @@ def _settings_for(values: tuple[str | None, ...]) -> Settings:
     )
 
 
-def load_settings() -> Settings:
-    return _settings_for(tuple(os.environ.get(name) for name in _NAMES))
-
-
+@lru_cache(maxsize=1)
 def settings() -> Settings:
-    """Settings for the current environment. Cached by the values themselves (not once per
-    process), so functions sharing this layer in one process each see their own."""
+    """The function's settings, read once per container: a function's environment is fixed for
+    the life of its execution environment (tests that change it call `settings.cache_clear()`)."""
     return load_settings()
-
-
-settings.cache_clear = _settings_for.cache_clear  # type: ignore[attr-defined]

@@ -36,7 +36,7 @@ class RuntimeFixtureStack(cdk.Stack):
         )
         code = lambda_.Code.from_asset(str(HERE / "fixture_lambdas"))
 
-        def function(name: str, handler: str, timeout: int = 10) -> lambda_.Function:
+        def function(name: str, handler: str, timeout: int = 10, reserved: int | None = None) -> lambda_.Function:
             fn = lambda_.Function(
                 self,
                 name,
@@ -45,19 +45,26 @@ class RuntimeFixtureStack(cdk.Stack):
                 code=code,
                 timeout=Duration.seconds(timeout),
                 environment={"RECORDER_TABLE": table.table_name, "FIXTURE_MARKER": name},
+                reserved_concurrent_executions=reserved,
             )
             table.grant_read_write_data(fn)
             return fn
 
         api_fn = function("Api", "fixture_api.handler", timeout=2)
         slow_fn = function("SlowApi", "fixture_api.handler", timeout=10)
+        reserved_fn = function("ReservedApi", "fixture_api.handler", timeout=10, reserved=1)
         token_fn = function("TokenAuth", "fixture_auth.token_handler")
         request_fn = function("RequestAuth", "fixture_auth.request_handler")
         sqs_fn = function("Consumer", "fixture_sqs.handler", timeout=1)
         schedule_fn = function("Scheduled", "fixture_schedule.handler")
         task_fn = function("Task", "fixture_task.handler")
 
-        api = apigw.RestApi(self, "FixtureApi", deploy_options=apigw.StageOptions(stage_name="test"))
+        api = apigw.RestApi(
+            self,
+            "FixtureApi",
+            deploy_options=apigw.StageOptions(stage_name="test"),
+            binary_media_types=["application/octet-stream", "image/*"],
+        )
         token_auth = apigw.TokenAuthorizer(
             self, "TokenAuthorizer", handler=token_fn, results_cache_ttl=Duration.seconds(300)
         )
@@ -81,6 +88,7 @@ class RuntimeFixtureStack(cdk.Stack):
         public.add_resource("items").add_resource("{itemId}").add_method("GET", integration)
         public.add_resource("files").add_resource("{proxy+}").add_method("ANY", integration)
         api.root.add_resource("slow").add_method("GET", apigw.LambdaIntegration(slow_fn))
+        api.root.add_resource("reserved").add_method("GET", apigw.LambdaIntegration(reserved_fn))
         token = api.root.add_resource("token")
         token.add_method("GET", integration, authorizer=token_auth)
         token.add_method("POST", integration, authorizer=token_auth)

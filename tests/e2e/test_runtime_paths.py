@@ -4,6 +4,7 @@ test-only fixture stack (tests/e2e/runtime_app.py) over real HTTP."""
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from typing import Any
 
@@ -49,11 +50,24 @@ def test_greedy_proxy_and_any_method(fixture_gateway: RunningGateway) -> None:
     assert event["body"] == "hello"
 
 
-def test_binary_body_is_base64_encoded(fixture_gateway: RunningGateway) -> None:
+def test_bodies_of_binary_media_types_are_base64_encoded_and_others_are_text(fixture_gateway: RunningGateway) -> None:
+    # The fixture API lists application/octet-stream and image/* as binary media types.
     with fixture_gateway.client() as http:
-        event = http.post("/public", content=b"\xff\xfe\x00").json()
-    assert event["isBase64Encoded"] is True
-    assert event["body"] == "//4A"
+        binary = http.post("/public", content=b"\xff\xfe\x00", headers={"Content-Type": "application/octet-stream"})
+        image = http.post("/public", content=b"\x89PNG", headers={"Content-Type": "image/png"})
+        text = http.post("/public", content="grüße".encode(), headers={"Content-Type": "text/plain; charset=utf-8"})
+    assert (binary.json()["isBase64Encoded"], binary.json()["body"]) == (True, "//4A")
+    assert (image.json()["isBase64Encoded"], image.json()["body"]) == (True, "iVBORw==")
+    assert (text.json()["isBase64Encoded"], text.json()["body"]) == (False, "grüße")
+
+
+def test_base64_answers_are_decoded_only_for_binary_accept_types(fixture_gateway: RunningGateway) -> None:
+    with fixture_gateway.client() as http:
+        wanted = http.get("/public?binary=00ff10", headers={"Accept": "application/octet-stream"})
+        as_text = http.get("/public?binary=00ff10", headers={"Accept": "application/json"})
+    assert wanted.content == b"\x00\xff\x10"
+    # Without a binary Accept type API Gateway passes the function's base64 text through.
+    assert as_text.content == b"AP8Q"
 
 
 def test_unknown_route_and_function_failures_answer_like_api_gateway(fixture_gateway: RunningGateway) -> None:
@@ -70,6 +84,66 @@ def test_unknown_route_and_function_failures_answer_like_api_gateway(fixture_gat
     assert own_timeout.status_code == 502
     assert integration_timeout.status_code == 504
     assert integration_timeout.json() == {"message": "Endpoint request timed out"}
+
+
+# -- Lambda execution environments -------------------------------------------------------------
+def _inspect(http: Any, path: str = "/public") -> dict[str, Any]:
+    response = http.get(f"{path}?inspect=1")
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def test_a_function_runs_isolated_with_only_its_assets_and_environment(fixture_gateway: RunningGateway) -> None:
+    with fixture_gateway.client() as http:
+        inspected = _inspect(http)
+    # Its code first, then what Lambda's runtime provides (the fixture has no layers): boto3 is
+    # there, nothing of the development virtualenv or the repository is.
+    assert inspected["sys_path"][0].endswith("/functions/" + inspected["sys_path"][0].rsplit("/", 1)[-1])
+    assert inspected["importable"] == {"boto3": True, "moto": False, "pytest": False, "infra": False}
+    env = set(inspected["env_keys"])
+    assert {"FIXTURE_MARKER", "RECORDER_TABLE", "AWS_LAMBDA_FUNCTION_NAME", "_HANDLER", "AWS_ENDPOINT_URL"} <= env
+    # The test process's variables never reach the function.
+    assert not env & {"PYTEST_CURRENT_TEST", "VIRTUAL_ENV", "HOME", "PYTHONPATH"}
+
+
+def test_warm_workers_are_reused_and_concurrent_calls_start_more(fixture_gateway: RunningGateway) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with fixture_gateway.client() as http:
+        first, second = _inspect(http)["pid"], _inspect(http)["pid"]
+        assert first == second  # one call at a time: the warm worker serves it
+
+        def slow(_: int) -> int:
+            return int(http.get("/public?sleep=0.8&inspect=1").json()["pid"])
+
+        with ThreadPoolExecutor(3) as pool:
+            pids = set(pool.map(slow, range(3)))
+    assert len(pids) == 3  # one invocation per worker at a time
+    report = "".join(fixture_gateway.output)
+    assert re.search(
+        r"REPORT RequestId: \S+\tDuration: [\d.]+ ms.*Max Memory Used: \d+ MB\tInit Duration: [\d.]+ ms", report
+    )
+
+
+def test_a_timed_out_or_crashed_worker_is_replaced(fixture_gateway: RunningGateway) -> None:
+    with fixture_gateway.client() as http:
+        before = _inspect(http)["pid"]
+        assert http.get("/public?sleep=2.5").status_code == 502  # past the function's 2 s: killed
+        after_timeout = _inspect(http)["pid"]
+        assert http.get("/public?fail=exit").status_code == 502  # the process died mid-invocation
+        after_exit = _inspect(http)["pid"]
+    assert before != after_timeout
+    assert after_exit not in (before, after_timeout)
+
+
+def test_reserved_concurrency_caps_workers_and_throttles_the_rest(fixture_gateway: RunningGateway) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with fixture_gateway.client() as http:
+        _inspect(http, "/reserved")  # one warm worker, the only one allowed
+        with ThreadPoolExecutor(2) as pool:
+            statuses = sorted(pool.map(lambda _: http.get("/reserved?sleep=1").status_code, range(2)))
+    assert statuses == [200, 502]
 
 
 def test_request_over_ten_megabytes_is_refused_with_413(fixture_gateway: RunningGateway) -> None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import importlib.util
 import json
 import os
+import sys
 import time
 from typing import Any
 
@@ -16,6 +19,24 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         raise RuntimeError("fixture failure on request")
     if query.get("fail") == "malformed":
         return {"body": "no status code"}
+    if query.get("fail") == "exit":
+        os._exit(3)  # the process dies mid-invocation
+    if "inspect" in query:
+        # What this execution environment is: its process, environment and import path.
+        inspected = {
+            "pid": os.getpid(),
+            "env_keys": sorted(os.environ),
+            "sys_path": sys.path,
+            "importable": {m: importlib.util.find_spec(m) is not None for m in ("boto3", "moto", "pytest", "infra")},
+        }
+        return {"statusCode": 200, "headers": {"Content-Type": "application/json"}, "body": json.dumps(inspected)}
+    if "binary" in query:
+        return {
+            "statusCode": 200,
+            "headers": {"Content-Type": "application/octet-stream"},
+            "body": base64.b64encode(bytes.fromhex(query["binary"])).decode(),
+            "isBase64Encoded": True,
+        }
     body = {
         "resource": event["resource"],
         "path": event["path"],

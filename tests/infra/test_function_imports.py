@@ -1,0 +1,120 @@
+"""Every function of the synthesized template imports its handler as Lambda would: in an isolated
+interpreter whose path is only that function's code asset, its layers and the runtime's SDK (the
+local twin's own worker, infra/local/worker.py). A package missing from the dependency layer, a
+module left out of an asset, or an import of tests/ or infra/ fails here, not after a deploy."""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from infra.app import STACK_NAME
+from infra.config import FUNCTIONS_SRC, LAYER_SRC, local_deps_layer_dir
+from infra.local.lambdas import FunctionError, LambdaRuntime, LocalFunction, Worker, local_layer_path
+from tests.infra.template_guards import render, resources
+
+# Where the function would find AWS: nothing listens there, and nothing is called at import.
+_AWS = {"AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_REGION": "us-east-1"}
+
+
+def _asset_dirs(assembly_dir: Path) -> dict[str, Path]:
+    """S3 object key of each file asset -> its staged directory in the cloud assembly."""
+    manifest = json.loads((assembly_dir / f"{STACK_NAME}.assets.json").read_text())
+    found = {}
+    for asset in manifest["files"].values():
+        for destination in asset["destinations"].values():
+            found[destination["objectKey"]] = assembly_dir / asset["source"]["path"]
+    return found
+
+
+def shipped_functions(template: dict[str, Any], assembly_dir: Path) -> list[LocalFunction]:
+    """Each function as `cdk deploy` ships it: code asset, layers in order, environment."""
+    assets = _asset_dirs(assembly_dir)
+    layers = resources(template, "AWS::Lambda::LayerVersion")
+    functions = []
+    for logical, resource in resources(template, "AWS::Lambda::Function").items():
+        props = resource["Properties"]
+        layer_dirs = [
+            local_layer_path(assets[layers[layer["Ref"]]["Properties"]["Content"]["S3Key"]] / "python")
+            for layer in props.get("Layers", [])
+        ]
+        environment = {k: render(v, template) for k, v in props.get("Environment", {}).get("Variables", {}).items()}
+        functions.append(
+            LocalFunction(
+                name=logical,
+                arn=f"arn:aws:lambda:us-east-1:123456789012:function:{logical}",
+                handler=props["Handler"],
+                timeout=int(props.get("Timeout", 3)),
+                memory=int(props.get("MemorySize", 128)),
+                environment=environment,
+                code_dir=assets[props["Code"]["S3Key"]],
+                layer_dirs=list(reversed(layer_dirs)),
+            )
+        )
+    return functions
+
+
+def _init(function: LocalFunction) -> float:
+    runtime = LambdaRuntime(Path("unused"), {}, aws_environment=_AWS)
+    worker = Worker(function, runtime.environment(function))
+    try:
+        return worker.initialize()
+    finally:
+        worker.kill()
+        runtime.shutdown()
+
+
+@pytest.fixture(scope="module")
+def functions(template_json: dict[str, Any], assembly_dir: Path) -> list[LocalFunction]:
+    found = shipped_functions(template_json, assembly_dir)
+    assert found
+    return found
+
+
+def test_every_shipped_handler_imports_from_its_own_assets_and_layers_alone(functions: list[LocalFunction]) -> None:
+    failures = {}
+    for function in functions:
+        try:
+            _init(function)
+        except FunctionError as error:
+            failures[function.name] = error.payload["errorMessage"]
+    assert failures == {}
+
+
+def test_a_package_missing_from_the_layer_fails_the_import_and_names_the_module(
+    functions: list[LocalFunction], tmp_path: Path
+) -> None:
+    # The dependency layer without PyJWT: every entry but `jwt` linked into a new layer.
+    layer = tmp_path / "python"
+    layer.mkdir()
+    for entry in (local_deps_layer_dir() / "python").iterdir():
+        if entry.name != "jwt":
+            os.symlink(entry, layer / entry.name)
+    jwt_authorizer = next(f for f in functions if "JwtAuthorizer" in f.name)
+    deps = local_deps_layer_dir() / "python"
+    jwt_authorizer.layer_dirs = [layer if d == deps else d for d in jwt_authorizer.layer_dirs]
+    with pytest.raises(FunctionError) as failed:
+        _init(jwt_authorizer)
+    assert failed.value.payload["errorType"] == "Runtime.ImportModuleError"
+    assert "No module named 'jwt'" in failed.value.payload["errorMessage"]
+
+
+def _imported_top_levels(root: Path) -> set[str]:
+    names: set[str] = set()
+    for path in root.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names.add(node.module.split(".")[0])
+    return names
+
+
+def test_function_and_layer_code_never_imports_tests_or_infra() -> None:
+    for root in (FUNCTIONS_SRC, LAYER_SRC):
+        assert _imported_top_levels(root) & {"tests", "infra"} == set(), root
