@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from importlib import metadata
 from typing import Any
 
-from tests.bench import REPO_ROOT, REPORT_DIR, handlers, imports, proxy, ratelimit
+from tests.bench import REPO_ROOT, REPORT_DIR, cold_starts, handlers, imports, proxy, ratelimit
 from tests.bench.report import write_report
 
 _PACKAGES = ("boto3", "botocore", "aws-lambda-powertools", "pydantic", "moto")
@@ -28,6 +28,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--iterations", type=int, default=200, help="measured calls per handler")
     parser.add_argument("--count-requests", type=int, default=50, help="requests whose AWS calls are counted")
     parser.add_argument("--skip-imports", action="store_true", help="skip the cold-start import benchmark")
+    parser.add_argument(
+        "--skip-cold-starts", action="store_true", help="skip the cold starts measured through the local twin"
+    )
     parser.add_argument("--skip-handlers", action="store_true", help="skip the in-process handler benchmarks")
     parser.add_argument("--skip-ratelimit", action="store_true", help="skip the rate limiter benchmarks")
     parser.add_argument("--skip-proxy", action="store_true", help="skip the proxy benchmarks")
@@ -88,6 +91,12 @@ def main(argv: list[str] | None = None) -> int:
         section = imports.run(runs=args.import_runs)
         report["imports"] = section
         tables.append(imports.table(section))
+
+    if not args.skip_cold_starts:
+        _progress("cold starts through the local twin: every shipped function's init phase in a worker")
+        section = cold_starts.run(runs=max(3, args.import_runs // 2))
+        report["cold_starts"] = section
+        tables.append(cold_starts.table(section))
 
     if not args.skip_handlers:
         _progress(f"handlers: {args.warmup} warm-up + {args.iterations} measured calls each, under moto")

@@ -6,7 +6,6 @@ module left out of an asset, or an import of tests/ or infra/ fails here, not af
 from __future__ import annotations
 
 import ast
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -15,48 +14,12 @@ import pytest
 
 from infra.app import STACK_NAME
 from infra.config import FUNCTIONS_SRC, LAYER_SRC, local_deps_layer_dir
-from infra.local.lambdas import FunctionError, LambdaRuntime, LocalFunction, Worker, local_layer_path
-from tests.infra.template_guards import render, resources
+from infra.local.assembly import shipped_functions
+from infra.local.lambdas import FunctionError, LambdaRuntime, LocalFunction, Worker
+from tests.infra.template_guards import render
 
 # Where the function would find AWS: nothing listens there, and nothing is called at import.
 _AWS = {"AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_REGION": "us-east-1"}
-
-
-def _asset_dirs(assembly_dir: Path) -> dict[str, Path]:
-    """S3 object key of each file asset -> its staged directory in the cloud assembly."""
-    manifest = json.loads((assembly_dir / f"{STACK_NAME}.assets.json").read_text())
-    found = {}
-    for asset in manifest["files"].values():
-        for destination in asset["destinations"].values():
-            found[destination["objectKey"]] = assembly_dir / asset["source"]["path"]
-    return found
-
-
-def shipped_functions(template: dict[str, Any], assembly_dir: Path) -> list[LocalFunction]:
-    """Each function as `cdk deploy` ships it: code asset, layers in order, environment."""
-    assets = _asset_dirs(assembly_dir)
-    layers = resources(template, "AWS::Lambda::LayerVersion")
-    functions = []
-    for logical, resource in resources(template, "AWS::Lambda::Function").items():
-        props = resource["Properties"]
-        layer_dirs = [
-            local_layer_path(assets[layers[layer["Ref"]]["Properties"]["Content"]["S3Key"]] / "python")
-            for layer in props.get("Layers", [])
-        ]
-        environment = {k: render(v, template) for k, v in props.get("Environment", {}).get("Variables", {}).items()}
-        functions.append(
-            LocalFunction(
-                name=logical,
-                arn=f"arn:aws:lambda:us-east-1:123456789012:function:{logical}",
-                handler=props["Handler"],
-                timeout=int(props.get("Timeout", 3)),
-                memory=int(props.get("MemorySize", 128)),
-                environment=environment,
-                code_dir=assets[props["Code"]["S3Key"]],
-                layer_dirs=list(reversed(layer_dirs)),
-            )
-        )
-    return functions
 
 
 def _init(function: LocalFunction) -> float:
@@ -71,7 +34,7 @@ def _init(function: LocalFunction) -> float:
 
 @pytest.fixture(scope="module")
 def functions(template_json: dict[str, Any], assembly_dir: Path) -> list[LocalFunction]:
-    found = shipped_functions(template_json, assembly_dir)
+    found = shipped_functions(template_json, assembly_dir, STACK_NAME, lambda v: render(v, template_json))
     assert found
     return found
 
