@@ -81,6 +81,9 @@ class LocalFunction:
     code_dir: Path
     layer_dirs: list[Path]
     reserved_concurrency: int | None = None
+    role_arn: str = ""
+    # The role's credentials: each function signs its AWS calls as itself (infra/local/iam_gate.py).
+    credentials: dict[str, str] = field(default_factory=dict)
     invocations: int = 0
     cold_starts: int = 0
     init_durations_ms: list[float] = field(default_factory=list)
@@ -324,6 +327,7 @@ class LambdaRuntime:
                     # earlier one's files: here the later layer comes first on sys.path.
                     layer_dirs=list(reversed(layer_dirs)),
                     reserved_concurrency=int(reserved) if reserved else None,
+                    role_arn=str(fn.role),
                 )
             )
 
@@ -353,6 +357,7 @@ class LambdaRuntime:
             # No X-Ray daemon locally: powertools' Tracer is a no-op (README, local vs AWS).
             "POWERTOOLS_TRACE_DISABLED": "true",
             **self.aws_environment,
+            **function.credentials,
             "AWS_REGION": region,
             "AWS_DEFAULT_REGION": region,
             "AWS_EXECUTION_ENV": "AWS_Lambda_python3.14",

@@ -23,6 +23,8 @@ from urllib.parse import urlsplit
 
 import boto3
 
+from infra.local.iam_gate import IamGate
+
 ACCOUNT_ID = "123456789012"
 REGION = "us-east-1"
 BOOTSTRAP_QUALIFIER = "hnb659fds"
@@ -69,6 +71,10 @@ def start_moto() -> tuple[Any, int]:
     warnings.filterwarnings("ignore", message="Tried to parse", category=UserWarning)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
+    # Requests are served by the app the WSGI server holds; the IAM gate goes in front of it.
+    wsgi = server._server
+    assert wsgi is not None
+    server.iam_gate = wsgi.app = IamGate(wsgi.app, ACCOUNT_ID, REGION)  # type: ignore[attr-defined]
     _, port = server.get_host_and_port()
     configure_process_for_moto(port)
     return server, port
@@ -269,6 +275,30 @@ def resolve_properties(stack_name: str, logical_id: str) -> dict[str, Any]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return dict(clean_json(resource_json.get("Properties", {}), stack.resource_map))
+
+
+def role_statements(stack: DeployedStack) -> dict[str, list[dict[str, Any]]]:
+    """Identity-policy statements of each role of the stack, by role name, with every reference
+    resolved to the deployed resource (AWS::IAM::Policy resources and roles' inline policies)."""
+    resources = stack.template.get("Resources", {})
+    by_role: dict[str, list[dict[str, Any]]] = {}
+
+    def statements(document: dict[str, Any]) -> list[dict[str, Any]]:
+        found = document.get("Statement", [])
+        return [found] if isinstance(found, dict) else list(found)
+
+    for logical, resource in resources.items():
+        if resource["Type"] == "AWS::IAM::Role" and stack.physical_ids.get(logical):
+            props = resolve_properties(stack.name, logical)
+            by_role.setdefault(stack.physical_ids[logical], []).extend(
+                s for policy in props.get("Policies", []) for s in statements(policy["PolicyDocument"])
+            )
+    for logical, resource in resources.items():
+        if resource["Type"] == "AWS::IAM::Policy":
+            props = resolve_properties(stack.name, logical)
+            for role in props.get("Roles", []):
+                by_role.setdefault(str(role), []).extend(statements(props["PolicyDocument"]))
+    return by_role
 
 
 def serve_authorizer_cache_flush(flush: Callable[[str, str], int]) -> None:

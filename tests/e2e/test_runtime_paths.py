@@ -146,6 +146,15 @@ def test_reserved_concurrency_caps_workers_and_throttles_the_rest(fixture_gatewa
     assert statuses == [200, 502]
 
 
+def test_a_function_may_call_only_what_its_role_grants(fixture_gateway: RunningGateway) -> None:
+    # The fixture's role may read and write its table (DescribeTable included), not list tables.
+    with fixture_gateway.client() as http:
+        granted = http.get("/public?aws=describe_table").json()
+        refused = http.get("/public?aws=list_tables").json()
+    assert granted == {"outcome": "ok"}
+    assert refused == {"outcome": "AccessDeniedException"}
+
+
 def test_request_over_ten_megabytes_is_refused_with_413(fixture_gateway: RunningGateway) -> None:
     with fixture_gateway.client() as http:
         response = http.post("/public", content=b"x" * (10 * 1024 * 1024 + 1))

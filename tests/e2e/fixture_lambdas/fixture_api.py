@@ -21,6 +21,21 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return {"body": "no status code"}
     if query.get("fail") == "exit":
         os._exit(3)  # the process dies mid-invocation
+    if "aws" in query:
+        # One AWS call as this function's role: granted (DescribeTable on its table) or not.
+        import boto3
+        from botocore.exceptions import ClientError
+
+        dynamodb = boto3.client("dynamodb")
+        try:
+            if query["aws"] == "describe_table":
+                dynamodb.describe_table(TableName=os.environ["RECORDER_TABLE"])
+            else:
+                dynamodb.list_tables()
+            outcome = "ok"
+        except ClientError as error:
+            outcome = error.response["Error"]["Code"]
+        return {"statusCode": 200, "body": json.dumps({"outcome": outcome})}
     if "inspect" in query:
         # What this execution environment is: its process, environment and import path.
         inspected = {
