@@ -12,7 +12,7 @@ export AWS_EC2_METADATA_DISABLED := true
 export CDK_DISABLE_CLI_TELEMETRY := true
 PORT ?= 8080
 
-.PHONY: help setup build synth local test test-unit test-integration test-infra test-e2e lint typecheck bench clean
+.PHONY: help setup build synth local test test-unit test-integration test-infra test-e2e lint typecheck bench smoke clean
 
 help:
 	@echo "make local   - set up and serve the gateway on http://127.0.0.1:$(PORT) (moto + local runtime)"
@@ -41,6 +41,10 @@ synth: build
 
 local: build
 	$(BIN)/python -m infra.local --port $(PORT)
+
+# BASE=<API URL> ADMIN_KEY=<admin key> [UPSTREAM=https://...]: read from the environment, never echoed.
+smoke: setup
+	@$(BIN)/python -m infra.smoke
 
 lint: setup
 	$(BIN)/ruff check .

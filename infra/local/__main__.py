@@ -12,6 +12,7 @@ import threading
 from pathlib import Path
 
 from infra.local.runtime import LocalGateway, RuntimeOptions, default_admin_key
+from infra.local.state import STATE_FILE, discard
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,6 +34,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--state-dir", type=Path, default=Path(os.environ.get("LOCAL_STATE_DIR", ".local")))
     parser.add_argument(
+        "--fresh",
+        action="store_true",
+        default=os.environ.get("LOCAL_FRESH", "") not in ("", "0"),
+        help=f"start clean: forget the tables saved by earlier runs (<state dir>/{STATE_FILE}); also LOCAL_FRESH=1",
+    )
+    parser.add_argument(
         "--integration-timeout",
         type=float,
         default=float(os.environ.get("LOCAL_INTEGRATION_TIMEOUT_S", "29")),
@@ -48,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=args.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr
     )
+    if args.fresh and discard(args.state_dir):
+        print(f"starting clean: the saved local state ({args.state_dir / STATE_FILE}) was discarded", flush=True)
     gateway = LocalGateway(
         RuntimeOptions(
             app=args.app,

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 
@@ -25,6 +25,10 @@ from infra.local.pki import ensure_pki
 from infra.local.schedules import Scheduler, VirtualClock
 from infra.local.server import GatewayHttpServer, MtlsGatewayHttpServer
 from infra.local.sqs_poller import SqsPoller, load_mappings
+from infra.local.state import LocalState
+
+if TYPE_CHECKING:
+    from infra.admin.keys import BootstrapKey
 
 log = logging.getLogger("local")
 
@@ -94,26 +98,24 @@ def create_unsupported_scheduler_resources(stack: moto_host.DeployedStack) -> No
             stack.physical_ids[logical] = request["Name"]
 
 
-def seed_admin_key(table_name: str, admin_key: str) -> None:
-    """The bootstrap admin key, stored like any other key (hash only), manageable by the keys API."""
-    from gateway_core.credentials import api_key_items, hash_api_key, key_prefix, new_key_record
+def seed_admin_key(table_name: str, admin_key: str | None, saved: str | None = None) -> BootstrapKey:
+    """The admin key this run serves: GATEWAY_ADMIN_KEY, else the last run's (admin.json) while the
+    restored local state still has it working, else a new one. Stored through the admin CLI's code
+    path (`infra/admin/keys.py`: hashed, random key id, conditional writes, audited as
+    `key.bootstrap_create`), so it is like any other key, manageable by the keys API and the CLI."""
+    from infra.admin.keys import AdminKeys, BootstrapRefused, bootstrap_key, operator_actor
 
-    now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    record = new_key_record(
-        key_hash=hash_api_key(admin_key),
-        prefix=key_prefix(admin_key),
-        last_four=admin_key[-4:],
-        key_id="key_bootstrap_admin",
-        client_id=ADMIN_CLIENT_ID,
-        name="bootstrap admin key",
-        scopes=["admin"],
-        tier="enterprise",
-        created_at=now,
-    )
-    lookup, pointer = api_key_items(record)
-    client = boto3.client("dynamodb")
-    client.put_item(TableName=table_name, Item=lookup)
-    client.put_item(TableName=table_name, Item=pointer)
+    try:
+        return bootstrap_key(
+            AdminKeys(boto3.client("dynamodb"), table_name),
+            given=admin_key,
+            saved=saved,
+            actor=operator_actor("local-runtime"),
+            now=datetime.now(UTC),
+            environment="local",
+        )
+    except BootstrapRefused as error:
+        raise SystemExit(str(error)) from None
 
 
 class LocalGateway:
@@ -152,6 +154,7 @@ class LocalGateway:
             moto_host.move_state_machines_to_interpreter(stack)
             create_unsupported_scheduler_resources(stack)
             self.stacks.append(stack)
+        self.local_state = LocalState.attach(state, self.stacks, self.stop_event)  # README: local state
         self.lambdas.register_from_moto(moto_host.lambda_backend())
         moto_host.detach_moto_sqs_invocation()
         for mapping in load_mappings():
@@ -200,15 +203,26 @@ class LocalGateway:
         table = next((s.outputs["TableName"] for s in self.stacks if "TableName" in s.outputs), None)
         if table is None:
             return
-        from gateway_core.credentials import generate_api_key
-
-        self.admin_key = self.options.admin_key or generate_api_key("local")
-        seed_admin_key(table, self.admin_key)
         admin_file = state / "admin.json"
-        admin_file.write_text(
-            json.dumps({"api_key": self.admin_key, "client_id": ADMIN_CLIENT_ID, "scopes": ["admin"]}, indent=2)
-        )
+        try:
+            saved = json.loads(admin_file.read_text()).get("api_key") if admin_file.exists() else None
+        except (OSError, ValueError, AttributeError):
+            saved = None
+        self.admin_bootstrap = seed_admin_key(table, self.options.admin_key, saved)
+        self.admin_key = self.admin_bootstrap.secret
+        admin_file.touch(mode=0o600)
         admin_file.chmod(0o600)
+        admin_file.write_text(
+            json.dumps(
+                {
+                    "api_key": self.admin_key,
+                    "key_id": self.admin_bootstrap.key.key_id,
+                    "client_id": self.admin_bootstrap.key.client_id,
+                    "scopes": ["admin"],
+                },
+                indent=2,
+            )
+        )
 
     def banner(self) -> str:
         base = f"http://{self.options.host}:{self.port}"
@@ -228,10 +242,10 @@ class LocalGateway:
                 f"  PKI            CA {self.pki.ca_cert}, demo client {self.pki.client_cert} + {self.pki.client_key}"
             )
         if self.admin_key:
-            source = "from GATEWAY_ADMIN_KEY" if self.options.admin_key else "generated"
-            lines.append(
-                f"  Admin API key  {self.admin_key}  ({source}; also in {self.options.state_dir / 'admin.json'})"
-            )
+            # Shown in full once, when this run stored it; a kept key only as prefix and last four.
+            boot = self.admin_bootstrap
+            shown = self.admin_key if boot.new else f"{boot.key.prefix}…{boot.key.last_four}"
+            lines.append(f"  Admin API key  {shown}  ({boot.source}; also in {self.options.state_dir / 'admin.json'})")
         lines.append("Ctrl-C stops.")
         return "\n".join(lines)
 
@@ -242,6 +256,8 @@ class LocalGateway:
                 server.shutdown()
                 server.server_close()
         self.lambdas.shutdown()
+        if getattr(self, "local_state", None) is not None:
+            self.local_state.close()  # the final save, once nothing writes any more
         self.moto_server.stop()
 
 

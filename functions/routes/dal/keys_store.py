@@ -75,16 +75,21 @@ class DynamoKeyStore:
                 raise ConcurrentChange(key_id) from error
             raise
 
-    def create(self, key: ApiKey, actor: Actor) -> None:
-        self._write([*self._puts_for_new(key), self._audit(actor, "key.create", None, key)], key.key_id)
+    def create(self, key: ApiKey, actor: Actor, action: str = "key.create") -> None:
+        """Never overwrites: a key id or key hash already stored fails the whole transaction
+        (ConcurrentChange). `action` names the audit event (the admin CLI's bootstrap differs)."""
+        self._write([*self._puts_for_new(key), self._audit(actor, action, None, key)], key.key_id)
 
     def get(self, key_id: str) -> ApiKey | None:
         pointer = self.dynamodb.get_item(TableName=self.table, Key=pointer_key(key_id), ConsistentRead=True).get("Item")
         if pointer is None:
             return None
-        item = self.dynamodb.get_item(
-            TableName=self.table, Key=key_lookup_key(pointer["key_hash"]["S"]), ConsistentRead=True
-        ).get("Item")
+        return self.get_by_hash(pointer["key_hash"]["S"])
+
+    def get_by_hash(self, key_hash: str) -> ApiKey | None:
+        """The key a presented secret hashes to (the item the authorizer reads)."""
+        lookup = key_lookup_key(key_hash)
+        item = self.dynamodb.get_item(TableName=self.table, Key=lookup, ConsistentRead=True).get("Item")
         return _key(item) if item else None
 
     def list_for_client(self, client_id: str, limit: int, cursor: str | None) -> tuple[list[ApiKey], str | None]:
