@@ -20,6 +20,7 @@ import boto3
 from infra.local import moto_host
 from infra.local.api_model import load_api
 from infra.local.apigateway import RestApiDataPlane
+from infra.local.iam_gate import Principal
 from infra.local.lambdas import LambdaRuntime, hook_moto_invoke
 from infra.local.pki import ensure_pki
 from infra.local.schedules import Scheduler, VirtualClock
@@ -145,7 +146,11 @@ class LocalGateway:
         }
         assembly = synthesize(self.options.app, state / "cdk.out", context)
         moto_host.bootstrap()
-        self.lambdas = LambdaRuntime(state / "runtime", base_environment={})
+        self.lambdas = LambdaRuntime(
+            state / "runtime",
+            base_environment={},
+            aws_environment=moto_host.function_aws_environment(self.moto_port),
+        )
         hook_moto_invoke(self.lambdas)
         for name in stack_names(assembly):
             moto_host.publish_assets(assembly, name)
@@ -156,6 +161,7 @@ class LocalGateway:
             self.stacks.append(stack)
         self.local_state = LocalState.attach(state, self.stacks, self.stop_event)  # README: local state
         self.lambdas.register_from_moto(moto_host.lambda_backend())
+        self._sign_functions_as_their_roles()
         moto_host.detach_moto_sqs_invocation()
         for mapping in load_mappings():
             poller = SqsPoller(mapping, self.lambdas, self.stop_event)
@@ -192,6 +198,30 @@ class LocalGateway:
             threading.Thread(target=self.tls.serve_forever, name="https", daemon=True).start()
         threading.Thread(target=self.http.serve_forever, name="http", daemon=True).start()
         self.started_in = time.perf_counter() - started
+
+    def _sign_functions_as_their_roles(self) -> None:
+        """Each function gets credentials of its own, which the IAM gate in front of moto maps to
+        its role's policies from the template: a missing grant is an AccessDenied here too."""
+        statements: dict[str, list[dict[str, Any]]] = {}
+        for stack in self.stacks:
+            for role, found in moto_host.role_statements(stack).items():
+                statements.setdefault(role, []).extend(found)
+        for index, function in enumerate(sorted(self.lambdas.functions.values(), key=lambda f: f.name)):
+            role_name = function.role_arn.rsplit("/", 1)[-1]
+            access_key = f"ASIALOCALFN{index:09d}"
+            self.moto_server.iam_gate.register(
+                access_key,
+                Principal(
+                    role_arn=function.role_arn,
+                    session=f"arn:aws:sts::{moto_host.ACCOUNT_ID}:assumed-role/{role_name}/{function.name}",
+                    statements=statements.get(role_name, []),
+                ),
+            )
+            function.credentials = {
+                "AWS_ACCESS_KEY_ID": access_key,
+                "AWS_SECRET_ACCESS_KEY": "local",
+                "AWS_SESSION_TOKEN": "local",
+            }
 
     def _flush_authorizers(self, api_id: str, stage: str) -> int:
         api = self.data_plane.api
