@@ -17,15 +17,20 @@ LAMBDA_PLATFORM = "manylinux2014_x86_64"
 # The code folders under functions/ (the design card fixes these five); each is one asset.
 FUNCTION_NAMES = ("authorizer", "routes", "integrations", "webhooks", "marketdata")
 
-# The Lambda functions: (name, code folder, handler module). functions/authorizer holds four
-# authorizers sharing one core; each is its own function so each has its own role and its cold
-# start imports only its own path (the API key check never loads PyJWT or cryptography).
+# The Lambda functions: (name, code folder, handler module), one per job. A folder may hold
+# several: functions/authorizer holds four authorizers sharing one core, functions/routes the data
+# plane, the management API, the OAuth2 server and the health checks. Each is its own function so
+# each has its own role and its cold start imports only its own path (the API key check never
+# loads PyJWT; the data plane never loads the resolver, pydantic or the OpenAPI machinery).
 LAMBDA_FUNCTIONS = (
     ("api_key_authorizer", "authorizer", "api_key_handler"),
     ("jwt_authorizer", "authorizer", "jwt_handler"),
     ("mtls_authorizer", "authorizer", "mtls_handler"),
     ("gateway_authorizer", "authorizer", "gateway_handler"),
-    ("routes", "routes", "handler"),
+    ("proxy", "routes", "proxy_handler"),  # /gw, /gw/{proxy+}, POST /api/v1/batch
+    ("management", "routes", "management_handler"),  # the admin API, whoami, /api/v1/docs
+    ("oauth", "routes", "oauth_handler"),  # token, JWKS, discovery: the only token signer
+    ("health", "routes", "health_handler"),  # GET /api/v1/gateway/health, the target health checks
     ("integrations", "integrations", "handler"),
     ("webhooks", "webhooks", "handler"),
     ("marketdata", "marketdata", "handler"),

@@ -14,6 +14,7 @@ _PUBLIC_METHODS = (
     "Api/GatewayApi/Default/api/v1/gateway/health/GET",
     "Api/GatewayApi/Default/api/v1/docs/GET",
 )
+# Every function's role: construct ids are the names of infra/config.py LAMBDA_FUNCTIONS in title case.
 _FUNCTION_ROLES = [
     f"Functions/{n}Role/DefaultPolicy"
     for n in (
@@ -21,7 +22,10 @@ _FUNCTION_ROLES = [
         "JwtAuthorizer",
         "MtlsAuthorizer",
         "GatewayAuthorizer",
-        "Routes",
+        "Proxy",
+        "Management",
+        "Oauth",
+        "Health",
         "Integrations",
         "Webhooks",
         "Marketdata",
@@ -90,7 +94,7 @@ ACKNOWLEDGMENTS: list[tuple[str, str, str]] = [
         (
             path,
             "AwsSolutions::AwsSolutions-IAM5[Resource::*]",
-            "X-Ray PutTraceSegments/PutTelemetryRecords have no resource-level permissions; for routes also scheduler:ListSchedules, which takes the group as a parameter and has no resource ARN.",
+            "X-Ray PutTraceSegments/PutTelemetryRecords have no resource-level permissions; for the health function also scheduler:ListSchedules, which takes the group as a parameter and has no resource ARN.",
         )
         for path in _FUNCTION_ROLES
     ],

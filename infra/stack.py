@@ -1,20 +1,26 @@
-"""The gateway stack: composes one construct per concern and wires grants and environment."""
+"""The gateway stack: composes one construct per concern; each function's role and environment
+are set by the construct of its job (infra/constructs/authorizers, data_plane, management, oauth,
+health)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from aws_cdk import CfnOutput, RemovalPolicy, Stack
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from infra.constructs.api import CorsSettings, MtlsDomainSettings, RestApi
+from infra.constructs.authorizers import Authorizers
 from infra.constructs.data import DataStore
+from infra.constructs.data_plane import DataPlane
 from infra.constructs.functions import Functions
+from infra.constructs.health import GatewayHealth
+from infra.constructs.management import ManagementApi
+from infra.constructs.oauth import OAuthServer
 from infra.constructs.observability import Alarms
 from infra.constructs.payments import PaymentWorkflow
-from infra.constructs.schedules import SyncSchedules, TargetHealthChecks
+from infra.constructs.schedules import SyncSchedules
 from infra.constructs.webhooks import WebhookQueues
 
 
@@ -69,112 +75,54 @@ class GatewayStack(Stack):
         functions.add_environment("WEBHOOK_DLQ_URL", queues.dlq.queue_url)
         functions.add_environment("STATE_MACHINE_ARN", payments.state_machine.state_machine_arn)
         functions.add_environment("SCHEDULE_GROUP_NAME", str(schedules.group.name))
-        fns["routes"].add_environment("HEALTH_DEADLINE_MS", str(health_deadline_ms))
         if cors is not None:
-            for name in ("routes", "integrations", "webhooks", "marketdata"):
+            # Browser access: every function behind a method answers preflights and adds the headers.
+            for name in ("management", "proxy", "oauth", "health", "integrations", "webhooks", "marketdata"):
                 for key, value in cors.environment().items():
                     fns[name].add_environment(key, value)
 
-        # Least privilege: each function gets what its code does today; later issues add theirs.
+        # Least privilege: each function's whole role is in its own construct, beside its code's
+        # calls (tests/infra checks each role against the boto3 calls its code path makes).
         issuer_url = issuer or f"https://{api.api.rest_api_id}.execute-api.{self.region}.{self.url_suffix}/{stage}"
-        verify_key_ids = ",".join(k.key_arn for k in data.token_verify_keys)
-        authorizers = ("api_key_authorizer", "jwt_authorizer", "mtls_authorizer", "gateway_authorizer")
-        for name in authorizers:
-            # One GetItem per check: the key, the certificate, the client, an issuer, the denylist.
-            fns[name].add_environment("DENYLIST_CACHE_SECONDS", str(denylist_cache_seconds))
-            fns[name].add_to_role_policy(
-                iam.PolicyStatement(actions=["dynamodb:GetItem"], resources=[data.table.table_arn])
-            )
-            data.grant_table_key(fns[name], write=name in ("api_key_authorizer", "gateway_authorizer"))
-        # The API key authorizers also record a key's last use (at most hourly): that one
-        # attribute, on key lookup items only. (The gateway authorizer checks any credential.)
-        for name in ("api_key_authorizer", "gateway_authorizer"):
-            fns[name].add_to_role_policy(
-                iam.PolicyStatement(
-                    actions=["dynamodb:UpdateItem"],
-                    resources=[data.table.table_arn],
-                    conditions={
-                        "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["APIKEY#*"]},
-                        "ForAllValues:StringEquals": {"dynamodb:Attributes": ["PK", "SK", "last_used_at"]},
-                    },
-                )
-            )
-        for name in ("jwt_authorizer", "gateway_authorizer"):
-            fns[name].add_environment("TOKEN_ISSUER", issuer_url)
-            fns[name].add_environment("TOKEN_AUDIENCE", token_audience)
-            fns[name].add_environment("TOKEN_VERIFY_KEY_IDS", verify_key_ids)
-            fns[name].add_to_role_policy(
-                iam.PolicyStatement(actions=["kms:GetPublicKey"], resources=[k.key_arn for k in data.token_verify_keys])
-            )
-        routes = fns["routes"]
-        # Both tables are encrypted with the data key: every item read and write needs it.
-        data.grant_table_key(routes, write=True)
-        routes.add_to_role_policy(
-            iam.PolicyStatement(
-                actions=["dynamodb:DescribeTable"],
-                resources=[data.table.table_arn, data.rate_limit_table.table_arn],
-            )
+        Authorizers(
+            self,
+            "Authorizers",
+            functions=fns,
+            data=data,
+            denylist_cache_seconds=denylist_cache_seconds,
+            issuer_url=issuer_url,
+            token_audience=token_audience,
         )
-        # Clients and audit: item reads and writes (in transactions) and the listing index.
-        routes.add_to_role_policy(
-            iam.PolicyStatement(
-                actions=[
-                    "dynamodb:GetItem",
-                    "dynamodb:BatchGetItem",
-                    "dynamodb:Query",
-                    "dynamodb:PutItem",
-                    "dynamodb:UpdateItem",
-                    "dynamodb:DeleteItem",
-                    "dynamodb:BatchWriteItem",
-                    "dynamodb:ConditionCheckItem",
-                ],
-                resources=[data.table.table_arn, f"{data.table.table_arn}/index/GSI1"],
-            )
+        DataPlane(
+            self,
+            "DataPlane",
+            function=fns["proxy"],
+            data=data,
+            upstream_allow_cidrs=upstream_allow_cidrs,
+            global_rate_limit_per_second=global_rate_limit_per_second,
         )
-        # The proxy's rate limits: one conditional UpdateItem per scope (and refunds).
-        routes.add_to_role_policy(
-            iam.PolicyStatement(actions=["dynamodb:UpdateItem"], resources=[data.rate_limit_table.table_arn])
+        ManagementApi(
+            self, "Management", function=fns["management"], data=data, api=api.api, stage=stage, issuer_url=issuer_url
         )
-        # Upstreams: https only unless an address is on the operator's allowlist (context
-        # `upstreamAllowCidrs`; the local runtime allowlists loopback for its test upstreams).
-        routes.add_environment("UPSTREAM_ALLOW_CIDRS", ",".join(upstream_allow_cidrs))
-        routes.add_environment("GLOBAL_RATE_LIMIT_PER_SECOND", str(global_rate_limit_per_second))
-        # Active health checks of upstream targets, every minute.
-        TargetHealthChecks(self, "TargetHealth", target=routes)
-        routes.add_to_role_policy(
-            iam.PolicyStatement(
-                actions=["sqs:GetQueueAttributes"], resources=[queues.queue.queue_arn, queues.dlq.queue_arn]
-            )
+        OAuthServer(
+            self,
+            "OAuth",
+            function=fns["oauth"],
+            data=data,
+            issuer_url=issuer_url,
+            token_audience=token_audience,
+            mtls_base_url=f"https://{mtls.domain_name}" if mtls is not None else None,
         )
-        routes.add_to_role_policy(
-            iam.PolicyStatement(
-                actions=["states:DescribeStateMachine"], resources=[payments.state_machine.state_machine_arn]
-            )
+        GatewayHealth(
+            self,
+            "Health",
+            function=fns["health"],
+            data=data,
+            queues=(queues.queue, queues.dlq),
+            state_machine=payments.state_machine,
+            health_deadline_ms=health_deadline_ms,
+            upstream_allow_cidrs=upstream_allow_cidrs,
         )
-        # Revoking or narrowing a key flushes the stage's authorizer cache.
-        routes.add_environment("REST_API_ID", api.api.rest_api_id)
-        routes.add_to_role_policy(
-            iam.PolicyStatement(
-                actions=["apigateway:DELETE"],
-                resources=[
-                    f"arn:{self.partition}:apigateway:{self.region}::/restapis/{api.api.rest_api_id}/stages/{stage}/cache/authorizers"
-                ],
-            )
-        )
-        # OAuth2: sign tokens in KMS with the current key, publish current and previous public keys.
-        routes.add_to_role_policy(iam.PolicyStatement(actions=["kms:Sign"], resources=[data.token_signing_key.key_arn]))
-        routes.add_to_role_policy(
-            iam.PolicyStatement(actions=["kms:GetPublicKey"], resources=[k.key_arn for k in data.token_verify_keys])
-        )
-        routes.add_environment("TOKEN_SIGNING_KEY_ID", data.token_signing_key.key_arn)
-        routes.add_environment("TOKEN_VERIFY_KEY_IDS", verify_key_ids)
-        routes.add_environment("TOKEN_ISSUER", issuer_url)
-        routes.add_environment("TOKEN_AUDIENCE", token_audience)
-        if mtls is not None:
-            # Discovery names the mTLS host for certificate-bound tokens (RFC 8705 §5).
-            routes.add_environment("MTLS_BASE_URL", f"https://{mtls.domain_name}")
-        # ListSchedules has no resource-level permission; the group is a request parameter.
-        routes.add_to_role_policy(iam.PolicyStatement(actions=["scheduler:ListSchedules"], resources=["*"]))
 
         CfnOutput(self, "ApiUrl", value=api.api.url)
         CfnOutput(self, "TableName", value=data.table.table_name)

@@ -137,8 +137,8 @@ class MtlsDomainSettings:
 class CorsSettings:
     """Browser access (context `corsAllowOrigins`, comma-separated origins or `*`;
     `corsAllowHeaders`, `corsExposeHeaders`, `corsMaxAgeSeconds`). Preflight requests reach the
-    routes function (OPTIONS methods without an authorizer), which answers them and adds the
-    headers to its own responses, errors included, only for a listed Origin. API Gateway's own
+    function that serves the resource (OPTIONS methods without an authorizer), which answers them
+    and adds the headers to its own responses, errors included, only for a listed Origin. API Gateway's own
     errors (401, 403, 404, 429, 5xx) carry the headers too: one origin or `*` as configured; with
     several origins the request's Origin is echoed there, since a gateway response cannot choose
     from a list and those bodies hold nothing but the error."""
@@ -293,38 +293,54 @@ class RestApi(Construct):
         # One invoke permission per function for the whole API, not one per method: Lambda's
         # resource policy is capped at 20 KB, which per-method statements (stage and test-invoke
         # for each of dozens of methods) overflow at deploy time. A template test guards it.
-        routes = apigw.LambdaIntegration(functions["routes"], proxy=True, scope_permission_to_method=False)
-        v1 = self.api.root.add_resource("api").add_resource("v1")
-        gateway = v1.add_resource("gateway")
-        self.health_method = gateway.add_resource("health").add_method(
-            "GET", routes, authorization_type=apigw.AuthorizationType.NONE, request_validator=self.request_validator
-        )
-        self.docs_method = v1.add_resource("docs").add_method(
-            "GET", routes, authorization_type=apigw.AuthorizationType.NONE, request_validator=self.request_validator
-        )
-        # OAuth 2.0: the token endpoint authenticates the client itself; discovery is public.
-        self.api.root.add_resource("oauth2").add_resource("token").add_method(
-            "POST", routes, authorization_type=apigw.AuthorizationType.NONE, request_validator=self.request_validator
-        )
-        well_known = self.api.root.add_resource(".well-known")
-        for document in ("jwks.json", "openid-configuration"):
-            well_known.add_resource(document).add_method(
-                "GET", routes, authorization_type=apigw.AuthorizationType.NONE, request_validator=self.request_validator
-            )
+        integrations = {
+            name: apigw.LambdaIntegration(functions[name], proxy=True, scope_permission_to_method=False)
+            for name in ("management", "proxy", "oauth", "health")
+        }
+        # Which function serves each resource (one per resource: its preflight goes there too).
+        self.served_by: dict[str, str] = {}
         self.authorized_methods: list[apigw.Method] = []
+
+        def method(
+            resource: apigw.IResource,
+            http_method: str,
+            function: str,
+            authorizer: apigw.IAuthorizer | None = None,
+        ) -> apigw.Method:
+            served = self.served_by.setdefault(resource.path, function)
+            if served != function:
+                raise ValueError(f"{resource.path} is served by {served}; one function per resource")
+            if authorizer is None:
+                return resource.add_method(
+                    http_method,
+                    integrations[function],
+                    authorization_type=apigw.AuthorizationType.NONE,
+                    request_validator=self.request_validator,
+                )
+            added = resource.add_method(
+                http_method,
+                integrations[function],
+                authorizer=authorizer,
+                authorization_type=apigw.AuthorizationType.CUSTOM,
+                request_validator=self.request_validator,
+            )
+            self.authorized_methods.append(added)
+            return added
 
         def authorized(
             resource: apigw.IResource, http_method: str, authorizer: apigw.IAuthorizer | None = None
         ) -> None:
-            self.authorized_methods.append(
-                resource.add_method(
-                    http_method,
-                    routes,
-                    authorizer=authorizer or self.api_key_authorizer,
-                    authorization_type=apigw.AuthorizationType.CUSTOM,
-                    request_validator=self.request_validator,
-                )
-            )
+            method(resource, http_method, "management", authorizer or self.api_key_authorizer)
+
+        v1 = self.api.root.add_resource("api").add_resource("v1")
+        gateway = v1.add_resource("gateway")
+        self.health_method = method(gateway.add_resource("health"), "GET", "health")
+        self.docs_method = method(v1.add_resource("docs"), "GET", "management")
+        # OAuth 2.0: the token endpoint authenticates the client itself; discovery is public.
+        method(self.api.root.add_resource("oauth2").add_resource("token"), "POST", "oauth")
+        well_known = self.api.root.add_resource(".well-known")
+        for document in ("jwks.json", "openid-configuration"):
+            method(well_known.add_resource(document), "GET", "oauth")
 
         whoami = v1.add_resource("whoami")
         authorized(whoami, "GET")
@@ -353,17 +369,22 @@ class RestApi(Construct):
         authorized(gateways, "GET")
         authorized(gateways, "POST")
         authorized(gateways.add_resource("{proxy+}"), "ANY")
-        # The dynamic proxy and batches of proxied requests: any credential, checked per route.
-        authorized(v1.add_resource("batch"), "POST", self.gateway_authorizer)
+        # The data plane: the dynamic proxy and batches of proxied requests, any credential,
+        # checked per route.
+        method(v1.add_resource("batch"), "POST", "proxy", self.gateway_authorizer)
         proxied = self.api.root.add_resource("gw")
-        authorized(proxied, "ANY", self.gateway_authorizer)
-        authorized(proxied.add_resource("{proxy+}"), "ANY", self.gateway_authorizer)
+        method(proxied, "ANY", "proxy", self.gateway_authorizer)
+        method(proxied.add_resource("{proxy+}"), "ANY", "proxy", self.gateway_authorizer)
 
         if cors is not None:
-            # Preflight for every resource that has methods: answered by the routes function
-            # (no credential: browsers send none on a preflight).
+            # Preflight for every resource that has methods, answered by the function that serves
+            # the resource (no credential: browsers send none on a preflight).
             for resource in self._resources_with_methods():
-                resource.add_method("OPTIONS", routes, authorization_type=apigw.AuthorizationType.NONE)
+                resource.add_method(
+                    "OPTIONS",
+                    integrations[self.served_by[resource.path]],
+                    authorization_type=apigw.AuthorizationType.NONE,
+                )
         self.mtls_domain: apigw.DomainName | None = None
         if mtls is not None:
             bucket, key = mtls.bucket_and_key

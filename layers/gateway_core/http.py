@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -10,6 +9,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConf
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
+from gateway_core.cors import Cors
 from gateway_core.errors import (
     PROBLEM_CONTENT_TYPE,
     GatewayError,
@@ -60,10 +60,6 @@ def problem_response(
     )
 
 
-def _csv(name: str) -> list[str]:
-    return [v.strip() for v in os.environ.get(name, "").split(",") if v.strip()]
-
-
 class _VaryingCors(CORSConfig):
     """The allowed origin depends on the request's Origin: caches must key on it."""
 
@@ -78,21 +74,23 @@ def cors_config() -> CORSConfig | None:
     """CORS from the environment the stack sets (context `corsAllowOrigins` and friends); None
     when no origin is allowed. Powertools answers preflight requests and adds the headers to every
     response, errors included, only for an Origin on the list."""
-    origins = _csv("CORS_ALLOW_ORIGINS")
-    if not origins:
+    cors = Cors.from_env()
+    if cors is None:
         return None
     return _VaryingCors(
-        allow_origin=origins[0],
-        extra_origins=origins[1:],
-        allow_headers=_csv("CORS_ALLOW_HEADERS"),
-        expose_headers=_csv("CORS_EXPOSE_HEADERS"),
-        max_age=int(os.environ.get("CORS_MAX_AGE_SECONDS", "600")),
+        allow_origin=cors.origins[0],
+        extra_origins=list(cors.origins[1:]),
+        allow_headers=list(cors.allow_headers),
+        expose_headers=list(cors.expose_headers),
+        max_age=cors.max_age,
     )
 
 
-def build_resolver(logger: Logger) -> APIGatewayRestResolver:
+def build_resolver(
+    logger: Logger, resolver_class: type[APIGatewayRestResolver] = APIGatewayRestResolver
+) -> APIGatewayRestResolver:
     """A resolver with validation on and every failure mapped to RFC 9457 problem details."""
-    app = APIGatewayRestResolver(enable_validation=True, cors=cors_config())
+    app = resolver_class(enable_validation=True, cors=cors_config())
 
     @app.exception_handler(GatewayError)
     def _gateway_error(error: GatewayError) -> Response[str]:

@@ -3,10 +3,12 @@ own network, loopback, link-local or the cloud metadata endpoint, unless an oper
 an address range (context `upstreamAllowCidrs`; the local runtime allowlists loopback).
 
 Checked twice: when a route is written (`validate_upstream_url`: literal addresses, names that
-always mean this host, plaintext to public hosts), and on every connection (`guarded_client`): the
-host name is resolved, every address it resolves to is checked, and the socket connects to an
-address that passed, so a name that resolves to a private address, or re-resolves to one after
-the check (DNS rebinding), never reaches it. TLS still verifies the certificate for the name.
+always mean this host, plaintext to public hosts), and on every connection (`guarded_client` in
+ssrf_client.py): the host name is resolved, every address it resolves to is checked, and the
+socket connects to an address that passed, so a name that resolves to a private address, or
+re-resolves to one after the check (DNS rebinding), never reaches it. TLS still verifies the
+certificate for the name. This module is the policy (stdlib only: the management API validates
+routes with it without loading an HTTP client); the connections are ssrf_client.py's.
 """
 
 from __future__ import annotations
@@ -15,13 +17,8 @@ import ipaddress
 import os
 import re
 import socket
-from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any
+from typing import NamedTuple
 from urllib.parse import urlsplit
-
-import httpcore
-import httpx
 
 from gateway_core.errors import UpstreamError
 
@@ -41,8 +38,7 @@ class BlockedDestination(UpstreamError):
     code = "upstream_blocked"
 
 
-@dataclass(frozen=True)
-class SsrfPolicy:
+class SsrfPolicy(NamedTuple):
     allow_networks: tuple[IpNetwork, ...] = ()
     require_https: bool = True  # plaintext only to allowlisted addresses
 
@@ -85,7 +81,7 @@ _NUMERIC_HOST = re.compile(r"^[0-9a-fx.]+$", re.I)
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 
-def _literal(host: str) -> IpAddress | None:
+def literal_address(host: str) -> IpAddress | None:
     """The address a host names literally, including the forms resolvers also read as IPv4
     (`127.1`, `2130706433`, `0x7f000001`, `0177.0.0.1`), which `ipaddress` does not."""
     try:
@@ -118,7 +114,7 @@ def validate_upstream_url(url: str, policy: SsrfPolicy) -> None:
     host = (parts.hostname or "").lower().rstrip(".")
     if not host:
         raise ValueError("an upstream URL needs a host")
-    address = _literal(host)
+    address = literal_address(host)
     if address is not None:
         if policy.allowlisted(address):
             return
@@ -128,63 +124,3 @@ def validate_upstream_url(url: str, policy: SsrfPolicy) -> None:
         raise ValueError(f"{host} names this host or its private network")
     if policy.require_https and parts.scheme != "https":
         raise ValueError("upstreams are called over https (plain http only to allowlisted addresses)")
-
-
-class _GuardedBackend(httpcore.SyncBackend):
-    """Resolves, checks, then connects to a checked address (never re-resolving)."""
-
-    def __init__(self, policy: SsrfPolicy) -> None:
-        self.policy = policy
-
-    def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.NetworkStream:
-        literal = _literal(host)
-        if literal is not None:
-            addresses = [literal]
-        else:
-            try:
-                found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-            except OSError as error:
-                raise httpcore.ConnectError(f"cannot resolve {host}") from error
-            addresses = list(dict.fromkeys(ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in found))
-        refused = [a for a in addresses if not self.policy.permits(a)]
-        if refused or not addresses:
-            # Any bad answer refuses the name: a resolver mixing addresses must not win a race.
-            raise BlockedDestination(f"The upstream {host} resolves to an address the gateway may not call.")
-        last: Exception | None = None
-        for address in addresses:
-            try:
-                return super().connect_tcp(str(address), port, timeout, local_address, socket_options)
-            except httpcore.ConnectError as error:
-                last = error
-        assert last is not None
-        raise last
-
-
-class _GuardedTransport(httpx.HTTPTransport):
-    def __init__(self, policy: SsrfPolicy, limits: httpx.Limits) -> None:
-        super().__init__(limits=limits, trust_env=False)
-        # httpx has no public hook for the network backend; its pool takes one. Same settings.
-        self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(trust_env=False),
-            max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry,
-            network_backend=_GuardedBackend(policy),
-        )
-
-
-def guarded_client(policy: SsrfPolicy, *, timeout: httpx.Timeout, limits: httpx.Limits) -> httpx.Client:
-    """An httpx client whose every connection passes the guard; no redirects, no env proxies."""
-    return httpx.Client(
-        transport=_GuardedTransport(policy, limits),
-        timeout=timeout,
-        follow_redirects=False,
-        trust_env=False,
-    )

@@ -154,7 +154,7 @@ def proxy_event(method: str, path: str, request_id: str) -> dict[str, Any]:
 
 
 def create_resources() -> dict[str, str]:
-    """Every resource the health check probes; returns the environment the routes function gets."""
+    """Every resource the health check probes; returns the environment the health function gets."""
     import boto3
 
     dynamodb = boto3.client("dynamodb", region_name=REGION)
@@ -433,13 +433,13 @@ def run(warmup: int = 20, iterations: int = 200, count_requests: int = 50) -> di
 
         # Clients and settings must be created inside the mock, with this environment.
         gateway_aws.reset_clients()
-        gateway_settings.settings.cache_clear()  # type: ignore[attr-defined]
+        gateway_settings.settings.cache_clear()
 
         from functions.authorizer.api_key_handler import lambda_handler as authorizer_handler
-        from functions.routes.handler import lambda_handler as routes_handler
+        from functions.routes.health_handler import lambda_handler as health_handler
 
         counter = CallCounter()
-        health = bench_health(routes_handler, counter, warmup, iterations, count_requests)
+        health = bench_health(health_handler, counter, warmup, iterations, count_requests)
         key = put_api_key(resource_env["TABLE_NAME"])
         authorizer = bench_authorizer(authorizer_handler, key, counter, warmup, iterations, count_requests)
         # One counter for all: botocore keeps the first handler registered under its unique id.
@@ -447,7 +447,7 @@ def run(warmup: int = 20, iterations: int = 200, count_requests: int = 50) -> di
         mtls_decision = bench_mtls(resource_env["TABLE_NAME"], counter, warmup, iterations, count_requests)
 
         gateway_aws.reset_clients()
-        gateway_settings.settings.cache_clear()  # type: ignore[attr-defined]
+        gateway_settings.settings.cache_clear()
     return {
         "backend": "moto mock_aws (in-process)",
         "iterations": iterations,
@@ -464,7 +464,7 @@ def latency_table(section: dict[str, Any]) -> str:
     headers = ["handler", "first ms", "p50 ms", "p95 ms", "p99 ms", "mean ms", "min ms", "max ms"]
     rows: list[list[Any]] = []
     for label, key in (
-        ("routes: GET health", "health"),
+        ("health: GET health", "health"),
         ("authorizer: API key", "authorizer"),
         ("authorizer: JWT", "jwt"),
         ("authorizer: mTLS", "mtls"),
@@ -494,7 +494,7 @@ def calls_table(section: dict[str, Any]) -> str:
     headers = ["handler", "operation", "calls / request"]
     rows: list[list[Any]] = []
     for label, key in (
-        ("routes: GET health", "health"),
+        ("health: GET health", "health"),
         ("authorizer: API key", "authorizer"),
         ("authorizer: JWT", "jwt"),
         ("authorizer: mTLS", "mtls"),

@@ -1,5 +1,5 @@
 """The dynamic proxy: route matching plus transformation time for 10 and 1,000 deployed routes
-(warm, in process, no I/O), and AWS calls per proxied request through the routes function's
+(warm, in process, no I/O), and AWS calls per proxied request through the data plane's
 handler (moto in process, a real upstream on loopback).
 
 Matching walks a trie, so its cost should depend on the path, not the number of routes: the
@@ -82,8 +82,11 @@ def bench_match_and_transform(routes: int, iterations: int) -> dict[str, Any]:
     from functions.routes.dal.upstream import UpstreamAnswer
     from functions.routes.logic import proxy
     from functions.routes.logic.serving import CompiledVersion
+    from functions.routes.logic.transform.rules import apply_query_rules
+    from gateway_core.deployed import DeployedVersion
 
-    compiled = CompiledVersion.compile(_version(routes))
+    # As the data plane reads it: the deployed model's JSON, into its dataclasses.
+    compiled = CompiledVersion.compile(DeployedVersion.from_json(_version(routes).model_dump(mode="json")))
     caller = proxy.ProxyCaller(client_id="cl_bench", scopes=("banking:read",), tier="basic")
     answer = UpstreamAnswer(200, [("content-type", "application/json")], b'{"balance":"1234.50","currency":"EUR"}')
     paths = [(("POST" if i % 2 else "GET"), f"/svc{i}/accounts/ACC-{i}/items/{i * 7}") for i in range(routes)]
@@ -108,7 +111,7 @@ def bench_match_and_transform(routes: int, iterations: int) -> dict[str, Any]:
         assert found is not None
         context = proxy._context(request, found.params, request.request_id)
         proxy._upstream_request(found.value, request, context, request.request_id)
-        proxy.rules.apply_query_rules(request.query, found.value.request_transform.query, context)  # type: ignore[union-attr]
+        apply_query_rules(request.query, found.value.request_transform.query, context)  # type: ignore[union-attr]
         response = proxy._respond(found.value, request, answer, context)
         done = time.perf_counter()
         assert response.status == 200
@@ -145,7 +148,7 @@ def _tables(dynamodb: Any) -> None:
 
 
 def bench_aws_calls(requests: int) -> dict[str, Any]:
-    """Proxied requests through `functions.routes.handler.lambda_handler`, as API Gateway sends
+    """Proxied requests through `functions.routes.proxy_handler.lambda_handler`, as API Gateway sends
     them after the gateway authorizer, to a JSON upstream on loopback; AWS calls counted per
     request once warm (the deployments index and client limits cached, as in a warm container)."""
     import boto3
@@ -167,10 +170,10 @@ def bench_aws_calls(requests: int) -> dict[str, Any]:
             serialize_dynamodb_writes()
             _tables(boto3.client("dynamodb", region_name="us-east-1"))
             from functions.routes.dal.gateways_store import DynamoGatewayStore
-            from functions.routes.handler import lambda_handler
             from functions.routes.logic import gateway_admin
             from functions.routes.logic.gateways import DeployRequest, GatewaySpec
             from functions.routes.logic.route_spec import RouteSpec
+            from functions.routes.proxy_handler import lambda_handler
             from gateway_core import aws as gateway_aws
             from gateway_core.audit import Actor
             from gateway_core.clock import utc_now
@@ -192,7 +195,9 @@ def bench_aws_calls(requests: int) -> dict[str, Any]:
                     "credential_kind": "api_key",
                     "credential_id": "key_bench",
                 }
-                return lambda_handler(event, FakeLambdaContext())
+                handler: Any = lambda_handler  # takes Lambda's context; the fake has its fields
+                result: dict[str, Any] = handler(event, FakeLambdaContext())
+                return result
 
             first = call(-1)
             assert first["statusCode"] == 200, first
@@ -253,7 +258,7 @@ def tables(section: dict[str, Any]) -> str:
                 rows,
             ),
             format_table(
-                "Proxy: AWS calls per proxied request (warm, routes handler, moto in process, upstream on loopback)",
+                "Proxy: AWS calls per proxied request (warm, proxy handler, moto in process, upstream on loopback)",
                 ["measure", "value"],
                 [
                     ["requests", calls["requests"]],

@@ -1,6 +1,6 @@
 """The dynamic proxy end to end: an admin defines a gateway and routes over HTTP, deploys them,
 and callers reach real upstream servers on loopback (JSON, SOAP, GraphQL, one that fails on
-demand) through the local runtime: API Gateway, the gateway authorizer, the routes function,
+demand) through the local runtime: API Gateway, the gateway authorizer, the proxy (data plane) function,
 DynamoDB rate limits and request logs, all as deployed from the CDK template."""
 
 from __future__ import annotations

@@ -209,9 +209,9 @@ def test_rotating_the_signing_key_keeps_the_previous_one_for_verification(tmp_pa
     keys = [k for k, v in _of_type(template_json, "AWS::KMS::Key").items() if "TokenSigningKey" in k]
     assert len(keys) == 2
     current = next(k for k in keys if "TokenSigningKeyV2" in k)
-    routes, jwt_authorizer = _env(template_json, "RoutesFunction"), _env(template_json, "JwtAuthorizerFunction")
-    assert current in json.dumps(routes["TOKEN_SIGNING_KEY_ID"])
-    for env in (routes, jwt_authorizer):
+    oauth, jwt_authorizer = _env(template_json, "OauthFunction"), _env(template_json, "JwtAuthorizerFunction")
+    assert current in json.dumps(oauth["TOKEN_SIGNING_KEY_ID"])
+    for env in (oauth, jwt_authorizer):
         verify = json.dumps(env["TOKEN_VERIFY_KEY_IDS"])
         assert all(k in verify for k in keys)
         assert verify.index(current) < verify.index(next(k for k in keys if k != current)), "current key first"
@@ -235,14 +235,14 @@ def test_an_mtls_custom_domain_comes_with_its_s3_truststore_when_the_context_giv
     }
     assert domain["SecurityPolicy"] == "TLS_1_2"
     assert len(_of_type(template_json, "AWS::ApiGateway::BasePathMapping")) == 1
-    assert _env(template_json, "RoutesFunction")["MTLS_BASE_URL"] == "https://mtls.bank.example"
+    assert _env(template_json, "OauthFunction")["MTLS_BASE_URL"] == "https://mtls.bank.example"
 
 
 def test_without_mtls_context_there_is_no_custom_domain(template_json: dict[str, Any]) -> None:
     assert _of_type(template_json, "AWS::ApiGateway::DomainName") == {}
 
 
-def test_tokens_are_signed_by_an_asymmetric_kms_key_only_the_routes_function_may_use(
+def test_tokens_are_signed_by_an_asymmetric_kms_key_only_the_oauth_function_may_use(
     template: Template, template_json: dict[str, Any]
 ) -> None:
     template.has_resource_properties("AWS::KMS::Key", {"KeySpec": "RSA_2048", "KeyUsage": "SIGN_VERIFY"})
@@ -252,7 +252,7 @@ def test_tokens_are_signed_by_an_asymmetric_kms_key_only_the_routes_function_may
         if "kms:Sign" in json.dumps(policy["Properties"]["PolicyDocument"])
     ]
     assert len(signers) == 1
-    assert "RoutesRole" in signers[0]
+    assert "OauthRole" in signers[0]
 
 
 def test_cors_adds_preflight_methods_gateway_response_headers_and_function_settings(tmp_path: Path) -> None:
@@ -274,7 +274,8 @@ def test_cors_adds_preflight_methods_gateway_response_headers_and_function_setti
         assert parameters["gatewayresponse.header.Access-Control-Allow-Origin"] == "method.request.header.origin"
         assert parameters["gatewayresponse.header.Vary"] == "'Origin'"
     # The functions answer preflight and add the headers for listed origins
-    assert _env(template_json, "RoutesFunction")["CORS_ALLOW_ORIGINS"] == origins
+    for function in ("ManagementFunction", "ProxyFunction", "OauthFunction", "HealthFunction"):
+        assert _env(template_json, function)["CORS_ALLOW_ORIGINS"] == origins
 
 
 def test_a_single_cors_origin_is_static_on_gateway_errors_and_bad_origins_fail_synthesis(tmp_path: Path) -> None:
@@ -306,9 +307,9 @@ def test_the_proxy_is_behind_the_gateway_authorizer_and_reaches_no_private_addre
     for method in proxied:
         assert method["Properties"]["AuthorizerId"] == {"Ref": gateway_authorizer}
     assert authorizers[gateway_authorizer]["Properties"]["AuthorizerResultTtlInSeconds"] == 0
-    # And the routes function allowlists no private range unless an operator says so
-    env = _env(template_json, "FunctionsRoutes")
-    assert env["UPSTREAM_ALLOW_CIDRS"] == ""
+    # And the functions that call upstreams allowlist no private range unless an operator says so
+    for function in ("FunctionsProxy", "FunctionsHealth"):
+        assert _env(template_json, function)["UPSTREAM_ALLOW_CIDRS"] == ""
     # And a rule runs the health checks every minute with the task's input
     (rule,) = _of_type(template_json, "AWS::Events::Rule").values()
     assert rule["Properties"]["ScheduleExpression"] == "rate(1 minute)"

@@ -32,7 +32,7 @@ class GatewayResources:
 
 def _reset_caches() -> None:
     gateway_aws.reset_clients()
-    settings.cache_clear()  # type: ignore[attr-defined]
+    settings.cache_clear()
 
 
 @pytest.fixture
@@ -107,7 +107,7 @@ def create_data_table(name: str) -> None:
 
 @pytest.fixture
 def gateway_resources(aws: None, monkeypatch: pytest.MonkeyPatch) -> GatewayResources:
-    """Every resource the health check probes, with the environment the routes function gets."""
+    """Every resource the health check probes, with the environment the health function gets."""
     create_table("gateway-data")
     create_table("gateway-rate-limits", range_key=None)
 
@@ -154,7 +154,7 @@ def gateway_resources(aws: None, monkeypatch: pytest.MonkeyPatch) -> GatewayReso
         "HEALTH_DEADLINE_MS": str(HEALTH_DEADLINE_MS),
     }.items():
         monkeypatch.setenv(name, value)
-    settings.cache_clear()  # type: ignore[attr-defined]
+    settings.cache_clear()
     return resources
 
 

@@ -1,4 +1,4 @@
-"""/api/v1/clients and /api/v1/audit/events through the routes function's entry point, on moto."""
+"""/api/v1/clients and /api/v1/audit/events through the management function's entry point, on moto."""
 
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ class Reply:
 
 
 class Api:
-    """Calls the routes function as API Gateway would, behind our authorizer."""
+    """Calls the management function as API Gateway would, behind our authorizer."""
 
     def __init__(self, handler: Handler) -> None:
         self.handler = handler
@@ -99,13 +99,13 @@ def dynamodb(aws: None, monkeypatch: pytest.MonkeyPatch) -> Any:
     create_data_table(TABLE)
     monkeypatch.setenv("TABLE_NAME", TABLE)
     monkeypatch.setenv("STAGE", "test")
-    settings.cache_clear()  # type: ignore[attr-defined]
+    settings.cache_clear()
     return boto3.client("dynamodb", region_name=REGION)
 
 
 @pytest.fixture
 def api(dynamodb: Any) -> Api:
-    from functions.routes.handler import lambda_handler
+    from functions.routes.management_handler import lambda_handler
 
     return Api(lambda_handler)
 

@@ -1,4 +1,4 @@
-"""/api/v1/gateways and /api/v1/gateway/routes through the routes function's entry point, on moto:
+"""/api/v1/gateways and /api/v1/gateway/routes through the management function's entry point, on moto:
 gateways, their routes (drafts), scopes, deployments (versions, canary, staged, rollback), the
 serving index the proxy reads, large versions split over items, and the scheduled health checks."""
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import boto3
@@ -32,12 +32,16 @@ NEW_GATEWAY: dict[str, Any] = {"name": "Payments", "description": "Payment APIs"
 
 
 class Api:
-    """Calls the routes function as API Gateway would, behind our authorizer, with any headers."""
+    """Calls the management function as API Gateway would, behind our authorizer, with any headers."""
 
     def __init__(self) -> None:
-        from functions.routes.handler import lambda_handler
+        from functions.routes.health_handler import lambda_handler as health_handler
+        from functions.routes.management_handler import lambda_handler
 
-        self.handler = lambda_handler
+        # Both take Lambda's context; FakeLambdaContext has its fields.
+        self.handler: Callable[[dict[str, Any], Any], dict[str, Any]] = lambda_handler
+        # The scheduled health checks run in the health function.
+        self.health_task: Callable[[dict[str, Any], Any], dict[str, Any]] = health_handler
         self.calls = 0
 
     def call(
@@ -102,7 +106,7 @@ def dynamodb(aws: None, monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setenv("STAGE", "test")
     monkeypatch.delenv("UPSTREAM_ALLOW_CIDRS", raising=False)  # the SSRF guard's defaults
     monkeypatch.delenv("UPSTREAM_REQUIRE_HTTPS", raising=False)
-    settings.cache_clear()  # type: ignore[attr-defined]
+    settings.cache_clear()
     return boto3.client("dynamodb", region_name=REGION)
 
 
@@ -274,7 +278,7 @@ def test_given_a_gateway_changed_meanwhile_when_its_write_loses_the_race_then_40
 ) -> None:
     # Given: another admin changes the gateway between this request's read and its write
     gateway_id = api.gateway()["gateway_id"]
-    client = gateway_aws.client("dynamodb")  # the routes function's client
+    client = gateway_aws.client("dynamodb")  # the management function's client
     raced: list[bool] = []
 
     def concurrent_admin(**_: Any) -> None:
@@ -950,7 +954,7 @@ def test_given_a_deployed_route_with_a_health_check_when_the_task_runs_then_it_p
     task = {"gateway_task": "health_checks"}
 
     # When
-    healthy = api.handler(task, FakeLambdaContext())
+    healthy = api.health_task(task, FakeLambdaContext())
 
     # Then
     assert healthy == {"probed": 1, "down": []}
@@ -961,7 +965,7 @@ def test_given_a_deployed_route_with_a_health_check_when_the_task_runs_then_it_p
 
     # When: the upstream reports itself unhealthy
     upstream.healthy = False
-    down = api.handler(task, FakeLambdaContext())
+    down = api.health_task(task, FakeLambdaContext())
 
     # Then
     assert down == {"probed": 1, "down": [upstream.url]}
@@ -978,7 +982,7 @@ def test_given_routes_drafted_but_not_deployed_when_the_task_runs_then_nothing_i
     gateway_id = api.gateway()["gateway_id"]
     api.route(gateway_id, targets=[{"url": upstream.url}], health_check={"path": "/health"})
 
-    result = api.handler({"gateway_task": "health_checks"}, FakeLambdaContext())
+    result = api.health_task({"gateway_task": "health_checks"}, FakeLambdaContext())
 
     assert result == {"probed": 0, "down": []}
     assert upstream.health_checks == 0

@@ -1,4 +1,4 @@
-"""/api/v1/gateway/issuers through the routes function's entry point, on moto: what an admin
+"""/api/v1/gateway/issuers through the management function's entry point, on moto: what an admin
 stores is what the JWT authorizer reads back, every change is audited and flushes the authorizer
 cache, bad input changes nothing."""
 
@@ -44,13 +44,13 @@ def dynamodb(aws: None, monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setenv("TOKEN_ISSUER", OWN_ISSUER)
     monkeypatch.setenv("REST_API_ID", REST_API_ID)
     monkeypatch.setenv("STAGE", "test")
-    settings.cache_clear()  # type: ignore[attr-defined]
+    settings.cache_clear()
     return boto3.client("dynamodb", region_name=REGION)
 
 
 @pytest.fixture
 def flushes(dynamodb: Any) -> list[tuple[str, str]]:
-    """(rest api id, stage) of every FlushStageAuthorizersCache call the routes function makes,
+    """(rest api id, stage) of every FlushStageAuthorizersCache call the management function makes,
     seen on its boto3 client (moto does not implement the operation; the call is still made)."""
     from gateway_core import aws as gateway_aws
 
@@ -68,7 +68,7 @@ def flushes(dynamodb: Any) -> list[tuple[str, str]]:
 
 @pytest.fixture
 def api(dynamodb: Any, flushes: list[tuple[str, str]]) -> Api:
-    from functions.routes.handler import lambda_handler
+    from functions.routes.management_handler import lambda_handler
 
     return Api(lambda_handler)
 

@@ -1,4 +1,4 @@
-"""GET /api/v1/gateway/health through the routes function's entry point, against moto."""
+"""GET /api/v1/gateway/health through the health function's entry point, against moto."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 import boto3
 import pytest
 
+from functions.routes.api.models import HealthOut
 from tests.integration.conftest import HEALTH_DEADLINE_MS, GatewayResources, create_table
 from tests.integration.helpers import REGION, FakeLambdaContext, proxy_event, response_header
 
@@ -17,9 +18,9 @@ EXPECTED_CHECKS = {"table", "rate_limit_table", "webhook_queue", "webhook_dlq", 
 
 
 @pytest.fixture
-def routes_handler(aws: None) -> Handler:
+def health_handler(aws: None) -> Handler:
     # Imported once the environment is set (the module builds its logger and tracer on import).
-    from functions.routes.handler import lambda_handler
+    from functions.routes.health_handler import lambda_handler
 
     return lambda_handler
 
@@ -30,10 +31,10 @@ def get_health(handler: Handler, context: FakeLambdaContext) -> tuple[dict[str, 
 
 
 def test_given_every_dependency_up_when_health_is_requested_then_200_healthy_with_facts(
-    gateway_resources: GatewayResources, routes_handler: Handler, lambda_context: FakeLambdaContext
+    gateway_resources: GatewayResources, health_handler: Handler, lambda_context: FakeLambdaContext
 ) -> None:
     # When
-    response, body = get_health(routes_handler, lambda_context)
+    response, body = get_health(health_handler, lambda_context)
 
     # Then
     assert response["statusCode"] == 200, body
@@ -52,10 +53,12 @@ def test_given_every_dependency_up_when_health_is_requested_then_200_healthy_wit
     assert checks["webhook_dlq"]["facts"] == {"depth": 0, "in_flight": 0}
     assert checks["state_machine"]["facts"] == {"state": "ACTIVE"}
     assert checks["schedules"]["facts"] == {"count": 1, "group": gateway_resources.schedule_group_name}
+    # And the answer is what the OpenAPI document says it is
+    assert HealthOut.model_validate(body).model_dump(mode="json") == body
 
 
 def test_given_messages_on_the_work_queue_when_health_is_requested_then_depth_is_reported_and_still_healthy(
-    gateway_resources: GatewayResources, routes_handler: Handler, lambda_context: FakeLambdaContext
+    gateway_resources: GatewayResources, health_handler: Handler, lambda_context: FakeLambdaContext
 ) -> None:
     # Given two pending deliveries (normal work, not a problem)
     sqs = boto3.client("sqs", region_name=REGION)
@@ -63,7 +66,7 @@ def test_given_messages_on_the_work_queue_when_health_is_requested_then_depth_is
         sqs.send_message(QueueUrl=gateway_resources.webhook_queue_url, MessageBody=json.dumps({"n": n}))
 
     # When
-    response, body = get_health(routes_handler, lambda_context)
+    response, body = get_health(health_handler, lambda_context)
 
     # Then
     assert response["statusCode"] == 200
@@ -76,17 +79,17 @@ def test_given_messages_on_the_work_queue_when_health_is_requested_then_depth_is
 
 
 def test_given_a_message_in_the_dlq_when_health_is_requested_then_degraded_with_a_dlq_warning(
-    gateway_resources: GatewayResources, routes_handler: Handler, lambda_context: FakeLambdaContext
+    gateway_resources: GatewayResources, health_handler: Handler, lambda_context: FakeLambdaContext
 ) -> None:
     # Given a first healthy answer (clients now cached) and then a dead letter
-    _, first_body = get_health(routes_handler, lambda_context)
+    _, first_body = get_health(health_handler, lambda_context)
     assert first_body["status"] == "healthy"
     boto3.client("sqs", region_name=REGION).send_message(
         QueueUrl=gateway_resources.webhook_dlq_url, MessageBody='{"delivery":"d-1"}'
     )
 
     # When
-    response, body = get_health(routes_handler, lambda_context)
+    response, body = get_health(health_handler, lambda_context)
 
     # Then the gateway still answers 200 (it can serve) but says why it is degraded
     assert response["statusCode"] == 200
@@ -97,13 +100,13 @@ def test_given_a_message_in_the_dlq_when_health_is_requested_then_degraded_with_
 
 
 def test_given_the_data_table_is_gone_when_health_is_requested_then_503_unavailable(
-    gateway_resources: GatewayResources, routes_handler: Handler, lambda_context: FakeLambdaContext
+    gateway_resources: GatewayResources, health_handler: Handler, lambda_context: FakeLambdaContext
 ) -> None:
     # Given
     boto3.client("dynamodb", region_name=REGION).delete_table(TableName=gateway_resources.table_name)
 
     # When
-    response, body = get_health(routes_handler, lambda_context)
+    response, body = get_health(health_handler, lambda_context)
 
     # Then
     assert response["statusCode"] == 503
@@ -115,11 +118,11 @@ def test_given_the_data_table_is_gone_when_health_is_requested_then_503_unavaila
 
 
 def test_given_the_rate_limit_table_is_gone_when_health_is_requested_then_200_degraded(
-    gateway_resources: GatewayResources, routes_handler: Handler, lambda_context: FakeLambdaContext
+    gateway_resources: GatewayResources, health_handler: Handler, lambda_context: FakeLambdaContext
 ) -> None:
     boto3.client("dynamodb", region_name=REGION).delete_table(TableName=gateway_resources.rate_limit_table_name)
 
-    response, body = get_health(routes_handler, lambda_context)
+    response, body = get_health(health_handler, lambda_context)
 
     assert response["statusCode"] == 200
     assert body["status"] == "degraded"
@@ -127,7 +130,7 @@ def test_given_the_rate_limit_table_is_gone_when_health_is_requested_then_200_de
 
 
 def test_given_a_second_schedule_when_health_is_requested_then_the_count_follows(
-    gateway_resources: GatewayResources, routes_handler: Handler, lambda_context: FakeLambdaContext
+    gateway_resources: GatewayResources, health_handler: Handler, lambda_context: FakeLambdaContext
 ) -> None:
     # Given one more schedule in the group and one in another group (not counted)
     scheduler = boto3.client("scheduler", region_name=REGION)
@@ -147,14 +150,14 @@ def test_given_a_second_schedule_when_health_is_requested_then_the_count_follows
     )
 
     # When
-    _, body = get_health(routes_handler, lambda_context)
+    _, body = get_health(health_handler, lambda_context)
 
     # Then
     assert body["checks"]["schedules"]["facts"]["count"] == 2
 
 
 def test_given_only_the_table_is_configured_when_health_is_requested_then_only_that_check_runs(
-    aws: None, routes_handler: Handler, lambda_context: FakeLambdaContext, monkeypatch: pytest.MonkeyPatch
+    aws: None, health_handler: Handler, lambda_context: FakeLambdaContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given a function configured with the data table alone
     create_table("solo-table")
@@ -162,7 +165,7 @@ def test_given_only_the_table_is_configured_when_health_is_requested_then_only_t
     monkeypatch.setenv("HEALTH_DEADLINE_MS", str(HEALTH_DEADLINE_MS))
 
     # When
-    response, body = get_health(routes_handler, lambda_context)
+    response, body = get_health(health_handler, lambda_context)
 
     # Then
     assert response["statusCode"] == 200

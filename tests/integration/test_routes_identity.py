@@ -1,4 +1,4 @@
-"""GET /api/v1/whoami and the routes function's own error answers, through its entry point."""
+"""GET /api/v1/whoami and the management function's own error answers, through its entry point."""
 
 from __future__ import annotations
 
@@ -17,14 +17,14 @@ PROBLEM = "application/problem+json"
 
 
 @pytest.fixture
-def routes_handler(aws: None) -> Handler:
-    from functions.routes.handler import lambda_handler
+def management_handler(aws: None) -> Handler:
+    from functions.routes.management_handler import lambda_handler
 
     return lambda_handler
 
 
 def test_given_an_authorizer_context_when_whoami_then_200_with_the_identity_and_scopes_as_a_list(
-    routes_handler: Handler, lambda_context: FakeLambdaContext
+    management_handler: Handler, lambda_context: FakeLambdaContext
 ) -> None:
     # Given the context our authorizer hands API Gateway (flat strings, scopes space-separated)
     event = proxy_event(
@@ -41,7 +41,7 @@ def test_given_an_authorizer_context_when_whoami_then_200_with_the_identity_and_
     )
 
     # When
-    response = routes_handler(event, lambda_context)
+    response = management_handler(event, lambda_context)
 
     # Then
     assert response["statusCode"] == 200
@@ -56,11 +56,11 @@ def test_given_an_authorizer_context_when_whoami_then_200_with_the_identity_and_
 
 
 def test_given_an_identity_without_scopes_when_whoami_then_scopes_is_an_empty_list(
-    routes_handler: Handler, lambda_context: FakeLambdaContext
+    management_handler: Handler, lambda_context: FakeLambdaContext
 ) -> None:
     event = proxy_event("GET", "/api/v1/whoami", authorizer={"client_id": "c2", "scopes": "", "tier": "gold"})
 
-    response = routes_handler(event, lambda_context)
+    response = management_handler(event, lambda_context)
 
     body = json.loads(response["body"])
     assert response["statusCode"] == 200
@@ -74,13 +74,13 @@ def test_given_an_identity_without_scopes_when_whoami_then_scopes_is_an_empty_li
     ids=["no-authorizer", "empty", "principal-only", "blank-client"],
 )
 def test_given_no_authenticated_identity_when_whoami_then_401_problem_no_identity(
-    routes_handler: Handler, lambda_context: FakeLambdaContext, authorizer: dict[str, Any] | None
+    management_handler: Handler, lambda_context: FakeLambdaContext, authorizer: dict[str, Any] | None
 ) -> None:
     # Given
     event = proxy_event("GET", "/api/v1/whoami", authorizer=authorizer, request_id="req-who")
 
     # When
-    response = routes_handler(event, lambda_context)
+    response = management_handler(event, lambda_context)
 
     # Then
     body = json.loads(response["body"])
@@ -94,9 +94,9 @@ def test_given_no_authenticated_identity_when_whoami_then_401_problem_no_identit
 
 
 def test_given_an_unknown_path_when_called_then_404_problem_route_not_found(
-    routes_handler: Handler, lambda_context: FakeLambdaContext
+    management_handler: Handler, lambda_context: FakeLambdaContext
 ) -> None:
-    response = routes_handler(proxy_event("GET", "/api/v1/nope", request_id="req-nope"), lambda_context)
+    response = management_handler(proxy_event("GET", "/api/v1/nope", request_id="req-nope"), lambda_context)
 
     body = json.loads(response["body"])
     assert response["statusCode"] == 404
@@ -106,13 +106,13 @@ def test_given_an_unknown_path_when_called_then_404_problem_route_not_found(
 
 
 def test_given_the_docs_path_when_the_openapi_document_is_requested_then_it_lists_both_routes(
-    routes_handler: Handler, lambda_context: FakeLambdaContext
+    management_handler: Handler, lambda_context: FakeLambdaContext
 ) -> None:
     event = proxy_event("GET", "/api/v1/docs")
     event["queryStringParameters"] = {"format": "json"}
     event["multiValueQueryStringParameters"] = {"format": ["json"]}
 
-    response = routes_handler(event, lambda_context)
+    response = management_handler(event, lambda_context)
 
     assert response["statusCode"] == 200
     document = json.loads(response["body"])
@@ -141,11 +141,11 @@ def _bound_token_event(presented_pem: str | None, bound_pem: str) -> dict[str, A
 
 
 def test_given_a_bound_token_when_the_same_certificate_is_presented_then_the_identity_says_bound(
-    routes_handler: Handler, lambda_context: FakeLambdaContext
+    management_handler: Handler, lambda_context: FakeLambdaContext
 ) -> None:
     pem, _ = make_certificate("payments.bank.example")
 
-    response = routes_handler(_bound_token_event(pem, pem), lambda_context)
+    response = management_handler(_bound_token_event(pem, pem), lambda_context)
 
     assert response["statusCode"] == 200
     assert json.loads(response["body"])["certificate_bound"] is True
@@ -156,14 +156,14 @@ def test_given_a_bound_token_when_the_same_certificate_is_presented_then_the_ide
     [("none", "certificate_required"), ("other", "certificate_mismatch")],
 )
 def test_given_a_bound_token_when_reused_without_its_certificate_then_401(
-    routes_handler: Handler, lambda_context: FakeLambdaContext, presented: str, code: str
+    management_handler: Handler, lambda_context: FakeLambdaContext, presented: str, code: str
 ) -> None:
     # Given a token bound to one certificate, and API Gateway's cached Allow for it
     pem, _ = make_certificate("payments.bank.example")
     other, _ = make_certificate("thief.example")
 
     # When the request carries no certificate, or another one
-    response = routes_handler(_bound_token_event(None if presented == "none" else other, pem), lambda_context)
+    response = management_handler(_bound_token_event(None if presented == "none" else other, pem), lambda_context)
 
     # Then the function refuses it: the cached Allow does not depend on the certificate
     assert response["statusCode"] == 401

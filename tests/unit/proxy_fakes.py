@@ -14,11 +14,12 @@ from functions.routes.dal.request_log_store import RequestLogStore
 from functions.routes.dal.response_cache import CachedAnswer, ResponseCache
 from functions.routes.dal.serving_cache import ClientLimits, ServingCache
 from functions.routes.dal.upstream import UpstreamAnswer, UpstreamClient
-from functions.routes.logic.gateways import Deployment, GatewaySpec, GatewayVersion
+from functions.routes.logic.gateways import GatewaySpec, GatewayVersion
 from functions.routes.logic.proxy import Proxy, ProxyCaller, ProxyRequest, ProxyResponse
 from functions.routes.logic.request_log import RequestRecord
 from functions.routes.logic.route_spec import Route
 from functions.routes.logic.serving import CompiledVersion, ServingGateway
+from gateway_core.deployed import DeployedVersion, Deployment
 from gateway_core.ratelimit.limiter import Decision, RateLimiter, ScopedPlan
 from gateway_core.ratelimit.plan import PolicyStatus
 
@@ -148,7 +149,11 @@ class FakeServing(ServingCache):
     ) -> None:
         self._gateways = gateways
         self._health = dict(health or {})
-        self._versions_by_key = {(v.gateway_id, v.version): CompiledVersion.compile(v) for v in versions}
+        # Versions reach the proxy as they are stored: the deployed model's JSON, read back.
+        self._versions_by_key = {
+            (v.gateway_id, v.version): CompiledVersion.compile(DeployedVersion.from_json(v.model_dump(mode="json")))
+            for v in versions
+        }
         self._limits = dict(limits or {})
         self.reads = 0
 

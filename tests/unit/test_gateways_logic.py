@@ -24,11 +24,11 @@ from functions.routes.logic.gateways import (
     next_deployment,
     previous_version,
     promote,
-    serves_canary,
     set_canary,
 )
 from functions.routes.logic.route_spec import LimitsSpec, Route, RouteSpec
 from gateway_core.audit import Actor
+from gateway_core.deployed import serves_canary
 from gateway_core.errors import Conflict, NotFound
 
 NOW = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)

@@ -13,8 +13,8 @@ import pytest
 
 from functions.routes.dal.serving_cache import ClientLimits
 from functions.routes.dal.upstream import UpstreamAnswer
-from functions.routes.logic.gateways import serves_canary
 from functions.routes.logic.proxy import Proxy, ProxyCaller, ProxyResponse
+from gateway_core.deployed import serves_canary
 from gateway_core.errors import PROBLEM_CONTENT_TYPE, UpstreamError
 from gateway_core.ratelimit.limiter import Decision
 from tests.unit.proxy_fakes import (

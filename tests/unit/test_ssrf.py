@@ -18,7 +18,8 @@ import pytest
 
 from gateway_core import ssrf
 from gateway_core.errors import UpstreamError
-from gateway_core.ssrf import BlockedDestination, SsrfPolicy, guarded_client, validate_upstream_url
+from gateway_core.ssrf import BlockedDestination, SsrfPolicy, validate_upstream_url
+from gateway_core.ssrf_client import guarded_client
 
 LAX = SsrfPolicy(require_https=False)  # so that http:// cases fail for the address, not the scheme
 STRICT = SsrfPolicy()

@@ -9,52 +9,59 @@ import base64
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
-from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.router import APIGatewayRouter
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
-
-from functions.routes.api.proxy import PREFIX, proxy, proxy_caller
-from functions.routes.logic.proxy import DEADLINE_SECONDS, ProxyRequest, ProxyResponse
+from functions.routes.api.proxy import PREFIX, proxy_caller
+from functions.routes.logic.proxy import DEADLINE_SECONDS, Proxy, ProxyCaller, ProxyRequest, ProxyResponse
 from functions.routes.logic.transform.jsonio import dumps_json, loads_json
-from gateway_core.errors import GatewayError, problem_body
+from gateway_core.endpoints import Reply, Request
+from gateway_core.errors import GatewayError, ValidationFailed, problem_body
 
-router = APIGatewayRouter()
-MAX_REQUESTS = 25
+if TYPE_CHECKING:
+    from functions.routes.api.batch_models import BatchIn, SubRequest
+
 MAX_PARALLEL = 10
 # A Lambda answer carries at most 6 MB; the batch's JSON must stay below with room to spare.
 MAX_BATCH_BYTES = 5_000_000
 
 
-class SubRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    id: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
-    method: Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
-    path: str = Field(min_length=4, max_length=2048, pattern=r"^/gw(/[^\s]*)?$", description="e.g. /gw/orders/42?x=1")
-    headers: dict[str, str] = Field(default_factory=dict, max_length=50)
-    body: Any = Field(default=None, description="JSON, sent as application/json; a string is sent as it is")
+def parse_batch(body: bytes) -> BatchIn:
+    """The validated batch; a 422 `validation_failed` problem listing what is wrong otherwise,
+    in the management API's format (`loc` starts at `body`). The models, and pydantic, are
+    imported here, at the first batch: the proxy's cold start does not pay for them."""
+    from pydantic import ValidationError
+
+    from functions.routes.api.batch_models import BatchIn
+
+    try:
+        data = json.loads(body or b"{}")
+    except json.JSONDecodeError as error:
+        raise _invalid(
+            [{"loc": ["body", str(error.pos)], "msg": "JSON decode error", "type": "json_invalid"}]
+        ) from error
+    try:
+        return BatchIn.model_validate(data)
+    except ValidationError as error:
+        errors = [
+            {"loc": ["body", *(str(part) for part in e["loc"])], "msg": str(e["msg"]), "type": str(e["type"])}
+            for e in error.errors()
+        ]
+        raise _invalid(errors) from error
 
 
-class BatchIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    requests: list[SubRequest] = Field(min_length=1, max_length=MAX_REQUESTS)
-
-
-class SubResponse(BaseModel):
-    id: str
-    status: int
-    headers: dict[str, str]
-    body: Any
-
-
-class BatchOut(BaseModel):
-    responses: list[SubResponse]
+def _invalid(errors: list[dict[str, Any]]) -> ValidationFailed:
+    return ValidationFailed("The request does not match the expected schema.", extensions={"errors": errors})
 
 
 def _request(
-    sub: SubRequest, raw_body: Any, index: int, base: dict[str, Any], parent_id: str, deadline_at: float
+    sub: SubRequest,
+    raw_body: Any,
+    index: int,
+    base: dict[str, str],
+    batch: Request,
+    caller: ProxyCaller,
+    deadline_at: float,
 ) -> ProxyRequest:
     parts = urlsplit(sub.path)
     headers = {k.lower(): v for k, v in sub.headers.items()}
@@ -74,9 +81,9 @@ def _request(
         query=parse_qs(parts.query, keep_blank_values=True),
         headers={**base, **headers},
         body=body,
-        source_ip=str(router.current_event.request_context.identity.source_ip or ""),
-        request_id=f"{parent_id}-{index}",
-        caller=proxy_caller(router.current_event),
+        source_ip=batch.source_ip,
+        request_id=f"{batch.request_id}-{index}",
+        caller=caller,
         deadline_at=deadline_at,
     )
 
@@ -103,37 +110,27 @@ def _wire_size(answer: dict[str, Any]) -> int:
     return len(json.dumps(dumps_json(answer).decode()))
 
 
-@router.post(
-    "/api/v1/batch",
-    tags=["proxy"],
-    summary="Run up to 25 proxied requests concurrently",
-    responses={
-        200: {
-            "description": "Each sub-request's answer, in order",
-            "content": {"application/json": {"model": BatchOut}},
-        }
-    },
-)
-def batch(body: BatchIn) -> Response[str]:
-    event = router.current_event
-    parent_id = str(event.request_context.request_id)
+def handle(request: Request, proxy: Proxy) -> Reply:
+    batch = parse_batch(request.body)
     # The validated model reads numbers as floats; bodies are taken from the raw JSON instead.
-    raw = loads_json(event.body or "{}")
+    raw = loads_json(request.body or b"{}")
     raw_bodies = [r.get("body") if isinstance(r, dict) else None for r in raw.get("requests", [])]
-    base = {"user-agent": str(event.headers.get("user-agent") or event.headers.get("User-Agent") or "")}
+    base = {"user-agent": request.header("user-agent") or ""}
+    caller = proxy_caller(request)
     # Every sub-request shares the batch's time inside API Gateway's 29 s: one that has no time
     # left when its turn comes is answered 504 without calling its upstream.
     deadline_at = time.monotonic() + DEADLINE_SECONDS - 1.0
-    requests = [_request(sub, raw_bodies[i], i, base, parent_id, deadline_at) for i, sub in enumerate(body.requests)]
-    gateway = proxy()
+    requests = [
+        _request(sub, raw_bodies[i], i, base, request, caller, deadline_at) for i, sub in enumerate(batch.requests)
+    ]
     with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(requests))) as pool:
-        responses = list(pool.map(gateway.handle, requests))
+        responses = list(pool.map(proxy.handle, requests))
     answers = [
         _answer(sub.id or str(i), response)
-        for i, (sub, response) in enumerate(zip(body.requests, responses, strict=True))
+        for i, (sub, response) in enumerate(zip(batch.requests, responses, strict=True))
     ]
-    out = {"responses": _within_size(answers, parent_id)}
-    return Response(status_code=200, content_type="application/json", body=dumps_json(out).decode())
+    out = {"responses": _within_size(answers, request.request_id)}
+    return Reply.json(200, dumps_json(out).decode())
 
 
 def _within_size(answers: list[dict[str, Any]], request_id: str) -> list[dict[str, Any]]:

@@ -1,4 +1,5 @@
-"""Response models of the routes function (they also make its OpenAPI document)."""
+"""Answers of the routes folder's functions as the OpenAPI document describes them (the health,
+OAuth2 and identity answers; the management API's own models sit beside its routers)."""
 
 from __future__ import annotations
 
@@ -28,3 +29,38 @@ class IdentityOut(BaseModel):
     scopes: list[str]
     tier: str
     certificate_bound: bool = False  # a token bound to this request's client certificate (RFC 8705)
+
+
+class TokenOut(BaseModel):
+    access_token: str = Field(description="An RS256 `at+jwt` access token")
+    token_type: Literal["Bearer"]
+    expires_in: int = Field(description="Seconds")
+    scope: str = Field(description="The granted scopes, space-separated")
+
+
+class JwkOut(BaseModel):
+    kty: Literal["RSA"]
+    kid: str = Field(description="RFC 7638 thumbprint")
+    alg: str
+    use: Literal["sig"]
+    n: str
+    e: str
+
+
+class JwksOut(BaseModel):
+    keys: list[JwkOut] = Field(description="The current signing key first, then the previous one")
+
+
+class ServerMetadataOut(BaseModel):
+    issuer: str
+    token_endpoint: str
+    jwks_uri: str
+    grant_types_supported: list[str]
+    token_endpoint_auth_methods_supported: list[str]
+    tls_client_certificate_bound_access_tokens: bool
+    scopes_supported: list[str]
+    response_types_supported: list[str]
+    subject_types_supported: list[str]
+    id_token_signing_alg_values_supported: list[str]
+    token_endpoint_auth_signing_alg_values_supported: list[str]
+    mtls_endpoint_aliases: dict[str, str] | None = Field(default=None, description="RFC 8705 §5")

@@ -11,22 +11,16 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from boto3.dynamodb.types import TypeSerializer
 from botocore.exceptions import ClientError
 
+from functions.routes.dal.client_reader import ClientReader, client_from_item, client_key
 from functions.routes.dal.pagination import gsi1_page
-from functions.routes.logic.catalog import RateLimits
 from functions.routes.logic.clients import Client, ConcurrentChange, DuplicateName
 from gateway_core.audit import Actor, audit_item
 from gateway_core.clock import utc_now
 
 _serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
-_FIELDS = tuple(Client.__dataclass_fields__)
-
-
-def _key(client_id: str) -> dict[str, Any]:
-    return {"PK": {"S": f"CLIENT#{client_id}"}, "SK": {"S": "CLIENT"}}
 
 
 def _name_key(name: str) -> dict[str, Any]:
@@ -36,31 +30,17 @@ def _name_key(name: str) -> dict[str, Any]:
 def _item(client: Client) -> dict[str, Any]:
     data = asdict(client)
     item = {k: _serializer.serialize(v) for k, v in data.items()}
-    item.update(_key(client.client_id))
+    item.update(client_key(client.client_id))
     item["GSI1PK"] = {"S": "CLIENTS"}
     item["GSI1SK"] = {"S": f"{client.created_at}#{client.client_id}"}
     return item
-
-
-def _client(item: dict[str, Any]) -> Client:
-    data = {k: _deserializer.deserialize(item[k]) for k in _FIELDS if k in item}
-    limits = data.get("rate_limits")
-    data["rate_limits"] = RateLimits(**{k: int(v) for k, v in limits.items()}) if limits else None
-    data["version"] = int(data["version"])
-    if data.get("monthly_quota") is not None:
-        data["monthly_quota"] = int(data["monthly_quota"])
-    return Client(**data)
 
 
 def _reasons(error: ClientError) -> list[str]:
     return [r.get("Code", "None") for r in error.response.get("CancellationReasons", [])]
 
 
-class DynamoClientStore:
-    def __init__(self, dynamodb: Any, table_name: str) -> None:
-        self.dynamodb = dynamodb
-        self.table = table_name
-
+class DynamoClientStore(ClientReader):
     def _audit(
         self, actor: Actor, action: str, client_id: str, before: Client | None, after: Client | None
     ) -> dict[str, Any]:
@@ -102,13 +82,9 @@ class DynamoClientStore:
                 raise DuplicateName(client.name) from error
             raise
 
-    def get(self, client_id: str) -> Client | None:
-        item = self.dynamodb.get_item(TableName=self.table, Key=_key(client_id), ConsistentRead=True).get("Item")
-        return _client(item) if item else None
-
     def list(self, status: str | None, limit: int, cursor: str | None) -> tuple[list[Client], str | None]:
         items, next_cursor = gsi1_page(self.dynamodb, self.table, "CLIENTS", limit, cursor, status=status)
-        return [_client(i) for i in items], next_cursor
+        return [client_from_item(i) for i in items], next_cursor
 
     def replace(self, before: Client, after: Client, action: str, actor: Actor) -> None:
         items: list[dict[str, Any]] = [
@@ -153,7 +129,7 @@ class DynamoClientStore:
                     {
                         "Delete": {
                             "TableName": self.table,
-                            "Key": _key(client.client_id),
+                            "Key": client_key(client.client_id),
                             "ConditionExpression": "version = :v",
                             "ExpressionAttributeValues": {":v": {"N": str(client.version)}},
                         }

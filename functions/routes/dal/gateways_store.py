@@ -20,15 +20,15 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from functions.routes.dal.deployed_versions import DEPLOYMENTS_KEY, DeployedVersions, version_sk
 from functions.routes.dal.pagination import gsi1_page
 from functions.routes.logic import paths
 from functions.routes.logic.clients import ConcurrentChange
 from functions.routes.logic.gateways import Deployment, DuplicateGateway, Gateway, GatewayVersion
 from functions.routes.logic.route_spec import Route
 from gateway_core.audit import Actor, audit_put
-from gateway_core.errors import Conflict, DependencyUnavailable
+from gateway_core.errors import Conflict
 
-DEPLOYMENTS_KEY = {"PK": {"S": "CONFIG"}, "SK": {"S": "DEPLOYMENTS"}}
 _PART_BYTES = 350_000  # below DynamoDB's 400 KB item limit, with room for the key and attributes
 
 
@@ -57,10 +57,6 @@ def _route_guard(route: Route) -> dict[str, Any]:
 
 def _guard(kind: str, value: str) -> dict[str, Any]:
     return {"PK": {"S": f"{kind}#{value}"}, "SK": {"S": kind}}
-
-
-def _version_sk(version: int) -> str:
-    return f"VERSION#{version:08d}"
 
 
 def deployment_entry(gateway: Gateway) -> str:
@@ -346,7 +342,7 @@ class DynamoGatewayStore:
         pk = {"S": f"GATEWAY#{snapshot.gateway_id}"}
         header = {
             "PK": pk,
-            "SK": {"S": _version_sk(snapshot.version)},
+            "SK": {"S": version_sk(snapshot.version)},
             "parts": {"N": str(len(parts))},
             "data": {"B": parts[0]},
             "summary": {"S": json.dumps(snapshot.summary(), sort_keys=True)},
@@ -354,7 +350,7 @@ class DynamoGatewayStore:
         items = [self._put(header, "attribute_not_exists(PK)")]
         items.extend(
             self._put(
-                {"PK": pk, "SK": {"S": f"{_version_sk(snapshot.version)}#{k:03d}"}, "data": {"B": part}},
+                {"PK": pk, "SK": {"S": f"{version_sk(snapshot.version)}#{k:03d}"}, "data": {"B": part}},
                 "attribute_not_exists(PK)",
             )
             for k, part in enumerate(parts[1:], start=1)
@@ -366,26 +362,8 @@ class DynamoGatewayStore:
         self._write(items, conflicts)
 
     def version(self, gateway_id: str, version: int) -> GatewayVersion | None:
-        request: dict[str, Any] = {
-            "TableName": self.table,
-            "KeyConditionExpression": "PK = :pk AND begins_with(SK, :v)",
-            "ExpressionAttributeValues": {":pk": {"S": f"GATEWAY#{gateway_id}"}, ":v": {"S": _version_sk(version)}},
-            "ConsistentRead": True,
-        }
-        items: list[dict[str, Any]] = []
-        while True:  # a version may span several query pages (1 MB each)
-            page = self.dynamodb.query(**request)
-            items.extend(page.get("Items", []))
-            if "LastEvaluatedKey" not in page:
-                break
-            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        items.sort(key=lambda i: i["SK"]["S"])
-        if not items:
-            return None
-        if len(items) != int(items[0].get("parts", {}).get("N", "1")):
-            raise DependencyUnavailable(f"Version {version} of gateway {gateway_id} could not be read whole.")
-        data = b"".join(bytes(i["data"]["B"]) for i in items)
-        return GatewayVersion.stored(json.loads(zlib.decompress(data)))
+        document = DeployedVersions(self.dynamodb, self.table).document(gateway_id, version)
+        return GatewayVersion.stored(document) if document is not None else None
 
     def versions(self, gateway_id: str) -> list[dict[str, Any]]:
         summaries: list[dict[str, Any]] = []
@@ -405,10 +383,7 @@ class DynamoGatewayStore:
 
     def deployments(self) -> dict[str, dict[str, Any]]:
         """The index the proxy reads: gateway id -> base path, status and serving versions."""
-        item = self.dynamodb.get_item(TableName=self.table, Key=DEPLOYMENTS_KEY).get("Item") or {}
-        return {
-            name[3:]: json.loads(value["S"]) for name, value in item.items() if name.startswith("gw_") and "S" in value
-        }
+        return DeployedVersions(self.dynamodb, self.table).index()
 
 
 __all__ = ["DEPLOYMENTS_KEY", "Deployment", "DuplicateRoute", "DynamoGatewayStore"]

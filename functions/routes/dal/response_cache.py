@@ -12,20 +12,15 @@ import time
 import zlib
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
+
+from functions.routes.logic.proxy_ports import CachedAnswer
+
+__all__ = ["CachedAnswer", "ResponseCache"]
 
 MEMORY_ENTRIES = 256
 MEMORY_BYTES = 32 * 1024 * 1024  # of a 1 GB function: bodies may be large, entries are not equal
 MAX_CACHED_BYTES = 350_000  # one DynamoDB item
-
-
-@dataclass(frozen=True)
-class CachedAnswer:
-    status: int
-    headers: list[tuple[str, str]]
-    body: bytes
-    expires_at: float
 
 
 class ResponseCache:

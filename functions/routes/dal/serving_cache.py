@@ -15,29 +15,20 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
 
-from functions.routes.dal.gateways_store import DEPLOYMENTS_KEY, DynamoGatewayStore
+from functions.routes.dal.deployed_versions import DEPLOYMENTS_KEY, HEALTH_KEY, DeployedVersions, index_entries
+from functions.routes.logic.proxy_ports import ClientLimits
 from functions.routes.logic.serving import CompiledVersion, ServingGateway
+from gateway_core.deployed import DeployedVersion
 from gateway_core.errors import DependencyUnavailable
 
+__all__ = ["HEALTH_KEY", "ClientLimits", "ServingCache"]
+
 MAX_CLIENTS = 20_000
-HEALTH_KEY = {"PK": {"S": "CONFIG"}, "SK": {"S": "TARGET_HEALTH"}}
 _deserializer = TypeDeserializer()
-
-
-@dataclass(frozen=True)
-class ClientLimits:
-    tier: str
-    per_minute: int | None
-    per_hour: int | None
-    per_day: int | None
-    burst: int | None
-    monthly_quota: int | None
-    overridden: bool  # False: the tier's defaults apply
 
 
 class ServingCache:
@@ -83,11 +74,8 @@ class ServingCache:
                 if self._loaded_at < 0:
                     raise DependencyUnavailable("The gateway's configuration could not be read; try again.")
                 return  # keep serving what we have; the next request tries again
-            index = items.get("DEPLOYMENTS", {})
             self._gateways = [
-                ServingGateway.from_index(json.loads(v["S"]))
-                for k, v in index.items()
-                if k.startswith("gw_") and "S" in v
+                ServingGateway.from_index(e) for e in index_entries(items.get("DEPLOYMENTS", {})).values()
             ]
             health = items.get("TARGET_HEALTH", {})
             self._health = {
@@ -110,11 +98,11 @@ class ServingCache:
         cached = self._versions.get(key)
         if cached is not None:
             return cached
-        found = DynamoGatewayStore(self.dynamodb, self.table).version(gateway_id, version)
+        found = DeployedVersions(self.dynamodb, self.table).document(gateway_id, version)
         self.reads += 1
         if found is None:
             return None
-        compiled = CompiledVersion.compile(found)
+        compiled = CompiledVersion.compile(DeployedVersion.from_json(found))
         with self._lock:
             self._versions[key] = compiled
             while len(self._versions) > 16:  # active + canary of a few gateways

@@ -8,7 +8,7 @@ import hashlib
 import json
 from typing import Any
 
-from functions.routes.dal.serving_cache import HEALTH_KEY
+from functions.routes.dal.deployed_versions import HEALTH_KEY
 from functions.routes.logic.health_checks import ProbeResult
 
 

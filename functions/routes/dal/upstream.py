@@ -7,21 +7,17 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
 
 import httpx
 
+from functions.routes.logic.proxy_ports import UpstreamAnswer
 from gateway_core.errors import UpstreamError
-from gateway_core.ssrf import SsrfPolicy, guarded_client
+from gateway_core.ssrf import SsrfPolicy
+from gateway_core.ssrf_client import guarded_client
+
+__all__ = ["UpstreamAnswer", "UpstreamClient", "upstream_client"]
 
 MAX_RESPONSE_BYTES = 5 * 1024 * 1024
-
-
-@dataclass(frozen=True)
-class UpstreamAnswer:
-    status: int
-    headers: list[tuple[str, str]]
-    body: bytes
 
 
 class UpstreamClient:

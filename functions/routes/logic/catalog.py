@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 Tier = Literal["free", "basic", "professional", "enterprise"]
 ClientType = Literal["web_app", "mobile_app", "integration", "webhook", "internal"]
@@ -30,8 +30,7 @@ class RateLimits:
     per_day: int
 
 
-@dataclass(frozen=True)
-class TierDefaults:
+class TierDefaults(NamedTuple):
     limits: RateLimits
     monthly_quota: int | None  # None: no monthly cap
 

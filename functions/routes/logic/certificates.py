@@ -7,15 +7,15 @@ from __future__ import annotations
 import hashlib
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
-from typing import Any, Literal, Protocol
-
-from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from functions.routes.logic.clients import ClientStore
 from gateway_core.audit import Actor
 from gateway_core.clock import iso
 from gateway_core.errors import Conflict, NotFound, ValidationFailed
+
+if TYPE_CHECKING:
+    from cryptography import x509
 
 CertStatus = Literal["active", "revoked"]
 MAX_PEM_BYTES = 16 * 1024
@@ -50,10 +50,16 @@ class CertificateStore(Protocol):
 
 
 def fingerprint_of(certificate: x509.Certificate) -> str:
+    from cryptography.hazmat.primitives.serialization import Encoding
+
     return hashlib.sha256(certificate.public_bytes(Encoding.DER)).hexdigest()
 
 
 def parse_pem(pem: str, now: datetime) -> x509.Certificate:
+    # cryptography is imported here, when a certificate is registered: the functions that only
+    # read certificates (OAuth2, the management API's other calls) do not load it at start.
+    from cryptography import x509
+
     if len(pem.encode()) > MAX_PEM_BYTES or "-----BEGIN CERTIFICATE-----" not in pem:
         raise ValidationFailed("Send one PEM-encoded X.509 certificate.", code="invalid_certificate")
     try:

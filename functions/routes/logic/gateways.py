@@ -7,12 +7,12 @@ immutable, numbered versions. The proxy serves deployed versions only, never the
 * canary: change the canary's share; promote: the canary serves all traffic.
 
 A caller goes to the canary when a stable hash of its client id (its address when anonymous) falls
-under the share, so a client sees one version, not a mix, while the share stays the same.
+under the share, so a client sees one version, not a mix, while the share stays the same
+(gateway_core.deployed.serves_canary, which the proxy applies).
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -186,11 +186,3 @@ def promote(current: Deployment) -> Deployment:
     if current.canary_version is None:
         raise Conflict("No canary is deployed.", code="no_canary")
     return Deployment(latest_version=current.latest_version, active_version=current.canary_version)
-
-
-def serves_canary(deployment: Deployment, caller_key: str) -> bool:
-    """Whether this caller's requests go to the canary: a stable bucket 0..99 per caller."""
-    if deployment.canary_version is None or deployment.canary_percent <= 0:
-        return False
-    bucket = int.from_bytes(hashlib.blake2b(caller_key.encode(), digest_size=4).digest(), "big") % 100
-    return bucket < deployment.canary_percent

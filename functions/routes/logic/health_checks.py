@@ -10,7 +10,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from functions.routes.logic.gateways import GatewayVersion
+from gateway_core.deployed import DeployedVersion
 
 PROBE_TIMEOUT_SECONDS = 2.0
 MAX_PROBES = 200
@@ -30,7 +30,7 @@ class ProbeResult:
     detail: str
 
 
-def probes(versions: list[GatewayVersion]) -> list[Probe]:
+def probes(versions: list[DeployedVersion]) -> list[Probe]:
     found: dict[tuple[str, str], Probe] = {}
     for version in versions:
         for route in version.routes:

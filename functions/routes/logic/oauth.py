@@ -12,16 +12,26 @@ import binascii
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qs, unquote_plus
 
-from functions.routes.logic.certificates import CertificateStore
-from functions.routes.logic.clients import Client, ClientStore
+from functions.routes.logic.certificates import Certificate
+from functions.routes.logic.clients import Client
 from gateway_core.cert_binding import NotACertificate, der_from_pem, fingerprint_hex, x5t_s256
 from gateway_core.clock import parse_iso
 from gateway_core.secrets_hashing import verify_secret
 
 TOKEN_LIFETIME = timedelta(hours=1)
+
+
+class ClientLookup(Protocol):
+    """The one read of the client registry a token request needs."""
+
+    def get(self, client_id: str) -> Client | None: ...
+
+
+class CertificateLookup(Protocol):
+    def get(self, fingerprint: str) -> Certificate | None: ...
 
 
 class OAuthError(Exception):
@@ -86,11 +96,11 @@ def _basic_credentials(authorization: str | None) -> tuple[str, str] | None:
 
 
 def authenticate(
-    store: ClientStore,
+    store: ClientLookup,
     request: TokenRequest,
     now: datetime,
     *,
-    certificates: CertificateStore | None = None,
+    certificates: CertificateLookup | None = None,
     certificate_pem: str = "",
 ) -> tuple[Client, dict[str, str] | None]:
     """The authenticated client and, when the request came with a client certificate, the RFC 8705
@@ -115,7 +125,9 @@ def authenticate(
     return client, cnf
 
 
-def certificate_confirmation(certificates: CertificateStore, client: Client, pem: str, now: datetime) -> dict[str, str]:
+def certificate_confirmation(
+    certificates: CertificateLookup, client: Client, pem: str, now: datetime
+) -> dict[str, str]:
     """A token asked for over mTLS is bound to that certificate, which must be registered to the
     client, active and within its validity; anything else is refused rather than silently issued
     unbound."""

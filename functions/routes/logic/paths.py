@@ -9,9 +9,8 @@ method beats one for ANY. A path that matches only routes of other methods is a 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Generic, TypeVar
+from typing import Generic, NamedTuple, TypeVar
 from urllib.parse import unquote
 
 MAX_PATH_LENGTH = 512
@@ -22,8 +21,7 @@ _PARAM = re.compile(r"^\{([A-Za-z_][A-Za-z0-9_]{0,63})(\+?)\}$")
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class Segment:
+class Segment(NamedTuple):
     literal: str | None = None
     param: str | None = None
     greedy: bool = False
@@ -74,17 +72,18 @@ def render(template: str, values: dict[str, str]) -> str:
     return re.sub(r"\{([A-Za-z_][A-Za-z0-9_]*)\+?\}", lambda m: values.get(m.group(1), ""), template)
 
 
-@dataclass
 class _Node(Generic[T]):
-    literals: dict[str, _Node[T]] = field(default_factory=dict)
-    param: _Node[T] | None = None
-    # method -> (names of the parameters on the way here, greedy parameter name or "", value)
-    here: dict[str, tuple[tuple[str, ...], T]] = field(default_factory=dict)
-    greedy: dict[str, tuple[tuple[str, ...], str, T]] = field(default_factory=dict)
+    __slots__ = ("greedy", "here", "literals", "param")
+
+    def __init__(self) -> None:
+        self.literals: dict[str, _Node[T]] = {}
+        self.param: _Node[T] | None = None
+        # method -> (names of the parameters on the way here, greedy parameter name or "", value)
+        self.here: dict[str, tuple[tuple[str, ...], T]] = {}
+        self.greedy: dict[str, tuple[tuple[str, ...], str, T]] = {}
 
 
-@dataclass(frozen=True)
-class Match(Generic[T]):
+class Match(NamedTuple, Generic[T]):
     value: T
     params: dict[str, str]
 

@@ -13,6 +13,11 @@ Order (each step can end the request with a problem+json answer):
     method, because nothing was sent), all inside API Gateway's 29 s;
  9. the response transformation and content negotiation, then our headers;
 10. one request log record, whatever happened.
+
+The logic works over ports (proxy_ports.py); the data plane's function builds the adapters
+(proxy_bootstrap.py). Transformations most routes never use (templates, header and query rules,
+SOAP, GraphQL, XML and CSV rendering, parsing the caller's body) are imported where they are first
+needed, so a cold start that serves a plain pass-through route does not pay for them.
 """
 
 from __future__ import annotations
@@ -23,20 +28,15 @@ import random
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import quote, urlencode
 
 import httpx
 
-from functions.routes.dal.request_log_store import RequestLogStore
-from functions.routes.dal.response_cache import CachedAnswer, ResponseCache
-from functions.routes.dal.serving_cache import ServingCache
-from functions.routes.dal.upstream import UpstreamAnswer, UpstreamClient
 from functions.routes.logic import paths, traffic
-from functions.routes.logic.gateways import GatewaySpec
+from functions.routes.logic.proxy_ports import AnswerCache, CachedAnswer, RequestLogs, Serving, Upstream, UpstreamAnswer
 from functions.routes.logic.request_log import RequestRecord, body_sample, safe_headers, safe_query
 from functions.routes.logic.resilience import (
     CircuitBreakers,
@@ -47,10 +47,10 @@ from functions.routes.logic.resilience import (
     plan_attempt,
     retryable_status,
 )
-from functions.routes.logic.route_spec import Route
 from functions.routes.logic.serving import CompiledVersion, select_gateway, select_version
-from functions.routes.logic.transform import graphql, jsonio, negotiation, rules, soap, templates
+from functions.routes.logic.transform import accept, jsonio
 from gateway_core.clock import iso
+from gateway_core.deployed import DeployedRoute, GatewaySettings
 from gateway_core.errors import (
     PROBLEM_CONTENT_TYPE,
     BadRequest,
@@ -128,8 +128,7 @@ _HEADER_VALUE = re.compile(r"^[\x20-\x7e\t]*$")
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,256}$")
 
 
-@dataclass(frozen=True)
-class ProxyCaller:
+class ProxyCaller(NamedTuple):
     client_id: str | None  # None: no credential
     scopes: tuple[str, ...] = ()
     tier: str = "free"
@@ -138,8 +137,7 @@ class ProxyCaller:
     key_limits: traffic.Limits | None = None  # an API key's own limits, when it has them
 
 
-@dataclass(frozen=True)
-class ProxyRequest:
+class ProxyRequest(NamedTuple):
     method: str
     path: str  # below /gw
     query: dict[str, list[str]]
@@ -151,32 +149,33 @@ class ProxyRequest:
     deadline_at: float | None = None  # time.monotonic() by which to answer (a batch's share of 29 s)
 
 
-@dataclass
-class ProxyResponse:
+class ProxyResponse(NamedTuple):
     status: int
     headers: dict[str, str]
     body: bytes
 
 
-@dataclass
 class _Exchange:
     """What one request gathered on its way, for the answer's headers and the log record."""
 
-    correlation: str
-    record: RequestRecord
-    headers: dict[str, str] = field(default_factory=dict)
-    cors: dict[str, str] = field(default_factory=dict)
+    __slots__ = ("correlation", "cors", "headers", "record")
+
+    def __init__(self, correlation: str, record: RequestRecord) -> None:
+        self.correlation = correlation
+        self.record = record
+        self.headers: dict[str, str] = {}
+        self.cors: dict[str, str] = {}
 
 
 class Proxy:
     def __init__(
         self,
         *,
-        serving: ServingCache,
+        serving: Serving,
         limiter: RateLimiter,
-        upstream: UpstreamClient,
-        cache: ResponseCache,
-        logs: RequestLogStore,
+        upstream: Upstream,
+        cache: AnswerCache,
+        logs: RequestLogs,
         global_per_second: int = 0,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
@@ -272,7 +271,7 @@ class Proxy:
             exchange.headers.update(_deprecation_headers(route, compiled))
         _check_parameters(route, params)
         self._authorize(route, request.caller, exchange)
-        if _renders(route) and negotiation.negotiate(request.headers.get("accept")) is None:
+        if _renders(route) and accept.negotiate(request.headers.get("accept")) is None:
             # Refused before the upstream runs: a mutation must not happen for an answer we cannot give.
             raise _not_acceptable()
         self._limit(route, request, caller_key, exchange)
@@ -330,7 +329,7 @@ class Proxy:
             )
         return found
 
-    def _match(self, compiled: CompiledVersion, method: str, subpath: str) -> tuple[Route, dict[str, str]]:
+    def _match(self, compiled: CompiledVersion, method: str, subpath: str) -> tuple[DeployedRoute, dict[str, str]]:
         try:
             found = compiled.match(method, subpath)
         except paths.MethodNotAllowedHere as error:
@@ -341,7 +340,7 @@ class Proxy:
             raise NotFound(f"No deployed route serves {method} {subpath}.", code="route_not_found")
         return found.value, found.params
 
-    def _authorize(self, route: Route, caller: ProxyCaller, exchange: _Exchange) -> None:
+    def _authorize(self, route: DeployedRoute, caller: ProxyCaller, exchange: _Exchange) -> None:
         if not route.auth_required:
             return
         if caller.client_id is None:
@@ -360,7 +359,7 @@ class Proxy:
                 extensions={"required_scopes": route.required_scopes},
             )
 
-    def _limit(self, route: Route, request: ProxyRequest, caller_key: str, exchange: _Exchange) -> None:
+    def _limit(self, route: DeployedRoute, request: ProxyRequest, caller_key: str, exchange: _Exchange) -> None:
         caller = request.caller
         if caller.client_id is None:
             per_minute, per_hour, per_day = traffic.ANONYMOUS
@@ -402,10 +401,12 @@ class Proxy:
             extensions={"retry_after": decision.retry_after, "scope": _scope_name(decision.refused_by or "")},
         )
 
-    def _cache_key(self, route: Route, request: ProxyRequest, subpath: str, params: dict[str, str]) -> str:
+    def _cache_key(self, route: DeployedRoute, request: ProxyRequest, subpath: str, params: dict[str, str]) -> str:
         if route.cache_key_template:
+            from functions.routes.logic.transform.templates import render_text
+
             context = _resolved(_context(request, params, request.request_id))
-            return route.route_id + "|" + templates.render_text(route.cache_key_template, context)
+            return route.route_id + "|" + render_text(route.cache_key_template, context)
         query = urlencode(sorted((k, v) for k, vs in request.query.items() for v in vs))
         accept = request.headers.get("accept", "")
         # Per caller by default: an upstream answer may be specific to who asked.
@@ -413,8 +414,8 @@ class Proxy:
 
     def _call(
         self,
-        route: Route,
-        settings: GatewaySpec,
+        route: DeployedRoute,
+        settings: GatewaySettings,
         compiled: CompiledVersion,
         request: ProxyRequest,
         params: dict[str, str],
@@ -427,9 +428,11 @@ class Proxy:
             route.upstream_path or route.path,
             {k: quote(v, safe="/" if _greedy(route, k) else "") for k, v in params.items()},
         )
-        query = rules.apply_query_rules(
-            request.query, route.request_transform.query if route.request_transform else None, context
-        )
+        query = request.query
+        if route.request_transform is not None and route.request_transform.query:
+            from functions.routes.logic.transform.rules import apply_query_rules
+
+            query = apply_query_rules(query, route.request_transform.query, context)
         query_string = urlencode([(k, v) for k, vs in query.items() for v in vs])
         balancer = compiled.balancers[route.route_id]
         health = self.serving.health()
@@ -546,17 +549,17 @@ def _scope_name(key: str) -> str:
 def _not_acceptable() -> NotAcceptable:
     return NotAcceptable(
         "This route answers application/json, application/xml or text/csv.",
-        extensions={"available": list(negotiation.RENDERED)},
+        extensions={"available": list(accept.RENDERED)},
     )
 
 
-def _renders(route: Route) -> bool:
+def _renders(route: DeployedRoute) -> bool:
     """Whether the gateway renders this route's answer itself (so Accept must be one of ours)."""
     transform = route.response_transform
     return route.protocol != "rest" or (transform is not None and transform.body is not None)
 
 
-def _check_parameters(route: Route, params: dict[str, str]) -> None:
+def _check_parameters(route: DeployedRoute, params: dict[str, str]) -> None:
     """Path parameters may not climb out of the upstream path: `.` and `..` (and, in a greedy
     parameter, empty segments) are refused, not encoded, since upstreams decode and normalise."""
     greedy = {s.param for s in paths.parse_template(route.path) if s.greedy}
@@ -593,11 +596,11 @@ def _fits_lambda(body: bytes) -> bool:
     return len(json.dumps(text)) < MAX_LAMBDA_BODY_BYTES
 
 
-def _cacheable(route: Route, method: str) -> bool:
+def _cacheable(route: DeployedRoute, method: str) -> bool:
     return route.cache_ttl_seconds > 0 and method in ("GET", "HEAD")
 
 
-def _greedy(route: Route, name: str) -> bool:
+def _greedy(route: DeployedRoute, name: str) -> bool:
     return any(s.greedy and s.param == name for s in paths.parse_template(route.path))
 
 
@@ -622,7 +625,9 @@ class _LazyBody:
 
     def value(self) -> Any:
         if not self._parsed:
-            self._value = negotiation.parse_body(self.request.headers.get("content-type"), self.request.body)
+            from functions.routes.logic.transform.negotiation import parse_body
+
+            self._value = parse_body(self.request.headers.get("content-type"), self.request.body)
             self._parsed = True
         return self._value
 
@@ -633,7 +638,7 @@ def _resolved(context: dict[str, Any]) -> dict[str, Any]:
 
 
 def _upstream_request(
-    route: Route, request: ProxyRequest, context: dict[str, Any], correlation: str
+    route: DeployedRoute, request: ProxyRequest, context: dict[str, Any], correlation: str
 ) -> tuple[str, dict[str, str], bytes]:
     # Headers the caller's Connection header names are hop-by-hop too (RFC 9110 7.6.1).
     named = {n.strip().lower() for n in request.headers.get("connection", "").split(",") if n.strip()}
@@ -649,27 +654,33 @@ def _upstream_request(
     transform = route.request_transform
     needs_body = route.protocol != "rest" or (transform is not None and transform.body is not None)
     full = _resolved(context) if needs_body or _mentions_body(transform) else {**context, "body": None}
-    headers = rules.apply_header_rules(headers, transform.headers if transform else None, full)
+    if transform is not None and transform.headers:
+        from functions.routes.logic.transform.rules import apply_header_rules
+
+        headers = apply_header_rules(headers, transform.headers, full)
     method = request.method
     body = request.body
     if route.protocol == "soap" and route.soap is not None:
-        payload = templates.render(transform.body, full) if transform and transform.body is not None else full["body"]
-        body, extra = soap.soap_request(payload, route.soap.model_dump(exclude_none=True))
+        from functions.routes.logic.transform import soap
+
+        payload = _render(transform.body, full) if transform and transform.body is not None else full["body"]
+        body, extra = soap.soap_request(payload, route.soap.config())
         headers = {k: v for k, v in headers.items() if k not in ("content-type", "soapaction")}
         headers.update(extra)
         method = "POST"
     elif route.protocol == "graphql" and route.graphql is not None:
-        config = route.graphql.model_dump(exclude_none=True)
+        from functions.routes.logic.transform import graphql
+
         if route.graphql.variables is not None:
-            variables = templates.render(route.graphql.variables, full)
+            variables = _render(route.graphql.variables, full)
         else:
             variables = full["body"] if isinstance(full["body"], dict) else {}
-        body = graphql.graphql_request(variables, config)
+        body = graphql.graphql_request(variables, route.graphql.config())
         headers["content-type"] = "application/json"
         headers["accept"] = "application/json"
         method = "POST"
     elif transform is not None and transform.body is not None:
-        body = jsonio.dumps_json(templates.render(transform.body, full))
+        body = jsonio.dumps_json(_render(transform.body, full))
         headers["content-type"] = "application/json"
     for name, value in headers.items():
         # h11 would refuse these mid-call, and count it against the upstream's circuit.
@@ -690,23 +701,29 @@ def _mentions_body(transform: Any) -> bool:
     return transform is not None and "body." in str(transform.headers or "") + str(transform.query or "")
 
 
-def _respond(route: Route, request: ProxyRequest, answer: UpstreamAnswer, context: dict[str, Any]) -> ProxyResponse:
+def _respond(
+    route: DeployedRoute, request: ProxyRequest, answer: UpstreamAnswer, context: dict[str, Any]
+) -> ProxyResponse:
     upstream_headers = {k.lower(): v for k, v in answer.headers}
     content_type = upstream_headers.get("content-type", "")
     value: Any = _NOTHING
     if route.protocol == "soap" and route.soap is not None:
-        value = soap.soap_response(answer.status, content_type, answer.body, route.soap.model_dump(exclude_none=True))
+        from functions.routes.logic.transform import soap
+
+        value = soap.soap_response(answer.status, content_type, answer.body, route.soap.config())
         status = 200
     elif route.protocol == "graphql":
+        from functions.routes.logic.transform import graphql
+
         value = graphql.graphql_response(answer.status, answer.body)
         status = 200
     else:
         status = answer.status
     transform = route.response_transform
     # None: the caller accepts nothing we render; a 406 only if we must render (not a pass-through).
-    media = negotiation.negotiate(request.headers.get("accept"))
+    media = accept.negotiate(request.headers.get("accept"))
     is_json = "json" in content_type.lower()
-    converts = media is not None and media != negotiation.JSON
+    converts = media is not None and media != accept.JSON
     if value is _NOTHING and is_json and answer.body and (converts or (transform and transform.body is not None)):
         try:
             value = jsonio.loads_json(answer.body)
@@ -717,25 +734,37 @@ def _respond(route: Route, request: ProxyRequest, answer: UpstreamAnswer, contex
         if media is None:
             raise _not_acceptable()
         if transform is not None and transform.body is not None:
-            value = templates.render(transform.body, {**_resolved(context), "body": value, "headers": upstream_headers})
-        body = negotiation.render(value, media)
-        headers["content-type"] = media + ("; charset=utf-8" if media != negotiation.JSON else "")
+            value = _render(transform.body, {**_resolved(context), "body": value, "headers": upstream_headers})
+        if media == accept.JSON:
+            body = jsonio.dumps_json(value)
+        else:
+            from functions.routes.logic.transform.negotiation import render
+
+            body = render(value, media)
+        headers["content-type"] = media + ("; charset=utf-8" if media != accept.JSON else "")
     else:
         body = answer.body
-    headers = rules.apply_header_rules(
-        headers, transform.headers if transform else None, {**context, "body": None, "headers": upstream_headers}
-    )
+    if transform is not None and transform.headers:
+        from functions.routes.logic.transform.rules import apply_header_rules
+
+        headers = apply_header_rules(headers, transform.headers, {**context, "body": None, "headers": upstream_headers})
     return ProxyResponse(status, {_title(k): v for k, v in headers.items()}, body)
 
 
 _NOTHING: Any = object()
 
 
+def _render(template: Any, context: dict[str, Any]) -> Any:
+    from functions.routes.logic.transform.templates import render
+
+    return render(template, context)
+
+
 def _title(name: str) -> str:
     return "-".join(part[:1].upper() + part[1:] for part in name.split("-"))
 
 
-def _cors_headers(settings: GatewaySpec, origin: str | None) -> dict[str, str]:
+def _cors_headers(settings: GatewaySettings, origin: str | None) -> dict[str, str]:
     cors = settings.cors
     if cors is None or not origin:
         return {}
@@ -753,7 +782,7 @@ def _cors_headers(settings: GatewaySpec, origin: str | None) -> dict[str, str]:
     return headers
 
 
-def _preflight(settings: GatewaySpec, origin: str | None) -> ProxyResponse:
+def _preflight(settings: GatewaySettings, origin: str | None) -> ProxyResponse:
     headers = _cors_headers(settings, origin)
     if headers and settings.cors is not None:
         headers["Access-Control-Allow-Methods"] = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
@@ -762,7 +791,7 @@ def _preflight(settings: GatewaySpec, origin: str | None) -> ProxyResponse:
     return ProxyResponse(204, headers, b"")
 
 
-def _deprecation_headers(route: Route, compiled: CompiledVersion) -> dict[str, str]:
+def _deprecation_headers(route: DeployedRoute, compiled: CompiledVersion) -> dict[str, str]:
     """RFC 9745 `Deprecation` (a structured-field date) and RFC 8594 `Sunset` (an HTTP date)."""
     if route.deprecation_date is not None:
         since = datetime(

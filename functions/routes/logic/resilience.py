@@ -10,15 +10,14 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})  # RFC 9110 9.2.2
 RETRYABLE_STATUSES = frozenset({500, 502, 503, 504})
 MIN_ATTEMPT_SECONDS = 0.05  # less than this left is not worth an attempt
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
+class RetryPolicy(NamedTuple):
     max_attempts: int = 3
     initial_delay: float = 1.0
     max_delay: float = 5.0

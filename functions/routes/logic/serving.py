@@ -3,26 +3,28 @@ gateway (longest base path) and version (active, or the canary for callers in it
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from functions.routes.logic.balancer import Balancer, Target
-from functions.routes.logic.gateways import Deployment, GatewayVersion, serves_canary
 from functions.routes.logic.paths import Match, RouteTable
-from functions.routes.logic.route_spec import Route
+from gateway_core.deployed import DeployedRoute, DeployedVersion, Deployment, serves_canary
 
 
-@dataclass
 class CompiledVersion:
     """A deployed version ready to serve: its route table and one balancer per route."""
 
-    version: GatewayVersion
-    table: RouteTable[Route]
-    balancers: dict[str, Balancer] = field(default_factory=dict)
+    __slots__ = ("balancers", "table", "version")
+
+    def __init__(
+        self, version: DeployedVersion, table: RouteTable[DeployedRoute], balancers: dict[str, Balancer]
+    ) -> None:
+        self.version = version
+        self.table = table
+        self.balancers = balancers
 
     @classmethod
-    def compile(cls, version: GatewayVersion) -> CompiledVersion:
-        table: RouteTable[Route] = RouteTable()
+    def compile(cls, version: DeployedVersion) -> CompiledVersion:
+        table: RouteTable[DeployedRoute] = RouteTable()
         balancers: dict[str, Balancer] = {}
         for route in version.routes:
             if not route.active:
@@ -33,12 +35,11 @@ class CompiledVersion:
             )
         return cls(version=version, table=table, balancers=balancers)
 
-    def match(self, method: str, path: str) -> Match[Route] | None:
+    def match(self, method: str, path: str) -> Match[DeployedRoute] | None:
         return self.table.match(method, path)
 
 
-@dataclass(frozen=True)
-class ServingGateway:
+class ServingGateway(NamedTuple):
     gateway_id: str
     base_path: str
     status: str

@@ -14,7 +14,7 @@ A bucket allowing more than `LEASE_ABOVE_PER_SECOND` is spent in leased blocks (
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from functions.routes.logic.catalog import TIERS
 from gateway_core.ratelimit.gcra import Quota, Window
@@ -28,8 +28,7 @@ LEASE_WRITES_PER_SECOND = 100
 ANONYMOUS = (30, 500, 2_000)  # per minute, hour, day for callers without a credential, per address
 
 
-@dataclass(frozen=True)
-class Limits:
+class Limits(NamedTuple):
     per_minute: int | None = None
     per_hour: int | None = None
     per_day: int | None = None

@@ -30,7 +30,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from gateway_core.errors import DependencyUnavailable
 from gateway_core.ratelimit.gcra import MICROS
@@ -45,8 +45,7 @@ _V = TypeVar("_V")
 MAX_ATTEMPTS = 4  # busy/idle guesses that can be wrong: first guess, then the state each failure shows
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(NamedTuple):
     admitted: bool
     policies: list[PolicyStatus]
     retry_after: int | None = None  # seconds, when refused
@@ -54,8 +53,7 @@ class Decision:
     writes: int = 0  # DynamoDB writes this decision made (for the benchmark and the tests)
 
 
-@dataclass(frozen=True)
-class ScopedPlan:
+class ScopedPlan(NamedTuple):
     """A plan as one request uses it: `prefix` names its policies in the headers (e.g. "route-"),
     `lease` > 0 asks for leased mode with blocks of that many tokens."""
 

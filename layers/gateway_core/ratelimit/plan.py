@@ -9,7 +9,7 @@ nothing anywhere.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from gateway_core.ratelimit.gcra import MICROS, Quota, Window, month_bounds, month_of
 
@@ -71,8 +71,7 @@ def _number(value: dict[str, Any] | None) -> int | None:
     return int(value["N"])
 
 
-@dataclass(frozen=True)
-class Verdict:
+class Verdict(NamedTuple):
     admitted: bool
     wait_us: int  # when refused: microseconds until the request would be admitted
 
@@ -165,8 +164,7 @@ def refund_request(plan: Plan, cost: int) -> dict[str, Any]:
     }
 
 
-@dataclass(frozen=True)
-class PolicyStatus:
+class PolicyStatus(NamedTuple):
     """One named policy after a decision: the RateLimit-Policy and RateLimit parameters."""
 
     name: str

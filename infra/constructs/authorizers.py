@@ -1,0 +1,67 @@
+"""The four Lambda authorizers' roles: one GetItem per check, each narrowed to the item kinds that
+authorizer reads (`dynamodb:LeadingKeys`), and the API key authorizers' hourly last-use stamp."""
+
+from __future__ import annotations
+
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from constructs import Construct
+
+from infra.constructs.data import DataStore
+from infra.constructs.data_plane import leading_keys
+
+# What each authorizer reads: the IP denylist (`CONFIG`) and its credential's items.
+READS = {
+    "api_key_authorizer": ("CONFIG", "APIKEY#*"),
+    "jwt_authorizer": ("CONFIG", "CLIENT#*", "ISSUER#*"),
+    "mtls_authorizer": ("CONFIG", "CERT#*", "CLIENT#*"),
+    # Any one credential: an API key, a bearer token or a client certificate.
+    "gateway_authorizer": ("CONFIG", "APIKEY#*", "CLIENT#*", "ISSUER#*", "CERT#*"),
+}
+# The authorizers that check API keys also record a key's last use (at most hourly).
+STAMPS_KEYS = ("api_key_authorizer", "gateway_authorizer")
+# The authorizers that verify bearer tokens, ours with the signing keys' public halves.
+VERIFIES_TOKENS = ("jwt_authorizer", "gateway_authorizer")
+
+
+class Authorizers(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        functions: dict[str, lambda_.Function],
+        data: DataStore,
+        denylist_cache_seconds: int,
+        issuer_url: str,
+        token_audience: str,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        for name, kinds in READS.items():
+            function = functions[name]
+            function.add_environment("DENYLIST_CACHE_SECONDS", str(denylist_cache_seconds))
+            function.add_to_role_policy(
+                iam.PolicyStatement(
+                    actions=["dynamodb:GetItem"], resources=[data.table.table_arn], conditions=leading_keys(*kinds)
+                )
+            )
+            data.grant_table_key(function, write=name in STAMPS_KEYS)
+        for name in STAMPS_KEYS:
+            # That one attribute, on key lookup items only.
+            functions[name].add_to_role_policy(
+                iam.PolicyStatement(
+                    actions=["dynamodb:UpdateItem"],
+                    resources=[data.table.table_arn],
+                    conditions={
+                        **leading_keys("APIKEY#*"),
+                        "ForAllValues:StringEquals": {"dynamodb:Attributes": ["PK", "SK", "last_used_at"]},
+                    },
+                )
+            )
+        for name in VERIFIES_TOKENS:
+            functions[name].add_environment("TOKEN_ISSUER", issuer_url)
+            functions[name].add_environment("TOKEN_AUDIENCE", token_audience)
+            functions[name].add_environment("TOKEN_VERIFY_KEY_IDS", ",".join(k.key_arn for k in data.token_verify_keys))
+            functions[name].add_to_role_policy(
+                iam.PolicyStatement(actions=["kms:GetPublicKey"], resources=[k.key_arn for k in data.token_verify_keys])
+            )
