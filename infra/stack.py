@@ -102,7 +102,14 @@ class GatewayStack(Stack):
             global_rate_limit_per_second=global_rate_limit_per_second,
         )
         ManagementApi(
-            self, "Management", function=fns["management"], data=data, api=api.api, stage=stage, issuer_url=issuer_url
+            self,
+            "Management",
+            function=fns["management"],
+            data=data,
+            api=api.api,
+            stage=stage,
+            issuer_url=issuer_url,
+            upstream_allow_cidrs=upstream_allow_cidrs,
         )
         OAuthServer(
             self,

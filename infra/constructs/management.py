@@ -25,6 +25,7 @@ class ManagementApi(Construct):
         api: apigw.RestApi,
         stage: str,
         issuer_url: str,
+        upstream_allow_cidrs: tuple[str, ...],
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
@@ -57,3 +58,5 @@ class ManagementApi(Construct):
         )
         # External issuers may not claim to be us.
         function.add_environment("TOKEN_ISSUER", issuer_url)
+        # Route targets are checked against the SSRF guard's allowlist when they are written.
+        function.add_environment("UPSTREAM_ALLOW_CIDRS", ",".join(upstream_allow_cidrs))

@@ -307,8 +307,8 @@ def test_the_proxy_is_behind_the_gateway_authorizer_and_reaches_no_private_addre
     for method in proxied:
         assert method["Properties"]["AuthorizerId"] == {"Ref": gateway_authorizer}
     assert authorizers[gateway_authorizer]["Properties"]["AuthorizerResultTtlInSeconds"] == 0
-    # And the functions that call upstreams allowlist no private range unless an operator says so
-    for function in ("FunctionsProxy", "FunctionsHealth"):
+    # And the functions that check or call upstreams allowlist no private range unless an operator says so
+    for function in ("FunctionsProxy", "FunctionsHealth", "FunctionsManagement"):
         assert _env(template_json, function)["UPSTREAM_ALLOW_CIDRS"] == ""
     # And a rule runs the health checks every minute with the task's input
     (rule,) = _of_type(template_json, "AWS::Events::Rule").values()
