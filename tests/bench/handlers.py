@@ -359,6 +359,9 @@ def bench_jwt(
     kms = boto3.client("kms", region_name=REGION)
     key_id = kms.create_key(KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["Arn"]
     os.environ.update({"TOKEN_ISSUER": issuer, "TOKEN_AUDIENCE": "finance-gateway", "TOKEN_VERIFY_KEY_IDS": key_id})
+    from gateway_core.settings import settings
+
+    settings.cache_clear()  # settings are read once per container; this one's changed
     put_client(table_name, "cl_bench_jwt")
     now = int(time.time())
     token = KmsSigner(kms, key_id).sign(
