@@ -1,8 +1,10 @@
-"""The Lambda layers (dependencies, shared code) and one function per functions/* folder.
+"""The Lambda layers (dependencies, shared code) and one function per job (infra/config.py
+LAMBDA_FUNCTIONS; a functions/* folder is one code asset and may hold several functions).
 
 Assets come from build/ (staged by infra/build.py without Docker). Each function gets its own
-role (least privilege: grants are added by the constructs that own the resources), its own log
-group with retention, X-Ray tracing and the shared environment.
+role, empty but for its log group and X-Ray (its grants are added by the construct of its job:
+authorizers, data_plane, management, oauth, health), its own log group with retention, X-Ray
+tracing and the shared environment.
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ class SyncSchedules(Construct):
 
 
 class TargetHealthChecks(Construct):
-    """An EventBridge rule that runs the proxy's active health checks every minute: the routes
+    """An EventBridge rule that runs the proxy's active health checks every minute: the health
     function probes each deployed route's targets and records which are up."""
 
     def __init__(self, scope: Construct, construct_id: str, *, target: lambda_.IFunction) -> None:
