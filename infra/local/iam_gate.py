@@ -50,8 +50,15 @@ class Principal:
 class IamGate:
     """WSGI middleware in front of moto's app."""
 
-    def __init__(self, app: Callable[..., Any], account: str, region: str) -> None:
+    def __init__(
+        self,
+        app: Callable[..., Any],
+        account: str,
+        region: str,
+        partition_key: Callable[[str], str | None] = lambda table: None,
+    ) -> None:
         self.app = app
+        self.partition_key = partition_key  # a table's partition key attribute name
         self.account = account
         self.region = region
         self.principals: dict[str, Principal] = {}
@@ -163,7 +170,10 @@ class IamGate:
         context: dict[str, list[str]] = {}
         keys = request.get("Key") or request.get("Item")
         if isinstance(keys, dict):
-            partition: Any = next(iter(keys.values()), {})
+            # The partition key's value, by the table's key schema (an item's attributes come in
+            # any order).
+            name = self.partition_key(resource.split("/")[1]) if "/" in resource else None
+            partition: Any = keys.get(name) if name else next(iter(keys.values()), {})
             value = next(iter(partition.values()), "") if isinstance(partition, dict) else ""
             context["dynamodb:LeadingKeys"] = [str(value)]
         if operation == "UpdateItem":

@@ -74,10 +74,18 @@ def start_moto() -> tuple[Any, int]:
     # Requests are served by the app the WSGI server holds; the IAM gate goes in front of it.
     wsgi = server._server
     assert wsgi is not None
-    server.iam_gate = wsgi.app = IamGate(wsgi.app, ACCOUNT_ID, REGION)  # type: ignore[attr-defined]
+    server.iam_gate = wsgi.app = IamGate(wsgi.app, ACCOUNT_ID, REGION, _partition_key)  # type: ignore[attr-defined]
     _, port = server.get_host_and_port()
     configure_process_for_moto(port)
     return server, port
+
+
+def _partition_key(table_name: str) -> str | None:
+    """The partition key attribute of a table in moto's DynamoDB (None when there is no such table)."""
+    from moto.dynamodb.models import dynamodb_backends
+
+    table = dynamodb_backends[ACCOUNT_ID][REGION].tables.get(table_name)
+    return str(table.hash_key_attr) if table is not None else None
 
 
 def serialize_dynamodb_writes() -> None:

@@ -120,3 +120,21 @@ def test_an_index_query_is_authorized_on_the_index_arn() -> None:
     )
     status, _ = _call(gate, "Query", {"TableName": "Data", "IndexName": "GSI1"})
     assert status.startswith("400")
+
+
+def test_leading_keys_come_from_the_tables_partition_key_whatever_the_attribute_order() -> None:
+    statements = [
+        {
+            "Effect": "Allow",
+            "Action": "dynamodb:PutItem",
+            "Resource": TABLE,
+            "Condition": {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["REQLOG#*"]}},
+        }
+    ]
+    gate = IamGate(lambda e, s: [], "123456789012", "us-east-1", partition_key=lambda table: "PK")
+    gate.register("ASIAFN", Principal("arn:aws:iam::123456789012:role/r", "s", statements))
+    item = {"SK": {"S": "2026"}, "status": {"N": "200"}, "PK": {"S": "REQLOG#gw_1"}}
+    status, _ = _call(gate, "PutItem", {"TableName": "Data", "Item": item})
+    assert status == "200 OK"
+    status, _ = _call(gate, "PutItem", {"TableName": "Data", "Item": {**item, "PK": {"S": "CLIENT#x"}}})
+    assert status.startswith("400")
