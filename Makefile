@@ -53,8 +53,19 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
-test: build lint typecheck
-	$(BIN)/python -m pytest
+# Three independent runs at once (lint and types, the e2e suite, everything else): the e2e suite
+# waits on its local runtimes and loopback servers much of the time, so on two cores this takes
+# minutes off. Each run's output is kept and printed whole; any failure fails the target.
+test: build
+	@mkdir -p .test-logs; \
+	( $(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy ) > .test-logs/static.log 2>&1 & static=$$!; \
+	$(BIN)/python -m pytest tests/e2e > .test-logs/e2e.log 2>&1 & e2e=$$!; \
+	$(BIN)/python -m pytest tests/unit tests/integration tests/infra; rest=$$?; \
+	wait $$static; static_rc=$$?; wait $$e2e; e2e_rc=$$?; \
+	echo "== ruff, ruff format, mypy (exit $$static_rc) =="; cat .test-logs/static.log; \
+	echo "== tests/e2e (exit $$e2e_rc) =="; cat .test-logs/e2e.log; \
+	echo "== exit: unit/integration/infra $$rest, lint/types $$static_rc, e2e $$e2e_rc =="; \
+	test $$rest -eq 0 -a $$static_rc -eq 0 -a $$e2e_rc -eq 0
 
 test-unit test-integration test-infra test-e2e: build
 	$(BIN)/python -m pytest tests/$(subst test-,,$@)
@@ -63,4 +74,4 @@ bench: build
 	$(BIN)/python -m tests.bench
 
 clean:
-	rm -rf build cdk.out .local .bench
+	rm -rf build cdk.out .local .bench .test-logs
