@@ -3,7 +3,7 @@ own network, loopback, link-local or the cloud metadata endpoint, unless an oper
 an address range (context `upstreamAllowCidrs`; the local runtime allowlists loopback).
 
 Checked twice: when a route is written (`validate_upstream_url`: literal addresses, names that
-always mean this host, plaintext to public hosts), and on every connection (`guarded_client` in
+always mean this host, plaintext to public hosts), and on every connection (`guarded_pool_manager` in
 ssrf_client.py): the host name is resolved, every address it resolves to is checked, and the
 socket connects to an address that passed, so a name that resolves to a private address, or
 re-resolves to one after the check (DNS rebinding), never reaches it. TLS still verifies the

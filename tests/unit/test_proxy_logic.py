@@ -7,13 +7,20 @@ from __future__ import annotations
 import json
 import time
 from typing import Any
+from urllib.parse import parse_qs
 
-import httpx
 import pytest
+from urllib3.util import parse_url
 
 from functions.routes.dal.serving_cache import ClientLimits
 from functions.routes.dal.upstream import UpstreamAnswer
 from functions.routes.logic.proxy import Proxy, ProxyCaller, ProxyResponse
+from functions.routes.logic.proxy_ports import (
+    UpstreamConnectFailed,
+    UpstreamRequestInvalid,
+    UpstreamTimedOut,
+    UpstreamTransportFailed,
+)
 from gateway_core.deployed import serves_canary
 from gateway_core.errors import PROBLEM_CONTENT_TYPE, UpstreamError
 from gateway_core.ratelimit.limiter import Decision
@@ -210,13 +217,13 @@ def test_a_greedy_parameter_keeps_its_slashes() -> None:
     ids=["encoded-dots", "dots", "greedy-encoded", "greedy"],
 )
 def test_parameters_cannot_climb_out_of_the_upstream_path(template: str, upstream_path: str, path: str) -> None:
-    """httpx (like any URL library) resolves `.` and `..` segments before sending, so a parameter
+    """urllib3 (like any URL library) resolves `.` and `..` segments before sending, so a parameter
     value of `..` must not reach the upstream path as a segment: it would reach a path the route
     never exposed (here /v1/public or /admin instead of something under /v1/accounts/ or /v1/files/)."""
     prefix = upstream_path.split("{", 1)[0]
     h = harness([make_route(path=template, upstream_path=upstream_path)])
     h.call("GET", path)
-    sent = [httpx.URL(c.url).path for c in h.upstream.calls]
+    sent = [parse_url(c.url).path or "" for c in h.upstream.calls]
     assert all(p.startswith(prefix) for p in sent), sent
 
 
@@ -229,12 +236,12 @@ def test_query_rename_rules_apply_and_other_parameters_pass() -> None:
         ]
     )
     h.call(query={"ccy": ["EUR"], "debug": ["1"], "page": ["2", "3"]})
-    url = httpx.URL(only_call(h).url)
-    assert url.params.get_list("currency") == ["EUR"]
-    assert url.params.get_list("page") == ["2", "3"]
-    assert url.params.get_list("v") == ["2"]
-    assert "ccy" not in url.params
-    assert "debug" not in url.params
+    params = parse_qs(parse_url(only_call(h).url).query or "", keep_blank_values=True)
+    assert params.get("currency") == ["EUR"]
+    assert params.get("page") == ["2", "3"]
+    assert params.get("v") == ["2"]
+    assert "ccy" not in params
+    assert "debug" not in params
 
 
 def test_credentials_hop_by_hop_and_gateway_only_headers_are_never_forwarded() -> None:
@@ -404,7 +411,7 @@ def test_post_with_an_idempotency_key_is_retried() -> None:
 def test_post_fails_over_to_the_next_target_when_the_connection_is_refused() -> None:
     h = harness(
         [make_route(method="POST", path="/payments", targets=[{"url": TARGET_A}, {"url": TARGET_B}])],
-        upstream=FakeUpstream(by_target={TARGET_A: [httpx.ConnectError("refused")]}),
+        upstream=FakeUpstream(by_target={TARGET_A: [UpstreamConnectFailed("refused")]}),
     )
     response = h.call("POST", "/payments", body=b"{}")
     assert response.status == 200
@@ -416,7 +423,7 @@ def test_post_fails_over_to_the_next_target_when_the_connection_is_refused() -> 
 def test_post_is_not_retried_after_a_read_timeout() -> None:
     h = harness(
         [make_route(method="POST", path="/payments", targets=[{"url": TARGET_A}, {"url": TARGET_B}])],
-        upstream=FakeUpstream(httpx.ReadTimeout("slow")),
+        upstream=FakeUpstream(UpstreamTimedOut("slow")),
     )
     response = h.call("POST", "/payments", body=b"{}")
     assert response.status == 504
@@ -427,7 +434,7 @@ def test_post_is_not_retried_after_a_read_timeout() -> None:
 
 def test_timeouts_end_in_504_upstream_timeout() -> None:
     h = harness(upstream=FakeUpstream(default=answer(200)))
-    h.upstream.script = [httpx.ReadTimeout("slow"), httpx.ConnectTimeout("slow"), httpx.ReadTimeout("slow")]
+    h.upstream.script = [UpstreamTimedOut("slow"), UpstreamTimedOut("slow"), UpstreamTimedOut("slow")]
     response = h.call()
     assert response.status == 504
     body = problem(response)
@@ -438,11 +445,37 @@ def test_timeouts_end_in_504_upstream_timeout() -> None:
 
 
 def test_connection_errors_on_every_attempt_are_502_upstream_unreachable() -> None:
-    h = harness(upstream=FakeUpstream(*[httpx.ConnectError("refused")] * 3))
+    h = harness(upstream=FakeUpstream(*[UpstreamConnectFailed("refused")] * 3))
     response = h.call()
     assert response.status == 502
     assert problem(response)["code"] == "upstream_unreachable"
     assert len(h.upstream.calls) == 3
+
+
+def test_a_broken_connection_is_502_and_a_post_is_not_sent_again() -> None:
+    h = harness(
+        [make_route(method="POST", path="/payments", targets=[{"url": TARGET_A}, {"url": TARGET_B}])],
+        upstream=FakeUpstream(UpstreamTransportFailed("connection reset")),
+    )
+    response = h.call("POST", "/payments", body=b"{}")
+    assert response.status == 502
+    assert problem(response)["code"] == "upstream_unreachable"
+    assert len(h.upstream.calls) == 1  # the upstream may have received it: never twice
+    assert h.sleep.delays == []
+
+
+def test_a_request_that_cannot_be_written_is_400_and_not_the_upstreams_failure() -> None:
+    h = harness(
+        [make_route(retry=ONE_ATTEMPT)],
+        upstream=FakeUpstream(*[UpstreamRequestInvalid("Invalid header value")] * 6, default=answer(503)),
+    )
+    for _ in range(6):
+        response = h.call()
+        assert response.status == 400
+        assert problem(response)["code"] == "invalid_request"
+    # Six refusals opened no circuit (five failures would): the next call reaches the upstream.
+    assert h.call().status == 503
+    assert len(h.upstream.calls) == 7
 
 
 # -- circuits and health ------------------------------------------------------------------------
@@ -467,7 +500,7 @@ def test_the_circuit_opens_after_five_failures_and_the_target_gets_no_more_calls
 def test_an_open_circuit_moves_traffic_to_the_other_target() -> None:
     h = harness(
         [make_route(retry=ONE_ATTEMPT, targets=[{"url": TARGET_A}, {"url": TARGET_B}])],
-        upstream=FakeUpstream(by_target={TARGET_A: [httpx.ConnectError("refused")] * 100}),
+        upstream=FakeUpstream(by_target={TARGET_A: [UpstreamConnectFailed("refused")] * 100}),
     )
     for _ in range(10):  # round robin: five to each
         h.call()

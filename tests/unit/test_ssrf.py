@@ -7,19 +7,28 @@ from __future__ import annotations
 
 import http.client
 import socket
+import ssl
 import threading
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from ipaddress import ip_address, ip_network
+from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from urllib3.exceptions import NewConnectionError
 
+from functions.routes.dal.upstream import UpstreamClient
+from functions.routes.logic.proxy_ports import UpstreamConnectFailed, UpstreamRequestInvalid
 from gateway_core import ssrf
 from gateway_core.errors import UpstreamError
 from gateway_core.ssrf import BlockedDestination, SsrfPolicy, validate_upstream_url
-from gateway_core.ssrf_client import guarded_client
+from gateway_core.ssrf_client import GuardedPoolManager, guarded_pool_manager
 
 LAX = SsrfPolicy(require_https=False)  # so that http:// cases fail for the address, not the scheme
 STRICT = SsrfPolicy()
@@ -247,7 +256,7 @@ def test_from_env_refuses_a_malformed_range(monkeypatch: pytest.MonkeyPatch) -> 
         SsrfPolicy.from_env()
 
 
-# --- guarded_client against a real loopback server ---------------------------------------------
+# --- the guarded pool manager against a real loopback server ------------------------------------
 
 
 class Recorder(ThreadingHTTPServer):
@@ -304,18 +313,18 @@ def upstream() -> Iterator[Recorder]:
 
 
 @pytest.fixture(scope="module")
-def client() -> Iterator[Callable[[SsrfPolicy], httpx.Client]]:
-    """One guarded client per policy for the module (building one loads the CA bundle: slow)."""
-    made: dict[SsrfPolicy, httpx.Client] = {}
+def client() -> Iterator[Callable[[SsrfPolicy], GuardedPoolManager]]:
+    """One guarded pool manager per policy for the module."""
+    made: dict[SsrfPolicy, GuardedPoolManager] = {}
 
-    def for_policy(policy: SsrfPolicy) -> httpx.Client:
+    def for_policy(policy: SsrfPolicy) -> GuardedPoolManager:
         if policy not in made:
-            made[policy] = guarded_client(policy, timeout=httpx.Timeout(2.0), limits=httpx.Limits(max_connections=4))
+            made[policy] = guarded_pool_manager(policy, timeout=2.0, maxsize=4)
         return made[policy]
 
     yield for_policy
     for made_client in made.values():
-        made_client.close()
+        made_client.clear()
 
 
 def assert_nothing_reached(upstream: Recorder) -> None:
@@ -363,20 +372,20 @@ def fake_dns(monkeypatch: pytest.MonkeyPatch) -> FakeDns:
     return dns
 
 
-Clients = Callable[[SsrfPolicy], httpx.Client]
+Clients = Callable[[SsrfPolicy], GuardedPoolManager]
 
 
 def test_an_allowlisted_loopback_upstream_is_reached(upstream: Recorder, client: Clients) -> None:
-    response = client(LOOPBACK).get(f"http://127.0.0.1:{upstream.port}/v1/orders")
+    response = client(LOOPBACK).request("GET", f"http://127.0.0.1:{upstream.port}/v1/orders")
 
-    assert response.status_code == 200
-    assert response.text == "hello from upstream"
+    assert response.status == 200
+    assert response.data.decode() == "hello from upstream"
     assert upstream.requests == [("/v1/orders", f"127.0.0.1:{upstream.port}")]
 
 
 def test_a_loopback_literal_is_blocked_without_the_allowlist(upstream: Recorder, client: Clients) -> None:
     with pytest.raises(BlockedDestination) as caught:
-        client(STRICT).get(f"http://127.0.0.1:{upstream.port}/v1/orders")
+        client(STRICT).request("GET", f"http://127.0.0.1:{upstream.port}/v1/orders")
 
     assert isinstance(caught.value, UpstreamError)
     assert caught.value.status == 502
@@ -386,14 +395,14 @@ def test_a_loopback_literal_is_blocked_without_the_allowlist(upstream: Recorder,
 
 def test_an_ipv4_mapped_loopback_literal_is_blocked(upstream: Recorder, client: Clients) -> None:
     with pytest.raises(BlockedDestination):
-        client(LOOPBACK).get(f"http://[::ffff:127.0.0.1]:{upstream.port}/v1")
+        client(LOOPBACK).request("GET", f"http://[::ffff:127.0.0.1]:{upstream.port}/v1")
 
     assert_nothing_reached(upstream)
 
 
 def test_a_name_resolving_to_loopback_is_blocked_without_the_allowlist(upstream: Recorder, client: Clients) -> None:
     with pytest.raises(BlockedDestination) as caught:
-        client(STRICT).get(f"http://localhost:{upstream.port}/v1")
+        client(STRICT).request("GET", f"http://localhost:{upstream.port}/v1")
 
     assert caught.value.status == 502
     assert caught.value.code == "upstream_blocked"
@@ -402,7 +411,7 @@ def test_a_name_resolving_to_loopback_is_blocked_without_the_allowlist(upstream:
 
 def test_a_non_canonical_loopback_literal_is_blocked_at_connection(upstream: Recorder, client: Clients) -> None:
     with pytest.raises(BlockedDestination):
-        client(STRICT).get(f"http://127.1:{upstream.port}/v1")
+        client(STRICT).request("GET", f"http://127.1:{upstream.port}/v1")
 
     assert_nothing_reached(upstream)
 
@@ -414,9 +423,9 @@ def test_a_name_is_resolved_once_and_the_checked_address_is_connected_to(
     # later answer points where nothing listens, but the socket connects to the checked address.
     fake_dns.answers["rebind.test"] = [["127.0.0.1"], ["127.0.0.2"]]
 
-    response = client(LOOPBACK).get(f"http://rebind.test:{upstream.port}/v1")
+    response = client(LOOPBACK).request("GET", f"http://rebind.test:{upstream.port}/v1")
 
-    assert response.status_code == 200
+    assert response.status == 200
     assert upstream.requests == [("/v1", f"rebind.test:{upstream.port}")]
     assert fake_dns.lookups == {"rebind.test": 1}
 
@@ -425,7 +434,7 @@ def test_a_name_with_any_internal_answer_is_blocked(upstream: Recorder, client: 
     fake_dns.answers["mixed.test"] = [["127.0.0.1", "10.0.0.7"]]
 
     with pytest.raises(BlockedDestination):
-        client(LOOPBACK).get(f"http://mixed.test:{upstream.port}/v1")
+        client(LOOPBACK).request("GET", f"http://mixed.test:{upstream.port}/v1")
 
     assert_nothing_reached(upstream)
 
@@ -439,20 +448,21 @@ def test_a_name_resolving_to_an_internal_address_is_blocked(
     fake_dns.answers["sneaky.test"] = [[answer]]
 
     with pytest.raises(BlockedDestination):
-        client(LOOPBACK).get(f"http://sneaky.test:{upstream.port}/v1")
+        client(LOOPBACK).request("GET", f"http://sneaky.test:{upstream.port}/v1")
 
     assert_nothing_reached(upstream)
 
 
 def test_a_name_that_does_not_resolve_is_a_connect_error(client: Clients, fake_dns: FakeDns) -> None:
-    with pytest.raises(httpx.ConnectError, match=r"cannot resolve nowhere\.test"):
-        client(LOOPBACK).get("http://nowhere.test:8080/v1")
+    with pytest.raises(NewConnectionError, match=r"cannot resolve nowhere\.test"):
+        client(LOOPBACK).request("GET", "http://nowhere.test:8080/v1")
 
 
 def test_redirects_are_not_followed(upstream: Recorder, client: Clients) -> None:
-    response = client(LOOPBACK).get(f"http://127.0.0.1:{upstream.port}/redirect")
+    # Even when a call asks to follow redirects (urllib3's default): the guard's manager never does.
+    response = client(LOOPBACK).request("GET", f"http://127.0.0.1:{upstream.port}/redirect", redirect=True)
 
-    assert response.status_code == 302
+    assert response.status == 302
     assert response.headers["Location"] == "/elsewhere"
     assert [path for path, _ in upstream.requests] == ["/redirect"]
 
@@ -469,13 +479,144 @@ def test_the_guarded_client_ignores_proxy_settings(upstream: Recorder, monkeypat
         for name in ("NO_PROXY", "no_proxy"):
             monkeypatch.delenv(name, raising=False)
 
-        with guarded_client(LOOPBACK, timeout=httpx.Timeout(2.0), limits=httpx.Limits()) as guarded:
-            response = guarded.get(f"http://127.0.0.1:{upstream.port}/v1")
+        with guarded_pool_manager(LOOPBACK, timeout=2.0) as guarded:
+            response = guarded.request("GET", f"http://127.0.0.1:{upstream.port}/v1")
     finally:
         proxy.shutdown()
         proxy.server_close()
         thread.join(timeout=5)
 
-    assert response.status_code == 200
+    assert response.status == 200
     assert [path for path, _ in upstream.requests] == ["/v1"]
     assert proxy.connections == []
+
+
+# --- TLS through the guard: the socket goes to the checked address, TLS names the host ----------
+
+
+def _server_certificate(*names: str) -> tuple[bytes, bytes]:
+    """A self-signed server certificate (PEM) for `names`, and its key (PEM)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return certificate.public_bytes(serialization.Encoding.PEM), key_pem
+
+
+class TlsRecorder(Recorder):
+    """The recorder over TLS, noting the server name each client asked for (SNI)."""
+
+    def __init__(self, certificate: bytes, key: bytes, directory: Path) -> None:
+        super().__init__()
+        (directory / "cert.pem").write_bytes(certificate)
+        (directory / "key.pem").write_bytes(key)
+        self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.context.load_cert_chain(str(directory / "cert.pem"), str(directory / "key.pem"))
+        self.server_names: list[str | None] = []
+        self.context.sni_callback = self._note_server_name
+
+    def _note_server_name(self, _socket: ssl.SSLObject, name: str | None, _context: ssl.SSLContext) -> None:
+        self.server_names.append(name)
+
+    def get_request(self) -> tuple[Any, Any]:
+        sock, address = super().get_request()
+        return self.context.wrap_socket(sock, server_side=True), address
+
+
+@pytest.fixture
+def tls_upstream(tmp_path: Path) -> Iterator[tuple[TlsRecorder, bytes]]:
+    certificate, key = _server_certificate("upstream.test")
+    server = TlsRecorder(certificate, key, tmp_path)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
+    thread.start()
+    yield server, certificate
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=5)
+
+
+def test_tls_goes_to_the_checked_address_and_verifies_the_host_name(
+    tls_upstream: tuple[TlsRecorder, bytes], fake_dns: FakeDns
+) -> None:
+    server, certificate = tls_upstream
+    fake_dns.answers["upstream.test"] = [["127.0.0.1"], ["127.0.0.2"]]
+    fake_dns.answers["other.test"] = [["127.0.0.1"]]
+    with guarded_pool_manager(LOOPBACK, timeout=2.0) as guarded:
+        guarded.tls_context().load_verify_locations(cadata=certificate.decode())
+
+        response = guarded.request("GET", f"https://upstream.test:{server.port}/v1")
+        assert response.status == 200
+        assert server.server_names == ["upstream.test"]  # SNI names the host, not the address
+        assert server.requests == [("/v1", f"upstream.test:{server.port}")]
+        assert fake_dns.lookups["upstream.test"] == 1
+
+        # A name the certificate does not carry is refused, though it resolves to the same address.
+        with pytest.raises(NewConnectionError, match=r"TLS with other\.test failed: .*[Hh]ostname mismatch"):
+            guarded.request("GET", f"https://other.test:{server.port}/v1")
+    assert server.requests == [("/v1", f"upstream.test:{server.port}")]
+
+
+def test_an_untrusted_certificate_is_refused(tls_upstream: tuple[TlsRecorder, bytes], fake_dns: FakeDns) -> None:
+    server, _ = tls_upstream
+    fake_dns.answers["upstream.test"] = [["127.0.0.1"]]
+    with (
+        guarded_pool_manager(LOOPBACK, timeout=2.0) as guarded,
+        pytest.raises(NewConnectionError, match="certificate verify failed"),
+    ):
+        guarded.request("GET", f"https://upstream.test:{server.port}/v1")
+    assert server.requests == []
+
+
+# --- the upstream adapter over the guard: failures as the proxy's port names them --------------
+
+
+def test_the_adapter_reports_a_blocked_name_before_connecting(upstream: Recorder, fake_dns: FakeDns) -> None:
+    fake_dns.answers["sneaky.test"] = [["169.254.169.254"]]
+
+    with pytest.raises(BlockedDestination):
+        UpstreamClient(LOOPBACK).send("GET", f"http://sneaky.test:{upstream.port}/v1", {}, b"", 2.0)
+
+    assert_nothing_reached(upstream)
+
+
+def test_the_adapter_reports_a_name_that_does_not_resolve_as_a_failed_connection(fake_dns: FakeDns) -> None:
+    with pytest.raises(UpstreamConnectFailed, match=r"cannot resolve nowhere\.test"):
+        UpstreamClient(LOOPBACK).send("GET", "http://nowhere.test:8080/v1", {}, b"", 2.0)
+
+
+def test_the_adapter_reports_a_refused_connection_as_a_failed_connection() -> None:
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]  # bound, not listening: connections are refused
+        with pytest.raises(UpstreamConnectFailed):
+            UpstreamClient(LOOPBACK).send("GET", f"http://127.0.0.1:{port}/v1", {}, b"", 2.0)
+
+
+def test_the_adapter_reports_a_header_it_cannot_send_as_an_invalid_request(upstream: Recorder) -> None:
+    with pytest.raises(UpstreamRequestInvalid):
+        UpstreamClient(LOOPBACK).send(
+            "GET", f"http://127.0.0.1:{upstream.port}/v1", {"x-bad": "one\r\nInjected: two"}, b"", 2.0
+        )
+    assert_nothing_reached(upstream)
+
+
+def test_the_adapter_does_not_follow_redirects(upstream: Recorder) -> None:
+    answer = UpstreamClient(LOOPBACK).send("GET", f"http://127.0.0.1:{upstream.port}/redirect", {}, b"", 2.0)
+
+    assert answer.status == 302
+    assert ("location", "/elsewhere") in answer.headers
+    assert [path for path, _ in upstream.requests] == ["/redirect"]

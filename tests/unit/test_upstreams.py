@@ -1,14 +1,74 @@
-"""The loopback upstream servers the end-to-end proxy tests rely on, checked directly over HTTP."""
+"""The loopback upstream servers the end-to-end proxy tests rely on, checked directly over HTTP
+through the proxy's own upstream adapter (pooled keep-alive connections behind the SSRF guard)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from ipaddress import ip_network
+from typing import Any
 
-import httpx
 import pytest
+from urllib3 import HTTPHeaderDict
 
+from functions.routes.dal.upstream import UpstreamClient
+from functions.routes.logic.proxy_ports import UpstreamConnectFailed, UpstreamTransportFailed
+from gateway_core.ssrf import SsrfPolicy
 from tests.upstreams import SOAP11, SOAP12, GraphqlUpstream, JsonUpstream, SoapUpstream
+
+LOOPBACK = SsrfPolicy(allow_networks=(ip_network("127.0.0.0/8"),), require_https=False)
+
+
+class Answer:
+    def __init__(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+        self.status_code = status
+        self.headers = HTTPHeaderDict(headers)  # names looked up in any case
+        self.content = body
+
+    def json(self) -> Any:
+        return json.loads(self.content)
+
+
+class Http:
+    """Calls to one loopback upstream through UpstreamClient (one pool, connections kept alive)."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+        self.client = UpstreamClient(LOOPBACK)
+
+    def __enter__(self) -> Http:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.client.pools.clear()
+
+    def request(
+        self, method: str, path: str, content: bytes = b"", headers: dict[str, str] | None = None, json: Any = None
+    ) -> Answer:
+        sent = dict(headers or {})
+        if json is not None:
+            content = _json_body(json)
+            sent.setdefault("content-type", "application/json")
+        return Answer(*self.client.send(method, self.base_url + path, sent, content, 5.0))
+
+    def get(self, path: str) -> Answer:
+        return self.request("GET", path)
+
+    def head(self, path: str) -> Answer:
+        return self.request("HEAD", path)
+
+    def delete(self, path: str) -> Answer:
+        return self.request("DELETE", path)
+
+    def post(self, path: str, **kwargs: Any) -> Answer:
+        return self.request("POST", path, **kwargs)
+
+    def put(self, path: str, **kwargs: Any) -> Answer:
+        return self.request("PUT", path, **kwargs)
+
+
+def _json_body(value: Any) -> bytes:
+    return json.dumps(value).encode()
 
 
 @pytest.fixture
@@ -41,7 +101,7 @@ def envelope(version: str, account: str, qualified: bool = True) -> bytes:
 
 
 def test_json_echo_keeps_the_body_verbatim_over_one_keep_alive_connection(echo: JsonUpstream) -> None:
-    with httpx.Client(base_url=echo.url) as http:
+    with Http(echo.url) as http:
         answer = http.post(
             "/v2/orders/42?ccy=EUR&ccy=USD&empty=", content=b'{"amount":1234.50}', headers={"X-Partner": "p-1"}
         )
@@ -65,7 +125,7 @@ def test_json_echo_keeps_the_body_verbatim_over_one_keep_alive_connection(echo: 
 
 def test_fail_next_fails_exactly_n_requests_and_they_count(echo: JsonUpstream) -> None:
     echo.fail_next(2, status=502)
-    with httpx.Client(base_url=echo.url) as http:
+    with Http(echo.url) as http:
         statuses = [http.get("/a").status_code for _ in range(3)]
         assert statuses == [502, 502, 200]
         echo.fail_next(5)
@@ -77,7 +137,7 @@ def test_fail_next_fails_exactly_n_requests_and_they_count(echo: JsonUpstream) -
 
 
 def test_health_follows_the_flag_and_counts_apart(echo: JsonUpstream) -> None:
-    with httpx.Client(base_url=echo.url) as http:
+    with Http(echo.url) as http:
         assert http.get("/health").json() == {"status": "ok"}
         echo.healthy = False
         assert http.get("/health").status_code == 503
@@ -89,7 +149,7 @@ def test_health_follows_the_flag_and_counts_apart(echo: JsonUpstream) -> None:
 
 def test_soap_11_balance_and_fault(soap: SoapUpstream) -> None:
     headers = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '"urn:bank:accounts#GetBalance"'}
-    with httpx.Client(base_url=soap.url) as http:
+    with Http(soap.url) as http:
         ok = http.post("/soap", content=envelope(SOAP11, "ACC-1"), headers=headers)
         assert ok.status_code == 200
         assert ok.headers["content-type"] == "text/xml; charset=utf-8"
@@ -114,7 +174,7 @@ def test_soap_11_balance_and_fault(soap: SoapUpstream) -> None:
 
 def test_soap_12_balance_and_fault(soap: SoapUpstream) -> None:
     headers = {"Content-Type": "application/soap+xml; charset=utf-8"}
-    with httpx.Client(base_url=soap.url) as http:
+    with Http(soap.url) as http:
         ok = http.post("/soap", content=envelope(SOAP12, "ACC-2"), headers=headers)
         assert ok.status_code == 200
         assert ok.headers["content-type"] == "application/soap+xml; charset=utf-8"
@@ -128,7 +188,7 @@ def test_soap_12_balance_and_fault(soap: SoapUpstream) -> None:
 
 def test_graphql_account_and_errors(graphql: GraphqlUpstream) -> None:
     query = "query Account($id: ID!) { account(id: $id) { id balance currency } }"
-    with httpx.Client(base_url=graphql.url) as http:
+    with Http(graphql.url) as http:
         ok = http.post("/graphql", json={"query": query, "operationName": "Account", "variables": {"id": "ACC-1"}})
         assert ok.status_code == 200
         assert ok.headers["content-type"] == "application/json"
@@ -148,8 +208,8 @@ def test_graphql_account_and_errors(graphql: GraphqlUpstream) -> None:
 
 def test_close_takes_the_server_down_even_with_a_keep_alive_connection_open() -> None:
     server = JsonUpstream()
-    with httpx.Client(base_url=server.url) as http:
+    with Http(server.url) as http:
         assert http.get("/x").status_code == 200
         server.close()
-        with pytest.raises(httpx.TransportError):
+        with pytest.raises((UpstreamConnectFailed, UpstreamTransportFailed)):
             http.get("/x")

@@ -1,60 +1,110 @@
-"""Calls to upstream services: one pooled httpx client per container, behind the SSRF guard
+"""Calls to upstream services: one pooled urllib3 pool manager per container, behind the SSRF guard
 (every connection goes to an address checked after resolution, pinned against DNS rebinding),
-no redirects followed (a 3xx goes back to the caller), no proxies from the environment, and a cap
-on the answer's size (a Lambda response carries at most 6 MB)."""
+no redirects followed (a 3xx goes back to the caller), no proxies from the environment, no
+retries (the proxy decides those), and a cap on the answer's size (a Lambda response carries at
+most 6 MB). urllib3's failures become the port's (functions/routes/logic/proxy_ports.py)."""
 
 from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
-import httpx
+from urllib3.exceptions import DecodeError, HTTPError, NewConnectionError
+from urllib3.exceptions import TimeoutError as Urllib3Timeout  # urllib3's own, not the builtin
+from urllib3.util.timeout import Timeout
 
-from functions.routes.logic.proxy_ports import UpstreamAnswer
+from functions.routes.logic.proxy_ports import (
+    UpstreamAnswer,
+    UpstreamConnectFailed,
+    UpstreamRequestInvalid,
+    UpstreamTimedOut,
+    UpstreamTransportFailed,
+)
 from gateway_core.errors import UpstreamError
 from gateway_core.ssrf import SsrfPolicy
-from gateway_core.ssrf_client import guarded_client
+from gateway_core.ssrf_client import guarded_pool_manager
 
 __all__ = ["UpstreamAnswer", "UpstreamClient", "upstream_client"]
 
 MAX_RESPONSE_BYTES = 5 * 1024 * 1024
+READ_CHUNK_BYTES = 64 * 1024
 
 
 class UpstreamClient:
     def __init__(self, policy: SsrfPolicy | None = None) -> None:
         self.policy = policy or SsrfPolicy.from_env()
-        self.client = guarded_client(
-            self.policy,
-            timeout=httpx.Timeout(10.0),
-            limits=httpx.Limits(max_connections=200, max_keepalive_connections=50, keepalive_expiry=30.0),
-        )
+        self.pools = guarded_pool_manager(self.policy, timeout=10.0, maxsize=50)
 
     def send(self, method: str, url: str, headers: dict[str, str], body: bytes, timeout: float) -> UpstreamAnswer:
-        """One attempt. Raises httpx.TimeoutException, httpx.TransportError (connection refused,
-        reset) or BlockedDestination; an answer of any status is returned."""
-        request = self.client.build_request(
-            method, url, headers=headers, content=body or None, timeout=httpx.Timeout(timeout)
-        )
+        """One attempt. Raises UpstreamTimedOut, UpstreamConnectFailed, UpstreamRequestInvalid,
+        UpstreamTransportFailed, BlockedDestination or UpstreamError (upstream_too_large); an
+        answer of any status is returned."""
         started = time.monotonic()
-        response = self.client.send(request, stream=True)
         try:
-            chunks: list[bytes] = []
-            size = 0
-            for chunk in response.iter_bytes():
-                # httpx's timeouts bound each read, not the whole answer: a trickle must not
-                # outlast the attempt's budget (and API Gateway's 29 s).
-                if time.monotonic() - started > timeout:
-                    raise httpx.ReadTimeout("the answer took longer than the attempt's budget", request=request)
-                size += len(chunk)
-                if size > MAX_RESPONSE_BYTES:
-                    raise UpstreamError(
-                        "The upstream's answer is larger than the gateway can return (5 MB).",
-                        code="upstream_too_large",
-                    )
-                chunks.append(chunk)
-            return UpstreamAnswer(response.status_code, list(response.headers.multi_items()), b"".join(chunks))
+            response = self.pools.urlopen(
+                method,
+                url,
+                body=body or None,
+                headers=headers,
+                timeout=Timeout(connect=timeout, read=timeout),
+                redirect=False,
+                retries=False,
+                preload_content=False,
+                decode_content=True,
+            )
+        except ValueError as error:  # a header, the method or the URL refused before sending
+            raise UpstreamRequestInvalid(str(error)) from error
+        except HTTPError as error:
+            raise _failure(error) from error
+        try:
+            return UpstreamAnswer(
+                response.status,
+                [(name.lower(), value) for name, value in response.headers.iteritems()],
+                _read(response, started, timeout),
+            )
+        except DecodeError:
+            raise  # a body that cannot be decoded is not a transport failure (as with httpx): it goes on
+        except HTTPError as error:
+            raise _failure(error) from error
         finally:
+            response.release_conn()  # back to the pool when read to the end; closed otherwise
+
+
+def _read(response: Any, started: float, timeout: float) -> bytes:
+    """The (decoded) body, one receive at a time, so that the whole answer, not each read, is
+    bounded by the attempt's budget: a trickle must not outlast it (nor API Gateway's 29 s)."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        left = timeout - (time.monotonic() - started)
+        if left <= 0:
+            response.close()  # a connection in the middle of an answer is not reused
+            raise UpstreamTimedOut("the answer took longer than the attempt's budget")
+        sock = getattr(response.connection, "sock", None)
+        if sock is not None:
+            sock.settimeout(left)  # the next receive waits no longer than the budget left
+        chunk = response.read1(READ_CHUNK_BYTES)
+        if not chunk:
+            break
+        size += len(chunk)
+        if size > MAX_RESPONSE_BYTES:
             response.close()
+            raise UpstreamError(
+                "The upstream's answer is larger than the gateway can return (5 MB).", code="upstream_too_large"
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _failure(error: HTTPError) -> Exception:
+    """urllib3's failure as the port's. NewConnectionError first: it subclasses the connect
+    timeout (a refused connection, a name that does not resolve, a refused TLS handshake)."""
+    if isinstance(error, NewConnectionError):
+        return UpstreamConnectFailed(str(error))
+    if isinstance(error, Urllib3Timeout):
+        return UpstreamTimedOut(str(error))
+    return UpstreamTransportFailed(str(error))
 
 
 _shared: dict[tuple[tuple[str, ...], bool], UpstreamClient] = {}

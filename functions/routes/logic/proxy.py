@@ -33,10 +33,19 @@ from email.utils import format_datetime
 from typing import Any, NamedTuple
 from urllib.parse import quote, urlencode
 
-import httpx
-
 from functions.routes.logic import paths, traffic
-from functions.routes.logic.proxy_ports import AnswerCache, CachedAnswer, RequestLogs, Serving, Upstream, UpstreamAnswer
+from functions.routes.logic.proxy_ports import (
+    AnswerCache,
+    CachedAnswer,
+    RequestLogs,
+    Serving,
+    Upstream,
+    UpstreamAnswer,
+    UpstreamConnectFailed,
+    UpstreamRequestInvalid,
+    UpstreamTimedOut,
+    UpstreamTransportFailed,
+)
 from functions.routes.logic.request_log import RequestRecord, body_sample, safe_headers, safe_query
 from functions.routes.logic.resilience import (
     CircuitBreakers,
@@ -121,8 +130,8 @@ MAX_LAMBDA_BODY_BYTES = 6_000_000
 _OURS = ("x-gateway-", "x-amz", "x-amzn-", "x-forwarded-")
 # Headers upstreams commonly trust for the client's identity or address: only we may set them.
 _SPOOFABLE = frozenset({"x-real-ip", "true-client-ip", "x-client-ip", "cf-connecting-ip", "x-original-forwarded-for"})
-# Only what httpx can decode: the caller's own Accept-Encoding (br, zstd) would come back as
-# bytes the gateway cannot read, transform or cache.
+# Only what the upstream adapter (urllib3, without brotli or zstandard) decodes: the caller's own
+# Accept-Encoding (br, zstd) would come back as bytes the gateway cannot read, transform or cache.
 _UPSTREAM_ACCEPT_ENCODING = "gzip, deflate"
 _HEADER_VALUE = re.compile(r"^[\x20-\x7e\t]*$")
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,256}$")
@@ -487,19 +496,19 @@ class Proxy:
             except BlockedDestination:
                 breaker.record_failure()
                 raise
-            except httpx.TimeoutException:
+            except UpstreamTimedOut:
                 breaker.record_failure()
                 failure = UpstreamTimeout(f"The upstream did not answer within {budget:.1f} s.")
-            except httpx.ConnectError:
+            except UpstreamConnectFailed:
                 breaker.record_failure()
                 sent = False  # never reached the upstream: safe to try another target for any method
                 failure = UpstreamError("The upstream could not be reached.", code="upstream_unreachable")
-            except httpx.LocalProtocolError as error:
+            except UpstreamRequestInvalid as error:
                 breaker.release()  # our request could not be written: not the upstream's failure
                 raise BadRequest(
                     "The request could not be sent upstream as HTTP/1.1.", code="invalid_request"
                 ) from error
-            except httpx.TransportError:
+            except UpstreamTransportFailed:
                 breaker.record_failure()
                 failure = UpstreamError("The connection to the upstream failed.", code="upstream_unreachable")
             except BaseException:
@@ -683,7 +692,7 @@ def _upstream_request(
         body = jsonio.dumps_json(_render(transform.body, full))
         headers["content-type"] = "application/json"
     for name, value in headers.items():
-        # h11 would refuse these mid-call, and count it against the upstream's circuit.
+        # Refused here, with the header named, rather than by the HTTP client mid-call.
         if not (_HEADER_NAME.fullmatch(name) and _HEADER_VALUE.fullmatch(value)):
             raise BadRequest(
                 f"The header {name[:60]!r} cannot be forwarded: header names are tokens and values printable ASCII.",

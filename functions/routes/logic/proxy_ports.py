@@ -1,8 +1,9 @@
 """What the proxy is given (ports): the serving state, upstream calls, the response cache and the
 request log, with the values they exchange (named tuples: on the data plane's cold path they
-cost less to define than dataclasses). The adapters live in dal/ (DynamoDB, httpx) and are
-built by functions/routes/proxy_bootstrap.py; tests give in-memory ones. The rate limiter comes
-from gateway_core.ratelimit, over its own store port."""
+cost less to define than dataclasses), and the failures an upstream call reports (so the logic
+never knows the HTTP library). The adapters live in dal/ (DynamoDB, urllib3) and are built by
+functions/routes/proxy_bootstrap.py; tests give in-memory ones. The rate limiter comes from
+gateway_core.ratelimit, over its own store port."""
 
 from __future__ import annotations
 
@@ -17,6 +18,28 @@ class UpstreamAnswer(NamedTuple):
     status: int
     headers: list[tuple[str, str]]
     body: bytes
+
+
+class UpstreamCallFailed(Exception):
+    """An attempt that got no answer. The adapter raises one of the subclasses below."""
+
+
+class UpstreamTimedOut(UpstreamCallFailed):
+    """No (whole) answer within the attempt's budget: connecting, waiting or reading."""
+
+
+class UpstreamConnectFailed(UpstreamCallFailed):
+    """No connection was made (the name did not resolve, the connection or TLS was refused):
+    nothing reached the upstream."""
+
+
+class UpstreamRequestInvalid(UpstreamCallFailed):
+    """Our request could not be written as HTTP/1.1 (e.g. a header value it cannot carry): the
+    caller's doing, never the upstream's failure."""
+
+
+class UpstreamTransportFailed(UpstreamCallFailed):
+    """The connection failed after it was made (reset, closed early, a broken answer)."""
 
 
 class CachedAnswer(NamedTuple):
@@ -51,8 +74,9 @@ class Serving(Protocol):
 
 class Upstream(Protocol):
     def send(self, method: str, url: str, headers: dict[str, str], body: bytes, timeout: float) -> UpstreamAnswer:
-        """One attempt. Raises httpx.TimeoutException, httpx.TransportError (connection refused,
-        reset) or gateway_core.ssrf.BlockedDestination; an answer of any status is returned."""
+        """One attempt. Raises UpstreamTimedOut, UpstreamConnectFailed, UpstreamRequestInvalid,
+        UpstreamTransportFailed, gateway_core.ssrf.BlockedDestination or an UpstreamError (e.g.
+        upstream_too_large); an answer of any status is returned."""
         ...
 
 
