@@ -101,7 +101,7 @@ class Worker:
             [sys.executable, "-I", "-S", str(WORKER_SCRIPT), str(request_read), str(response_write)],
             pass_fds=(request_read, response_write),
             env=environment,
-            cwd=function.code_dir,
+            cwd=function.code_dir.resolve(),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -125,11 +125,13 @@ class Worker:
     def initialize(self) -> float:
         """Send the function's configuration and wait for its handler to import: the init phase.
         Returns its duration in ms; raises FunctionError when the import fails."""
-        sys_path = [str(self.function.code_dir), *(str(p) for p in self.function.layer_dirs), str(_runtime_dir())]
+        # Absolute paths: the worker starts in the code directory, and `.local` is relative.
+        code_dir = self.function.code_dir.resolve()
+        sys_path = [str(code_dir), *(str(p.resolve()) for p in self.function.layer_dirs), str(_runtime_dir().resolve())]
         self._send(
             {
                 "sys_path": sys_path,
-                "code_dir": str(self.function.code_dir),
+                "code_dir": str(code_dir),
                 "handler": self.function.handler,
                 "function_name": self.function.name,
                 "function_arn": self.function.arn,
@@ -139,7 +141,15 @@ class Worker:
         )
         reply = self._receive(INIT_LIMIT_S)
         if reply is None:
+            exited = self._exit_status(time.monotonic() + INIT_LIMIT_S)
             self.kill()
+            if exited is not None:
+                raise FunctionError(
+                    {
+                        "errorType": "Runtime.ExitError",
+                        "errorMessage": f"Runtime exited during init: exit status {exited}",
+                    }
+                )
             raise FunctionError(
                 {"errorType": "Runtime.InitError", "errorMessage": f"init did not finish in {INIT_LIMIT_S:g} s"}
             )
@@ -160,12 +170,12 @@ class Worker:
         )
         reply = self._receive(max(0.0, deadline - time.monotonic()))
         if reply is None:
-            if self.process.poll() is None:
+            if self._exit_status(deadline) is None:
                 self.kill()
                 raise FunctionTimeout(
                     f"{request_id} Task timed out after {self.function.timeout:.2f} seconds", by_function=True
                 )
-            code = self.process.wait()
+            code = self.process.returncode
             raise FunctionError(
                 {
                     "errorType": "Runtime.ExitError",
@@ -174,6 +184,16 @@ class Worker:
             )
         self.last_used = time.monotonic()
         return reply
+
+    def _exit_status(self, deadline: float) -> int | None:
+        """After a receive came back empty: the exit status when the worker is dying (its pipe
+        closed before its time ran out; the process may take a moment to be reaped), else None."""
+        if time.monotonic() >= deadline:
+            return self.process.poll()
+        try:
+            return self.process.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            return None
 
     def _send(self, message: dict[str, Any]) -> None:
         body = json.dumps(message).encode()
@@ -283,7 +303,7 @@ class LambdaRuntime:
         idle_s: float = DEFAULT_IDLE_S,
         max_concurrency: int = 64,
     ) -> None:
-        self.work_dir = work_dir
+        self.work_dir = work_dir.resolve()  # workers start elsewhere: their paths must be absolute
         # Runtime additions to every function's environment that stand in for AWS (the mTLS
         # domain's URL); the template's own values win.
         self.base_environment = base_environment
