@@ -100,34 +100,27 @@ def _expired(conn: Any) -> bool:
     return idle_since is not None and time.monotonic() - idle_since > KEEPALIVE_EXPIRY_S
 
 
-class GuardedHTTPConnectionPool(HTTPConnectionPool):
+class _ExpiringKeepAlive:
+    """Pooled connections idle for longer than KEEPALIVE_EXPIRY_S reconnect (through the guard)."""
+
+    def _get_conn(self, timeout: float | None = None) -> Any:
+        conn = super()._get_conn(timeout)  # type: ignore[misc]
+        if _expired(conn):
+            conn.close()  # reconnects on its next request
+        return conn
+
+    def _put_conn(self, conn: Any) -> None:
+        if conn is not None:
+            conn.idle_since = time.monotonic()
+        super()._put_conn(conn)  # type: ignore[misc]
+
+
+class GuardedHTTPConnectionPool(_ExpiringKeepAlive, HTTPConnectionPool):
     ConnectionCls = GuardedHTTPConnection
 
-    def _get_conn(self, timeout: float | None = None) -> Any:
-        conn = super()._get_conn(timeout)
-        if _expired(conn):
-            conn.close()  # reconnects (through the guard) on its next request
-        return conn
 
-    def _put_conn(self, conn: Any) -> None:
-        if conn is not None:
-            conn.idle_since = time.monotonic()
-        super()._put_conn(conn)
-
-
-class GuardedHTTPSConnectionPool(HTTPSConnectionPool):
+class GuardedHTTPSConnectionPool(_ExpiringKeepAlive, HTTPSConnectionPool):
     ConnectionCls = GuardedHTTPSConnection
-
-    def _get_conn(self, timeout: float | None = None) -> Any:
-        conn = super()._get_conn(timeout)
-        if _expired(conn):
-            conn.close()
-        return conn
-
-    def _put_conn(self, conn: Any) -> None:
-        if conn is not None:
-            conn.idle_since = time.monotonic()
-        super()._put_conn(conn)
 
 
 class GuardedPoolManager(PoolManager):
