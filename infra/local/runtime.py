@@ -33,8 +33,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("local")
 
-ADMIN_CLIENT_ID = "bootstrap-admin"
-
 
 @dataclass
 class RuntimeOptions:
