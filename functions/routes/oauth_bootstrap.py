@@ -3,7 +3,6 @@ one KMS signer per key (its public key fetched once per container)."""
 
 from __future__ import annotations
 
-import os
 import threading
 
 from functions.routes.api.oauth import Services
@@ -13,16 +12,15 @@ from functions.routes.dal.signing import KmsSigner
 from gateway_core import aws
 from gateway_core.settings import settings
 
-_signers: dict[tuple[str, str | None], KmsSigner] = {}
+_signers: dict[str, KmsSigner] = {}
 _lock = threading.Lock()
 
 
 def signer(key_id: str) -> KmsSigner:
-    key = (key_id, os.environ.get("AWS_ENDPOINT_URL"))
     with _lock:
-        if key not in _signers:
-            _signers[key] = KmsSigner(aws.client("kms"), key_id)
-        return _signers[key]
+        if key_id not in _signers:
+            _signers[key_id] = KmsSigner(aws.client("kms"), key_id)
+        return _signers[key_id]
 
 
 def services() -> Services:

@@ -30,7 +30,6 @@ def proxy(
         current.table_name,
         current.rate_limit_table_name,
         os.environ.get("GLOBAL_RATE_LIMIT_PER_SECOND"),
-        os.environ.get("AWS_ENDPOINT_URL"),
     )
     with _lock:
         found = _proxies.get(key)

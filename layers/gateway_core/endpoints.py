@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 from gateway_core.cors import Cors
-from gateway_core.errors import PROBLEM_CONTENT_TYPE, GatewayError, problem_body, problem_from_error, problem_json
+from gateway_core.errors import PROBLEM_CONTENT_TYPE, GatewayError, NotFound, problem_from_error, problem_json
 
 
 class Request(NamedTuple):
@@ -91,27 +91,11 @@ def problem(error: GatewayError, request: Request) -> Reply:
 
 
 def _route_not_found(request: Request) -> Reply:
-    body = problem_body(
-        status=404,
-        code="route_not_found",
-        title="Not Found",
-        detail="No route matches this method and path.",
-        request_id=request.request_id or None,
-        instance=request.path,
-    )
-    return Reply(404, {"Content-Type": PROBLEM_CONTENT_TYPE}, problem_json(body))
+    return problem(NotFound("No route matches this method and path.", code="route_not_found"), request)
 
 
 def _internal_error(request: Request) -> Reply:
-    body = problem_body(
-        status=500,
-        code="internal_error",
-        title="Internal Server Error",
-        detail="The gateway failed to handle this request; quote the request id.",
-        request_id=request.request_id or None,
-        instance=request.path,
-    )
-    return Reply(500, {"Content-Type": PROBLEM_CONTENT_TYPE}, problem_json(body))
+    return problem(GatewayError("The gateway failed to handle this request; quote the request id."), request)
 
 
 Handler = Callable[[Request], Reply]

@@ -67,25 +67,23 @@ def _checked_socket(conn: HTTPConnection, policy: SsrfPolicy) -> socket.socket:
     raise last
 
 
-class GuardedHTTPConnection(HTTPConnection):
+class _GuardedConnect:
+    """Every new socket goes to an address the policy checked (both connection classes)."""
+
     def __init__(self, *args: Any, policy: SsrfPolicy, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.policy = policy
         self.idle_since: float | None = None
 
     def _new_conn(self) -> socket.socket:
-        return _checked_socket(self, self.policy)
+        return _checked_socket(self, self.policy)  # type: ignore[arg-type]  # mixed into HTTP(S)Connection
 
 
-class GuardedHTTPSConnection(HTTPSConnection):
-    def __init__(self, *args: Any, policy: SsrfPolicy, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.policy = policy
-        self.idle_since: float | None = None
+class GuardedHTTPConnection(_GuardedConnect, HTTPConnection):
+    pass
 
-    def _new_conn(self) -> socket.socket:
-        return _checked_socket(self, self.policy)
 
+class GuardedHTTPSConnection(_GuardedConnect, HTTPSConnection):
     def connect(self) -> None:
         try:
             super().connect()
