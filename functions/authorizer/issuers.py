@@ -14,7 +14,7 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
-from functions.authorizer.jwt_token import Issuer
+from functions.authorizer.jwt_token import Issuer, JwksDocument
 from functions.authorizer.ttl_cache import TtlCache
 from gateway_core.issuer_keys import issuer_id, issuer_key
 from gateway_core.settings import Settings
@@ -70,13 +70,13 @@ class IssuerDirectory:
         return self._cache.get(iss, load)
 
 
-def fetch_jwks(kms: Callable[[], Any], url: str) -> dict[str, Any]:
+def fetch_jwks(kms: Callable[[], Any], url: str) -> JwksDocument:
     """A JWKS document: our KMS keys, or an external issuer's over HTTPS (no redirects, bounded)."""
     if url.startswith(KMS_SCHEME):
         from gateway_core.jwk import kms_public_jwk
 
         client = kms()
-        return {"keys": [kms_public_jwk(client, key_id) for key_id in url[len(KMS_SCHEME) :].split(",")]}
+        return JwksDocument({"keys": [kms_public_jwk(client, key_id) for key_id in url[len(KMS_SCHEME) :].split(",")]})
     import httpx  # only when an external issuer's keys are (re)fetched: off the warm path
 
     with httpx.Client(timeout=JWKS_TIMEOUT_S, follow_redirects=False) as http:
@@ -87,4 +87,4 @@ def fetch_jwks(kms: Callable[[], Any], url: str) -> dict[str, Any]:
         document = response.json()
     if not isinstance(document, dict):
         raise ValueError("JWKS document is not an object")
-    return document
+    return JwksDocument(document)

@@ -3,8 +3,12 @@ an admin configured (issuer, JWKS URL, audiences, allowed algorithms).
 
 RFC 8725: the algorithm comes from the issuer's configuration, never from the token alone
 (`alg: none` and HMAC algorithms are never accepted, which also closes the "HS256 signed with our
-RSA public key" confusion); issuer and audience must match; `exp` and `nbf` are enforced with 60 s
-of clock skew. PyJWT does the JOSE work; this module decides which key and which rules apply.
+RSA public key" confusion), and the key decides the rest (3.1): the key a token's `kid` names must
+be a public signing key of the header's family and curve (and of its `alg`, when the JWK names
+one), so no header can hand PyJWT a key of another type. Issuer and audience must match; `exp`
+and `nbf` are enforced with 60 s of clock skew. Everything a token carries is untrusted until the
+signature verifies: whatever it makes the parser or PyJWT raise is a 401, never a crash. PyJWT
+does the JOSE work; this module decides which key and which rules apply.
 
 JWKS: kept per issuer, refetched when a token names an unknown `kid` but at most once a minute
 per issuer, and the last good key set is kept when a fetch fails.
@@ -20,13 +24,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import jwt
-from jwt import PyJWK, PyJWKSet
+from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
+from cryptography.hazmat.primitives.asymmetric.ed448 import Ed448PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+from jwt import PyJWK
 
 from functions.authorizer.core import Denied, Principal
 from gateway_core.jwk import SUPPORTED_ALGORITHMS
 
 CLOCK_SKEW_S = 60
 REFETCH_INTERVAL_S = 60.0
+# API Gateway refuses requests whose headers pass 10 KB in all: a longer Authorization value is
+# no token anyone issued us, and is refused before any of it is decoded.
+MAX_AUTHORIZATION_CHARS = 8 * 1024
+MIN_RSA_BITS = 2048  # NIST SP 800-131A
+_RSA_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"})
+_EC_CURVES = {"ES256": "secp256r1", "ES384": "secp384r1", "ES512": "secp521r1"}
 
 
 @dataclass(frozen=True)
@@ -47,18 +61,75 @@ class Issuer:
             raise ValueError(f"unsupported algorithms for {self.issuer}: {sorted(unsupported) or 'none'}")
 
 
+@dataclass(frozen=True)
+class VerificationKey:
+    """A key of an issuer's JWKS: the JWK as published (its `use`, `key_ops`, `alg`) and the
+    key object PyJWT built from it."""
+
+    jwk: Mapping[str, Any]
+    key: Any
+
+
+@dataclass(frozen=True)
+class JwksDocument:
+    """A fetched JWKS document."""
+
+    document: Mapping[str, Any]
+
+
+def parse_key_set(document: Mapping[str, Any]) -> dict[str, VerificationKey]:
+    """The keys of a JWKS by `kid`; members PyJWT cannot build a key from are skipped (they are
+    for other algorithms or other uses), a document without a `keys` list is refused."""
+    members = document.get("keys")
+    if not isinstance(members, list):
+        raise ValueError("a JWKS document has a list of keys")
+    keys: dict[str, VerificationKey] = {}
+    for member in members:
+        if not isinstance(member, dict) or not isinstance(member.get("kid"), str) or not member["kid"]:
+            continue
+        try:
+            built = PyJWK(member)
+        except (jwt.PyJWTError, ValueError, TypeError, KeyError):
+            continue
+        keys[member["kid"]] = VerificationKey(jwk=member, key=built.key)
+    return keys
+
+
+def unusable_reason(key: VerificationKey, algorithm: str) -> str | None:
+    """Why `key` may not verify a token signed with `algorithm` (None when it may)."""
+    use, ops = key.jwk.get("use", "sig"), key.jwk.get("key_ops")
+    if use != "sig" or (ops is not None and (not isinstance(ops, list) or "verify" not in ops)):
+        return "key_not_for_signing"
+    if "alg" in key.jwk and key.jwk["alg"] != algorithm:
+        return "alg_key_mismatch"
+    public = key.key
+    if algorithm in _RSA_ALGORITHMS:
+        fits = isinstance(public, RSAPublicKey)
+    elif algorithm in _EC_CURVES:
+        fits = isinstance(public, EllipticCurvePublicKey) and public.curve.name == _EC_CURVES[algorithm]
+    elif algorithm == "EdDSA":
+        fits = isinstance(public, Ed25519PublicKey | Ed448PublicKey)
+    else:
+        fits = False
+    if not fits:
+        return "alg_key_mismatch"  # also a private key a JWKS published by mistake
+    if isinstance(public, RSAPublicKey) and public.key_size < MIN_RSA_BITS:
+        return "weak_key"
+    return None
+
+
 @dataclass
 class _Entry:
-    keys: dict[str, PyJWK] = field(default_factory=dict)
+    keys: dict[str, VerificationKey] = field(default_factory=dict)
     last_attempt: float | None = None
 
 
 class JwksCache:
-    """Key sets per JWKS URL; `fetch(url)` returns the parsed JWKS document."""
+    """Key sets per JWKS URL; `fetch(url)` returns the JWKS document."""
 
     def __init__(
         self,
-        fetch: Callable[[str], dict[str, Any]],
+        fetch: Callable[[str], JwksDocument],
         clock: Callable[[], float] = time.monotonic,
         refetch_interval_s: float = REFETCH_INTERVAL_S,
     ) -> None:
@@ -76,13 +147,12 @@ class JwksCache:
         entry.last_attempt = now
         self.fetches += 1
         try:
-            document = self._fetch(url)
-            key_set = PyJWKSet.from_dict(document)
+            keys = parse_key_set(self._fetch(url).document)
         except Exception:  # noqa: BLE001 - keep the last good keys; the caller refuses unknown kids
             return
-        entry.keys = {k.key_id: k for k in key_set.keys if k.key_id}
+        entry.keys = keys
 
-    def key(self, url: str, kid: str) -> PyJWK | None:
+    def key(self, url: str, kid: str) -> VerificationKey | None:
         with self._lock:
             entry = self._entries.setdefault(url, _Entry())
             if kid not in entry.keys:
@@ -110,6 +180,8 @@ IssuerLookup = Callable[[str], "Issuer | None"]
 
 def decode_bearer(authorization: str, lookup: IssuerLookup, jwks: JwksCache) -> tuple[Issuer, dict[str, Any]]:
     """The verified claims of a bearer token and the issuer that vouches for them."""
+    if len(authorization) > MAX_AUTHORIZATION_CHARS:
+        raise Denied("token_too_large")
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Denied("not_a_bearer_token")
@@ -117,12 +189,15 @@ def decode_bearer(authorization: str, lookup: IssuerLookup, jwks: JwksCache) -> 
     try:
         header = jwt.get_unverified_header(token)
         unverified = jwt.decode(token, options={"verify_signature": False})
-    except jwt.PyJWTError as error:
+    except Exception as error:  # whatever unverified bytes make the parser raise is a refusal
         raise Denied("malformed_token") from error
-    algorithm = str(header.get("alg", ""))
-    if algorithm.lower() == "none" or not algorithm:
+    algorithm = header.get("alg")
+    if algorithm is None or (isinstance(algorithm, str) and algorithm.lower() in ("", "none")):
         raise Denied("alg_none")
-    issuer = lookup(str(unverified.get("iss", "")))
+    if not isinstance(algorithm, str):
+        raise Denied("malformed_token")
+    iss = unverified.get("iss")
+    issuer = lookup(iss) if isinstance(iss, str) else None
     if issuer is None:
         raise Denied("unknown_issuer")
     if algorithm not in issuer.algorithms:
@@ -132,14 +207,19 @@ def decode_bearer(authorization: str, lookup: IssuerLookup, jwks: JwksCache) -> 
     kid = header.get("kid")
     if not kid:
         raise Denied("missing_kid")
-    key = jwks.key(issuer.jwks_url, str(kid))
+    if not isinstance(kid, str):
+        raise Denied("malformed_token")
+    key = jwks.key(issuer.jwks_url, kid)
     if key is None:
         raise Denied("unknown_kid")
+    unusable = unusable_reason(key, algorithm)
+    if unusable:
+        raise Denied(unusable)
     try:
         claims = jwt.decode(
             token,
             key.key,
-            algorithms=list(issuer.algorithms),
+            algorithms=[algorithm],  # the one the key fits, among the issuer's
             audience=list(issuer.audiences),
             issuer=issuer.issuer,
             leeway=CLOCK_SKEW_S,
@@ -147,6 +227,8 @@ def decode_bearer(authorization: str, lookup: IssuerLookup, jwks: JwksCache) -> 
         )
     except jwt.PyJWTError as error:
         raise Denied(_reason(error)) from error
+    except Exception as error:  # an untrusted token is refused, whatever PyJWT raises on it
+        raise Denied("invalid_token") from error
     return issuer, claims
 
 

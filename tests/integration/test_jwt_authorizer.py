@@ -13,7 +13,7 @@ from typing import Any
 import boto3
 import jwt
 import pytest
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from functions.authorizer.core import Denied
 from functions.routes.dal.clients_store import DynamoClientStore
@@ -269,7 +269,7 @@ def idp() -> Iterator[JwksServer]:
 IDP = "https://idp.partner.example"
 
 
-def put_issuer(jwks_url: str, *, status: str = "active") -> None:
+def put_issuer(jwks_url: str, *, status: str = "active", algorithms: tuple[str, ...] = ("RS256",)) -> None:
     identifier = issuer_id(IDP)
     item = {
         **issuer_key(identifier),
@@ -277,7 +277,7 @@ def put_issuer(jwks_url: str, *, status: str = "active") -> None:
         "issuer": {"S": IDP},
         "jwks_url": {"S": jwks_url},
         "audiences": {"L": [{"S": "bank-api"}]},
-        "algorithms": {"L": [{"S": "RS256"}]},
+        "algorithms": {"L": [{"S": a} for a in algorithms]},
         "allowed_scopes": {"L": [{"S": "banking:read"}]},
         "tier": {"S": "professional"},
         "status": {"S": status},
@@ -337,3 +337,30 @@ def test_given_our_issuer_claimed_by_an_external_key_when_authorized_then_401(
     assert token_header["kid"] == idp.kid
 
     assert refused(handler, event(token)) in {"wrong_token_type", "unknown_kid"}
+
+
+def test_given_an_issuer_allowing_two_families_when_a_header_names_the_other_family_then_401_not_a_crash(
+    handler: ModuleType, idp: JwksServer
+) -> None:
+    # Given an issuer that signs with RSA and EC keys, and a JWKS holding its RSA key
+    put_issuer(idp.url, algorithms=("ES256", "PS256", "RS256"))
+    ec_key = ec.generate_private_key(ec.SECP256R1())
+
+    # When a token says ES256 but names the RSA key (unauthenticated: anyone can write it)
+    es256_on_rsa = idp.token(IDP, signer=ec_key, headers={"alg": "ES256"})
+
+    # Then the authorizer refuses it (401), where PyJWT alone raised TypeError (a 500)
+    assert refused(handler, event(es256_on_rsa)) == "alg_key_mismatch"
+    # And the key's own family still verifies
+    assert handler.lambda_handler(event(idp.token(IDP)), None)["context"]["client_id"].endswith(":svc-42")
+
+
+@pytest.mark.parametrize("size", [10 * 1024, 100 * 1024])
+def test_given_a_huge_bearer_token_when_authorized_then_401_token_too_large(
+    handler: ModuleType, idp: JwksServer, size: int
+) -> None:
+    put_issuer(idp.url)
+    huge = idp.token(IDP, padding="x" * size)
+
+    assert refused(handler, event(huge)) == "token_too_large"
+    assert idp.fetches == 0  # refused before any of it was decoded

@@ -13,11 +13,11 @@ from typing import Any
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from jwt.algorithms import RSAAlgorithm
 
 from functions.authorizer.core import Denied
-from functions.authorizer.jwt_token import Issuer, JwksCache, verify_bearer
+from functions.authorizer.jwt_token import Issuer, JwksCache, JwksDocument, verify_bearer
 
 ISS = "https://gateway.example/prod"
 JWKS_URL = f"{ISS}/.well-known/jwks.json"
@@ -60,12 +60,12 @@ class FakeIssuerServer:
         self.failing = False
         self.calls = 0
 
-    def fetch(self, url: str) -> dict[str, Any]:
+    def fetch(self, url: str) -> JwksDocument:
         self.calls += 1
         assert url == JWKS_URL
         if self.failing:
             raise ConnectionError("issuer down")
-        return {"keys": [k.jwk for k in self.keys]}
+        return JwksDocument({"keys": [k.jwk for k in self.keys]})
 
 
 class Clock:
@@ -204,8 +204,160 @@ def test_a_token_issued_by_our_kms_signer_verifies(monkeypatch: pytest.MonkeyPat
         token = signer.sign(
             {"iss": ISS, "sub": "cl_9", "aud": AUD, "iat": now, "exp": now + 3600, "scope": "data:read"}
         )
-        cache = JwksCache(lambda url: {"keys": [signer.public_jwk()]})
+        cache = JwksCache(lambda url: JwksDocument({"keys": [signer.public_jwk()]}))
         issuers = {ISS: Issuer(ISS, JWKS_URL, (AUD,), ("RS256",), required_typ="at+jwt")}
         principal = verify_bearer(f"Bearer {token}", issuers, cache)
     assert principal.client_id == "cl_9"
     assert principal.scopes == ("data:read",)
+
+
+# -- the key decides the algorithm (RFC 8725 3.1); nothing an untrusted token holds crashes ------
+
+MULTI_ISS = "https://idp.multi.example"
+ALL_ALGORITHMS = ("RS256", "PS256", "ES256", "ES384", "EdDSA")
+
+
+class AnyKey:
+    """A signing key of any type with its public JWK under `kid`."""
+
+    def __init__(self, kid: str, private: Any, **jwk_extra: Any) -> None:
+        from jwt.algorithms import ECAlgorithm, OKPAlgorithm
+
+        self.kid = kid
+        self.private = private
+        public = private.public_key()
+        if isinstance(private, rsa.RSAPrivateKey):
+            as_jwk = RSAAlgorithm.to_jwk(public)
+        elif isinstance(private, ec.EllipticCurvePrivateKey):
+            as_jwk = ECAlgorithm.to_jwk(public)
+        else:
+            as_jwk = OKPAlgorithm.to_jwk(public)
+        self.jwk = {**json.loads(as_jwk), "kid": kid, **jwk_extra}
+
+    def token(self, algorithm: str, *, kid: str | None = None, signer: Any = None) -> str:
+        now = int(time.time())
+        claims = {"iss": MULTI_ISS, "sub": "svc-1", "aud": AUD, "iat": now, "exp": now + 600}
+        return jwt.encode(claims, signer or self.private, algorithm=algorithm, headers={"kid": kid or self.kid})
+
+
+@pytest.fixture(scope="module")
+def any_keys() -> dict[str, AnyKey]:
+    return {
+        "rsa": AnyKey("rsa-1", rsa.generate_private_key(public_exponent=65537, key_size=2048)),
+        "rsa-rs256-only": AnyKey("rsa-2", rsa.generate_private_key(public_exponent=65537, key_size=2048), alg="RS256"),
+        "rsa-enc": AnyKey("rsa-enc", rsa.generate_private_key(public_exponent=65537, key_size=2048), use="enc"),
+        "rsa-wrap": AnyKey(
+            "rsa-wrap", rsa.generate_private_key(public_exponent=65537, key_size=2048), key_ops=["wrapKey"]
+        ),
+        "rsa-weak": AnyKey("rsa-weak", rsa.generate_private_key(public_exponent=65537, key_size=1024)),  # noqa: S505 - the weak key the rule refuses
+        "p256": AnyKey("ec-256", ec.generate_private_key(ec.SECP256R1())),
+        "p384": AnyKey("ec-384", ec.generate_private_key(ec.SECP384R1())),
+        "ed25519": AnyKey("ed-1", ed25519.Ed25519PrivateKey.generate()),
+    }
+
+
+@pytest.fixture
+def multi(any_keys: dict[str, AnyKey]) -> tuple[dict[str, Issuer], JwksCache]:
+    # An issuer that allows several families: the token's header may name any of them.
+    issuers = {MULTI_ISS: Issuer(MULTI_ISS, f"{MULTI_ISS}/jwks", (AUD,), ALL_ALGORITHMS)}
+    return issuers, JwksCache(lambda url: JwksDocument({"keys": [k.jwk for k in any_keys.values()]}))
+
+
+@pytest.mark.parametrize(
+    ("header_alg", "kid_of", "signed_by", "reason"),
+    [
+        # The header names one family, the kid a key of another: refused before PyJWT sees it.
+        ("ES256", "rsa", "p256", "alg_key_mismatch"),
+        ("RS256", "p256", "rsa", "alg_key_mismatch"),
+        ("EdDSA", "rsa", "ed25519", "alg_key_mismatch"),
+        ("PS256", "p256", "rsa", "alg_key_mismatch"),
+        ("ES384", "p256", "p384", "alg_key_mismatch"),  # right family, wrong curve
+        ("RS256", "ed25519", "rsa", "alg_key_mismatch"),
+        # The key names its own algorithm: an RSA key published for RS256 does not verify PS256.
+        ("PS256", "rsa-rs256-only", "rsa-rs256-only", "alg_key_mismatch"),
+        # Keys that are not for verifying signatures.
+        ("RS256", "rsa-enc", "rsa-enc", "key_not_for_signing"),
+        ("RS256", "rsa-wrap", "rsa-wrap", "key_not_for_signing"),
+        ("RS256", "rsa-weak", "rsa-weak", "weak_key"),
+    ],
+)
+def test_a_header_algorithm_the_named_key_does_not_fit_is_refused_not_crashed(
+    multi: Any, any_keys: dict[str, AnyKey], header_alg: str, kid_of: str, signed_by: str, reason: str
+) -> None:
+    issuers, cache = multi
+    token = any_keys[signed_by].token(header_alg, kid=any_keys[kid_of].kid)
+    assert _reason(f"Bearer {token}", issuers, cache) == reason
+
+
+def test_each_family_verifies_with_its_own_key(multi: Any, any_keys: dict[str, AnyKey]) -> None:
+    # The other side of the rule: the checks do not refuse what fits.
+    issuers, cache = multi
+    for algorithm, name in (
+        ("RS256", "rsa"),
+        ("PS256", "rsa"),
+        ("ES256", "p256"),
+        ("ES384", "p384"),
+        ("EdDSA", "ed25519"),
+    ):
+        assert verify_bearer(f"Bearer {any_keys[name].token(algorithm)}", issuers, cache).client_id == "svc-1"
+
+
+def test_a_published_private_key_never_verifies(any_keys: dict[str, AnyKey]) -> None:
+    # A JWKS that leaks a private RSA key: PyJWT would load it as a private key and fail inside.
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    leaked = {**json.loads(RSAAlgorithm.to_jwk(private)), "kid": "leaked"}
+    leaked.pop("key_ops", None)  # PyJWT marks it "sign"; a careless issuer would not
+    issuers = {MULTI_ISS: Issuer(MULTI_ISS, f"{MULTI_ISS}/jwks", (AUD,), ALL_ALGORITHMS)}
+    cache = JwksCache(lambda url: JwksDocument({"keys": [leaked]}))
+    token = AnyKey("leaked", private).token("RS256")
+    assert _reason(f"Bearer {token}", issuers, cache) == "alg_key_mismatch"
+
+
+def _raw_token(header: bytes, payload: dict[str, Any] | None = None) -> str:
+    now = int(time.time())
+    body = payload or {"iss": MULTI_ISS, "sub": "svc-1", "aud": AUD, "iat": now, "exp": now + 600}
+    return f"{_b64(header)}.{_b64(json.dumps(body).encode())}.{_b64(b'signature')}"
+
+
+@pytest.mark.parametrize(
+    ("header", "reason"),
+    [
+        (b'{"alg":"none","kid":"rsa-1"}', "alg_none"),
+        (b'{"alg":"NoNe","kid":"rsa-1"}', "alg_none"),
+        (b'{"kid":"rsa-1"}', "alg_none"),  # no alg at all
+        (b'{"alg":"","kid":"rsa-1"}', "alg_none"),
+        (b'{"alg":"HS256","kid":"rsa-1"}', "alg_not_allowed"),
+        (b'{"alg":["RS256"],"kid":"rsa-1"}', "malformed_token"),
+        (b'{"alg":"RS256","kid":{"a":1}}', "malformed_token"),
+        (b'{"alg":"RS256"}', "missing_kid"),
+        (b"not json at all", "malformed_token"),
+        (b'["alg","RS256"]', "malformed_token"),  # JSON, not an object
+        (b'"RS256"', "malformed_token"),
+        (b"12", "malformed_token"),
+        (b"\xff\xfe{", "malformed_token"),  # not UTF-8
+        (b'{"alg":"RS256","kid":"rsa-1","crit":["exp"]}', "malformed_token"),  # an extension we do not know
+    ],
+)
+def test_headers_an_attacker_writes_are_refused_with_a_reason(multi: Any, header: bytes, reason: str) -> None:
+    issuers, cache = multi
+    assert _reason(f"Bearer {_raw_token(header)}", issuers, cache) == reason
+
+
+@pytest.mark.parametrize("size", [9 * 1024, 100 * 1024])
+def test_a_huge_token_is_refused_before_it_is_parsed(multi: Any, size: int) -> None:
+    issuers, cache = multi
+    huge_header = json.dumps({"alg": "RS256", "kid": "rsa-1", "pad": "x" * size}).encode()
+    assert _reason(f"Bearer {_raw_token(huge_header)}", issuers, cache) == "token_too_large"
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"iss": ["https://idp.multi.example"], "sub": "svc-1"},  # iss not a string
+        {"iss": {"x": 1}},
+    ],
+)
+def test_payload_fields_of_the_wrong_type_are_refused(multi: Any, payload: dict[str, Any]) -> None:
+    issuers, cache = multi
+    token = _raw_token(b'{"alg":"RS256","kid":"rsa-1"}', payload)
+    assert _reason(f"Bearer {token}", issuers, cache) == "unknown_issuer"
