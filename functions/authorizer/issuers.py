@@ -10,11 +10,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from datetime import UTC
+from email.utils import parsedate_to_datetime
 from functools import lru_cache
 from typing import Any
 
-from functions.authorizer.jwt_token import Issuer, JwksDocument
+from functions.authorizer.jwt_token import MAX_LIFETIME_S, Issuer, JwksDocument
 from functions.authorizer.ttl_cache import TtlCache
 from gateway_core.issuer_keys import issuer_id, issuer_key
 from gateway_core.settings import Settings
@@ -70,13 +72,53 @@ class IssuerDirectory:
         return self._cache.get(iss, load)
 
 
+def _seconds(value: str | None) -> int | None:
+    value = (value or "").strip().strip('"')
+    # Digits only, and few of them: a 5,000-digit value must not reach int() (ValueError).
+    return int(value) if value.isascii() and value.isdigit() and len(value) <= 12 else None
+
+
+def _epoch(value: str | None) -> float | None:
+    try:
+        parsed = parsedate_to_datetime(value or "")
+    except (TypeError, ValueError, IndexError):
+        return None
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
+
+
+def cache_lifetime(headers: Mapping[str, str], now_epoch: float) -> float | None:
+    """How long an answer may be kept, from its headers (RFC 9111 4.2.1: `max-age`, else `Expires`
+    minus `Date`, less `Age`), in seconds; 0 for no-store/no-cache or invalid values (5.2, 5.3:
+    an invalid Expires means already expired); None when the answer says nothing."""
+    directives: dict[str, str] = {}
+    for part in (headers.get("Cache-Control") or "").split(","):
+        name, _, value = part.partition("=")
+        if name.strip():
+            directives[name.strip().lower()] = value
+    if "no-store" in directives or "no-cache" in directives:
+        return 0.0
+    age = _seconds(headers.get("Age")) or 0
+    if "max-age" in directives:
+        max_age = _seconds(directives["max-age"])
+        return 0.0 if max_age is None else float(max_age - age)
+    if headers.get("Expires") is not None:
+        expires = _epoch(headers.get("Expires"))
+        if expires is None:
+            return 0.0
+        date = _epoch(headers.get("Date"))
+        return expires - (now_epoch if date is None else date) - age
+    return None
+
+
 def fetch_jwks(kms: Callable[[], Any], url: str) -> JwksDocument:
     """A JWKS document: our KMS keys, or an external issuer's over HTTPS (no redirects, bounded)."""
     if url.startswith(KMS_SCHEME):
         from gateway_core.jwk import kms_public_jwk
 
         client = kms()
-        return JwksDocument({"keys": [kms_public_jwk(client, key_id) for key_id in url[len(KMS_SCHEME) :].split(",")]})
+        keys = [kms_public_jwk(client, key_id) for key_id in url[len(KMS_SCHEME) :].split(",")]
+        # A KMS key's public half never changes, and the key ids are the container's environment.
+        return JwksDocument({"keys": keys}, lifetime_s=MAX_LIFETIME_S)
     import httpx  # only when an external issuer's keys are (re)fetched: off the warm path
 
     with httpx.Client(timeout=JWKS_TIMEOUT_S, follow_redirects=False) as http:
@@ -87,4 +129,4 @@ def fetch_jwks(kms: Callable[[], Any], url: str) -> JwksDocument:
         document = response.json()
     if not isinstance(document, dict):
         raise ValueError("JWKS document is not an object")
-    return JwksDocument(document)
+    return JwksDocument(document, lifetime_s=cache_lifetime(response.headers, time.time()))

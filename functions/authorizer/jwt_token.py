@@ -10,8 +10,13 @@ and `nbf` are enforced with 60 s of clock skew. Everything a token carries is un
 signature verifies: whatever it makes the parser or PyJWT raise is a 401, never a crash. PyJWT
 does the JOSE work; this module decides which key and which rules apply.
 
-JWKS: kept per issuer, refetched when a token names an unknown `kid` but at most once a minute
-per issuer, and the last good key set is kept when a fetch fails.
+JWKS: kept per issuer for the cache lifetime its answer gave (`Cache-Control: max-age`, else
+`Expires`; no-store/no-cache count as the floor), bounded to 1 min .. 24 h, 5 min when it said
+nothing, and refetched when a token arrives after that, so a key the issuer removed stops
+verifying within the lifetime it announced. A token naming an unknown `kid` refetches early. Any
+fetch is tried at most once a minute per issuer. When fetches fail, the last good set keeps
+verifying for up to an hour past its lifetime (an issuer outage does not lock out its users at
+once), then tokens are refused until a fetch succeeds.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import hmac
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import jwt
@@ -35,6 +40,10 @@ from gateway_core.jwk import SUPPORTED_ALGORITHMS
 
 CLOCK_SKEW_S = 60
 REFETCH_INTERVAL_S = 60.0
+MIN_LIFETIME_S = 60.0
+MAX_LIFETIME_S = 24 * 3600.0
+DEFAULT_LIFETIME_S = 300.0
+MAX_STALE_S = 3600.0
 # API Gateway refuses requests whose headers pass 10 KB in all: a longer Authorization value is
 # no token anyone issued us, and is refused before any of it is decoded.
 MAX_AUTHORIZATION_CHARS = 8 * 1024
@@ -72,9 +81,15 @@ class VerificationKey:
 
 @dataclass(frozen=True)
 class JwksDocument:
-    """A fetched JWKS document."""
+    """A fetched JWKS document and how long the answer said it may be kept (seconds; None when
+    it said nothing). The cache bounds it."""
 
     document: Mapping[str, Any]
+    lifetime_s: float | None = None
+
+
+class KeysUnavailable(Exception):
+    """No key set to verify with: never fetched, or the last good one is too old."""
 
 
 def parse_key_set(document: Mapping[str, Any]) -> dict[str, VerificationKey]:
@@ -120,43 +135,60 @@ def unusable_reason(key: VerificationKey, algorithm: str) -> str | None:
 
 @dataclass
 class _Entry:
-    keys: dict[str, VerificationKey] = field(default_factory=dict)
+    keys: dict[str, VerificationKey] | None = None  # None until a fetch succeeds
+    fresh_until: float = 0.0
+    usable_until: float = 0.0
     last_attempt: float | None = None
 
 
+def bounded_lifetime(said: float | None) -> float:
+    if said is None:
+        return DEFAULT_LIFETIME_S
+    return min(max(said, MIN_LIFETIME_S), MAX_LIFETIME_S)
+
+
 class JwksCache:
-    """Key sets per JWKS URL; `fetch(url)` returns the JWKS document."""
+    """Key sets per JWKS URL; `fetch(url)` returns the JWKS document with its cache lifetime."""
 
     def __init__(
         self,
         fetch: Callable[[str], JwksDocument],
         clock: Callable[[], float] = time.monotonic,
         refetch_interval_s: float = REFETCH_INTERVAL_S,
+        max_stale_s: float = MAX_STALE_S,
     ) -> None:
         self._fetch = fetch
         self._clock = clock
         self._interval = refetch_interval_s
+        self._max_stale = max_stale_s
         self._entries: dict[str, _Entry] = {}
         self._lock = threading.Lock()
         self.fetches = 0
 
-    def _refresh(self, url: str, entry: _Entry) -> None:
-        now = self._clock()
+    def _refresh(self, url: str, entry: _Entry, now: float) -> None:
         if entry.last_attempt is not None and now - entry.last_attempt < self._interval:
-            return  # refetched recently: an unknown kid must not make us hammer the issuer
+            return  # tried recently: neither unknown kids nor a failing issuer make us hammer it
         entry.last_attempt = now
         self.fetches += 1
         try:
-            keys = parse_key_set(self._fetch(url).document)
-        except Exception:  # noqa: BLE001 - keep the last good keys; the caller refuses unknown kids
+            fetched = self._fetch(url)
+            keys = parse_key_set(fetched.document)
+        except Exception:  # noqa: BLE001 - keep the last good keys while they are usable
             return
         entry.keys = keys
+        entry.fresh_until = now + bounded_lifetime(fetched.lifetime_s)
+        entry.usable_until = entry.fresh_until + self._max_stale
 
     def key(self, url: str, kid: str) -> VerificationKey | None:
+        """The key `kid` of the set at `url` (None when the current set has no such key), or
+        KeysUnavailable."""
         with self._lock:
             entry = self._entries.setdefault(url, _Entry())
-            if kid not in entry.keys:
-                self._refresh(url, entry)
+            now = self._clock()
+            if now >= entry.fresh_until or entry.keys is None or kid not in entry.keys:
+                self._refresh(url, entry, now)
+            if entry.keys is None or now >= entry.usable_until:
+                raise KeysUnavailable(url)
             return entry.keys.get(kid)
 
 
@@ -209,7 +241,10 @@ def decode_bearer(authorization: str, lookup: IssuerLookup, jwks: JwksCache) -> 
         raise Denied("missing_kid")
     if not isinstance(kid, str):
         raise Denied("malformed_token")
-    key = jwks.key(issuer.jwks_url, kid)
+    try:
+        key = jwks.key(issuer.jwks_url, kid)
+    except KeysUnavailable as error:
+        raise Denied("jwks_unavailable") from error
     if key is None:
         raise Denied("unknown_kid")
     unusable = unusable_reason(key, algorithm)

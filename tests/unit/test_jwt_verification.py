@@ -1,5 +1,6 @@
 """Bearer JWT verification (functions/authorizer/jwt_token.py): RFC 8725 refusals, clock skew,
-JWKS caching with a rate-limited refetch and last-good keys."""
+JWKS caching for the issuer's cache lifetime (bounded), a rate-limited refetch on unknown kids and
+last-good keys for a bounded time when the issuer is down."""
 
 from __future__ import annotations
 
@@ -17,7 +18,16 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from jwt.algorithms import RSAAlgorithm
 
 from functions.authorizer.core import Denied
-from functions.authorizer.jwt_token import Issuer, JwksCache, JwksDocument, verify_bearer
+from functions.authorizer.jwt_token import (
+    DEFAULT_LIFETIME_S,
+    MAX_LIFETIME_S,
+    MAX_STALE_S,
+    MIN_LIFETIME_S,
+    Issuer,
+    JwksCache,
+    JwksDocument,
+    verify_bearer,
+)
 
 ISS = "https://gateway.example/prod"
 JWKS_URL = f"{ISS}/.well-known/jwks.json"
@@ -59,13 +69,16 @@ class FakeIssuerServer:
         self.keys = list(keys)
         self.failing = False
         self.calls = 0
+        self.lifetime_s: float | None = None  # what its caching headers say (None: nothing)
+        self.document: dict[str, Any] | None = None  # served instead of the keys when set
 
     def fetch(self, url: str) -> JwksDocument:
         self.calls += 1
         assert url == JWKS_URL
         if self.failing:
             raise ConnectionError("issuer down")
-        return JwksDocument({"keys": [k.jwk for k in self.keys]})
+        document = self.document or {"keys": [k.jwk for k in self.keys]}
+        return JwksDocument(document, lifetime_s=self.lifetime_s)
 
 
 class Clock:
@@ -177,6 +190,81 @@ def test_last_good_keys_survive_a_failing_jwks_endpoint(setup: Any, key_a: Keys)
     newcomer = Keys("kid-new")
     assert _reason(f"Bearer {newcomer.token()}", issuers, cache) == "unknown_kid"  # fetch failed
     assert verify_bearer(f"Bearer {key_a.token()}", issuers, cache).client_id == "cl_1"
+
+
+@pytest.mark.parametrize(
+    ("said", "refetched_after"),
+    [
+        (120.0, 120.0),  # Cache-Control: max-age=120
+        (None, DEFAULT_LIFETIME_S),  # no caching headers
+        (0.0, MIN_LIFETIME_S),  # no-store / no-cache / max-age=0: never below the floor
+        (5.0, MIN_LIFETIME_S),
+        (10.0**9, MAX_LIFETIME_S),  # a year-long max-age is capped
+    ],
+)
+def test_a_key_removed_from_the_jwks_stops_verifying_when_the_issuers_cache_lifetime_ends(
+    setup: Any, key_a: Keys, said: float | None, refetched_after: float
+) -> None:
+    issuers, cache, server, clock = setup
+    server.lifetime_s = said
+    verify_bearer(f"Bearer {key_a.token()}", issuers, cache)
+    # Given the issuer rotated key A out of its JWKS (no unknown kid will ever ask for a refetch)
+    key_b = Keys("kid-b")
+    server.keys = [key_b]
+
+    # While the lifetime lasts, the cached set answers without a fetch
+    clock.now += refetched_after - 1
+    assert verify_bearer(f"Bearer {key_a.token()}", issuers, cache).client_id == "cl_1"
+    assert server.calls == 1
+    # Once it has passed, the next token refetches on schedule and key A is refused
+    clock.now += 1
+    assert _reason(f"Bearer {key_a.token()}", issuers, cache) == "unknown_kid"
+    assert server.calls == 2
+    assert verify_bearer(f"Bearer {key_b.token()}", issuers, cache).client_id == "cl_1"
+    assert server.calls == 2
+
+
+def test_a_failing_refetch_serves_the_last_good_keys_for_a_bounded_time_then_refuses(setup: Any, key_a: Keys) -> None:
+    issuers, cache, server, clock = setup
+    server.lifetime_s = 120.0
+    verify_bearer(f"Bearer {key_a.token()}", issuers, cache)
+    server.failing = True
+
+    # Past the lifetime the refetch fails: the last good keys still verify, and the failing
+    # issuer is asked at most once a minute, however many tokens arrive
+    clock.now += 121
+    for _ in range(5):
+        assert verify_bearer(f"Bearer {key_a.token()}", issuers, cache).client_id == "cl_1"
+    assert server.calls == 2
+    clock.now += 60
+    verify_bearer(f"Bearer {key_a.token()}", issuers, cache)
+    assert server.calls == 3
+
+    # Up to MAX_STALE_S past the lifetime; after that nothing verifies until a fetch succeeds
+    clock.now = 1000.0 + 120 + MAX_STALE_S - 1
+    assert verify_bearer(f"Bearer {key_a.token()}", issuers, cache).client_id == "cl_1"
+    clock.now = 1000.0 + 120 + MAX_STALE_S
+    assert _reason(f"Bearer {key_a.token()}", issuers, cache) == "jwks_unavailable"
+    server.failing = False
+    clock.now += 60
+    assert verify_bearer(f"Bearer {key_a.token()}", issuers, cache).client_id == "cl_1"
+
+
+def test_an_issuer_never_reached_refuses_with_jwks_unavailable(setup: Any, key_a: Keys) -> None:
+    issuers, cache, server, _ = setup
+    server.failing = True
+    assert _reason(f"Bearer {key_a.token()}", issuers, cache) == "jwks_unavailable"
+    assert _reason(f"Bearer {key_a.token()}", issuers, cache) == "jwks_unavailable"
+    assert server.calls == 1  # the next attempt waits for the refetch interval
+
+
+def test_a_jwks_answer_without_a_key_list_keeps_the_last_good_keys(setup: Any, key_a: Keys) -> None:
+    issuers, cache, server, clock = setup
+    verify_bearer(f"Bearer {key_a.token()}", issuers, cache)
+    server.document = {"keys": "nope"}
+    clock.now += DEFAULT_LIFETIME_S
+    assert verify_bearer(f"Bearer {key_a.token()}", issuers, cache).client_id == "cl_1"
+    assert server.calls == 2  # it was fetched, and refused
 
 
 def test_issuers_cannot_be_configured_with_shared_secret_or_no_algorithms() -> None:
