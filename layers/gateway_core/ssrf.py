@@ -2,8 +2,9 @@
 own network, loopback, link-local or the cloud metadata endpoint, unless an operator allowlists
 an address range (context `upstreamAllowCidrs`; the local runtime allowlists loopback).
 
-Checked twice: when a route is written (`validate_upstream_url`: literal addresses, names that
-always mean this host, plaintext to public hosts), and on every connection (`guarded_pool_manager` in
+Checked twice: when a route is written (`validate_upstream_url`: hosts spelled canonically,
+literal addresses, names that always mean this host, plaintext to public hosts), and on every
+connection (`guarded_pool_manager` in
 ssrf_client.py): the host name is resolved, every address it resolves to is checked, and the
 socket connects to an address that passed, so a name that resolves to a private address, or
 re-resolves to one after the check (DNS rebinding), never reaches it. TLS still verifies the
@@ -16,7 +17,6 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-import socket
 from typing import NamedTuple
 from urllib.parse import urlsplit
 
@@ -25,10 +25,52 @@ from gateway_core.errors import UpstreamError
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
-# Beyond what `ipaddress` flags as private/loopback/link-local/reserved: shared address space
-# (carrier NAT, used inside clouds), and the metadata endpoints by name.
-_EXTRA_BLOCKED = (ipaddress.ip_network("100.64.0.0/10"), ipaddress.ip_network("fd00:ec2::/32"))
+# The IANA special-purpose address registries (IPv4 and IPv6): every range that is not globally
+# reachable, or is deprecated, or exists only to be translated, spelled out here rather than left
+# to what this Python's `ipaddress` flags (3.11 misses site-local fec0::/10, most of 192.0.0.0/24,
+# 3fff::/20). The flags are still consulted too. IPv4-mapped and IPv4-compatible addresses fall in
+# ::/8: a URL names an IPv4 host in IPv4. NAT64 (64:ff9b::/96) and 6to4 (2002::/16) are judged by
+# the IPv4 address they carry, so a NAT64 network still reaches public IPv4 services.
+_BLOCKED_V4 = tuple(
+    ipaddress.IPv4Network(n)
+    for n in (
+        "0.0.0.0/8",
+        "10.0.0.0/8",
+        "100.64.0.0/10",
+        "127.0.0.0/8",
+        "169.254.0.0/16",
+        "172.16.0.0/12",
+        "192.0.0.0/24",
+        "192.0.2.0/24",
+        "192.88.99.0/24",
+        "192.168.0.0/16",
+        "198.18.0.0/15",
+        "198.51.100.0/24",
+        "203.0.113.0/24",
+        "224.0.0.0/4",
+        "240.0.0.0/4",
+    )
+)
+_BLOCKED_V6 = tuple(
+    ipaddress.IPv6Network(n)
+    for n in (
+        "::/8",
+        "64:ff9b:1::/48",
+        "100::/64",
+        "100:0:0:1::/64",
+        "2001::/23",
+        "2001:db8::/32",
+        "3fff::/20",
+        "5f00::/16",
+        "fc00::/7",
+        "fe80::/10",
+        "fec0::/10",
+        "ff00::/8",
+    )
+)
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")  # RFC 6052: the IPv4 address is the last 32 bits
 _LOCAL_NAMES = ("localhost", "localhost.localdomain", "metadata", "metadata.google.internal", "instance-data")
+_LOCAL_SUFFIXES = (".localhost", ".internal", ".local")
 
 
 class BlockedDestination(UpstreamError):
@@ -60,40 +102,82 @@ class SsrfPolicy(NamedTuple):
 
 def _internal(address: IpAddress) -> bool:
     if isinstance(address, ipaddress.IPv6Address):
-        mapped = address.ipv4_mapped or address.sixtofour
-        if mapped is None and address in _NAT64:
-            mapped = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
-        if mapped is not None:
-            return _internal(mapped)
+        embedded = address.sixtofour
+        if embedded is None and address in _NAT64:
+            embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+        if embedded is not None:
+            return _internal(embedded)
+        blocked: tuple[IpNetwork, ...] = _BLOCKED_V6
+    else:
+        blocked = _BLOCKED_V4
     return (
-        address.is_private
+        any(address in network for network in blocked)
+        or address.is_private
         or address.is_loopback
         or address.is_link_local
         or address.is_multicast
         or address.is_reserved
         or address.is_unspecified
-        or any(address in network for network in _EXTRA_BLOCKED if network.version == address.version)
     )
 
 
-_NUMERIC_HOST = re.compile(r"^[0-9a-fx.]+$", re.I)
-# NAT64 (RFC 6052) embeds an IPv4 address in its last 32 bits.
-_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+# A host that ends in a number is an IPv4 address to URL parsers and resolvers (WHATWG URL,
+# inet_aton): `127.1`, `0x7f.1`, `2130706433`, `0177.0.0.1` all mean 127.0.0.1. Only the one
+# canonical spelling, four decimal numbers without leading zeros, is accepted, so no check can
+# read an address differently from the resolver that connects to it.
+_ENDS_IN_NUMBER = re.compile(r"(^|\.)(\d+|0x[0-9a-f]*)$")
+_OCTET = r"(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+_CANONICAL_V4 = re.compile(rf"^{_OCTET}(\.{_OCTET}){{3}}$")
+_LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
 
 
-def literal_address(host: str) -> IpAddress | None:
-    """The address a host names literally, including the forms resolvers also read as IPv4
-    (`127.1`, `2130706433`, `0x7f000001`, `0177.0.0.1`), which `ipaddress` does not."""
-    try:
-        return ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        pass
-    if _NUMERIC_HOST.match(host) and not host.endswith("."):
+def canonical_host(host: str) -> tuple[str, IpAddress | None]:
+    """The host as it must be spelled (lower case, ASCII after IDNA, no trailing dot) and the
+    address it names literally (None for a name); ValueError saying why for anything else:
+    numeric hosts other than the canonical dotted quad, IPv6 literals with a zone or that do not
+    parse, names with no ASCII (IDNA) form or that are not valid DNS names. Brackets are optional."""
+    bare = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if ":" in bare:
+        if "%" in bare:
+            raise ValueError(f"{host} is not a canonical IPv6 address: zone identifiers are not allowed")
         try:
-            return ipaddress.IPv4Address(socket.inet_aton(host))
-        except OSError:
-            return None
-    return None
+            return bare.lower(), ipaddress.IPv6Address(bare)
+        except ValueError as error:
+            raise ValueError(f"{host} is not a canonical IPv6 address") from error
+    if not bare.isascii():
+        try:
+            ascii_form = bare.encode("idna").decode("ascii").lower()
+            spelled = ascii_form.encode("ascii").decode("idna")
+        except UnicodeError as error:
+            raise ValueError(f"{host!r} is not a valid host name: it has no ASCII (IDNA) form") from error
+        if spelled != bare.lower():
+            # IDNA maps look-alikes to ASCII (fullwidth digits to digits, fullwidth letters spelling
+            # localhost to localhost) and drops invisible characters: only a name that is its own
+            # IDNA form is one.
+            raise ValueError(f"{host!r} is not a canonical host name: IDNA reads it as {ascii_form!r}")
+    else:
+        ascii_form = bare.lower()
+    name = ascii_form[:-1] if ascii_form.endswith(".") else ascii_form
+    if _ENDS_IN_NUMBER.search(name):
+        if not _CANONICAL_V4.fullmatch(name):
+            raise ValueError(
+                f"{host!r} is not a canonical IPv4 address: write it as four decimal numbers (e.g. 192.0.2.10)"
+            )
+        return name, ipaddress.IPv4Address(name)
+    labels = name.split(".")
+    if len(name) > 253 or not all(_LABEL.fullmatch(label) for label in labels):
+        raise ValueError(f"{host!r} is not a valid host name")
+    if any(label.startswith("xn--") for label in labels):
+        try:
+            name.encode("ascii").decode("idna")  # a punycode label must decode
+        except UnicodeError as error:
+            raise ValueError(f"{host!r} is not a valid host name: a punycode label does not decode") from error
+    return name, None
+
+
+def local_name(name: str) -> bool:
+    """Whether a (canonical) host name always means this host or its private network."""
+    return name in _LOCAL_NAMES or name.endswith(_LOCAL_SUFFIXES)
 
 
 def validate_upstream_url(url: str, policy: SsrfPolicy) -> None:
@@ -111,16 +195,17 @@ def validate_upstream_url(url: str, policy: SsrfPolicy) -> None:
         raise ValueError("upstream URLs carry no credentials; add them as header rules")
     if parts.query or parts.fragment:
         raise ValueError("an upstream URL is a base URL: no query or fragment")
-    host = (parts.hostname or "").lower().rstrip(".")
-    if not host:
+    if not parts.hostname:
         raise ValueError("an upstream URL needs a host")
-    address = literal_address(host)
+    if "[" in parts.netloc and ":" not in parts.hostname:
+        raise ValueError(f"[{parts.hostname}] is not a canonical IPv6 address")
+    host, address = canonical_host(parts.hostname)
     if address is not None:
         if policy.allowlisted(address):
             return
         if _internal(address):
             raise ValueError(f"{host} is a private, loopback, link-local or metadata address")
-    elif host in _LOCAL_NAMES or host.endswith((".localhost", ".internal", ".local")):
+    elif local_name(host):
         raise ValueError(f"{host} names this host or its private network")
     if policy.require_https and parts.scheme != "https":
         raise ValueError("upstreams are called over https (plain http only to allowlisted addresses)")

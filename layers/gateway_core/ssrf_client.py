@@ -22,7 +22,7 @@ from urllib3.util.ssl_ import create_urllib3_context
 from urllib3.util.ssl_match_hostname import CertificateError
 from urllib3.util.timeout import Timeout
 
-from gateway_core.ssrf import BlockedDestination, SsrfPolicy, literal_address
+from gateway_core.ssrf import BlockedDestination, SsrfPolicy, canonical_host
 
 # An idle pooled connection older than this is closed rather than reused: upstreams and load
 # balancers drop idle connections (often at 60 s), and a request on one they just dropped fails.
@@ -33,7 +33,11 @@ def _checked_socket(conn: HTTPConnection, policy: SsrfPolicy) -> socket.socket:
     """Resolves the connection's host once, refuses it if any address is not permitted, then
     connects to a checked address (the next one if a connection is refused)."""
     host = conn._dns_host  # the URL's host: no brackets, no trailing dot
-    literal = literal_address(host)
+    try:
+        _, literal = canonical_host(host)
+    except ValueError as error:
+        # A spelling resolvers read in more than one way (`0177.0.0.1`, `127.1`) is never resolved.
+        raise BlockedDestination(f"The upstream host is not a canonical name or address: {error}") from error
     if literal is not None:
         addresses = [literal]
     else:

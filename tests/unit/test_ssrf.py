@@ -25,7 +25,7 @@ from urllib3.exceptions import NewConnectionError
 
 from functions.routes.dal.upstream import UpstreamClient
 from functions.routes.logic.proxy_ports import UpstreamConnectFailed, UpstreamRequestInvalid
-from gateway_core import ssrf
+from gateway_core import ssrf_client
 from gateway_core.errors import UpstreamError
 from gateway_core.ssrf import BlockedDestination, SsrfPolicy, validate_upstream_url
 from gateway_core.ssrf_client import GuardedPoolManager, guarded_pool_manager
@@ -128,9 +128,11 @@ def test_refuses_internal_address_literals(scheme: str, host: str) -> None:
 
 @pytest.mark.parametrize("host", ["127.1", "2130706433", "0x7f000001", "0177.0.0.1", "169.254.43518"])
 def test_refuses_non_canonical_ipv4_literals(host: str) -> None:
-    # Every resolver (inet_aton) reads these as 127.0.0.1 / 169.254.169.254: they are literals too.
-    with pytest.raises(ValueError, match="private, loopback, link-local or metadata"):
-        validate_upstream_url(f"https://{host}/v1", STRICT)
+    # Every resolver (inet_aton) reads these as 127.0.0.1 / 169.254.169.254: refused as spelled,
+    # even where the address they mean is allowlisted.
+    for policy in (STRICT, LOOPBACK):
+        with pytest.raises(ValueError, match="not a canonical IPv4 address"):
+            validate_upstream_url(f"https://{host}/v1", policy)
 
 
 @pytest.mark.parametrize(
@@ -368,7 +370,7 @@ class FakeDns:
 @pytest.fixture
 def fake_dns(monkeypatch: pytest.MonkeyPatch) -> FakeDns:
     dns = FakeDns()
-    monkeypatch.setattr(ssrf.socket, "getaddrinfo", dns.getaddrinfo)
+    monkeypatch.setattr(ssrf_client.socket, "getaddrinfo", dns.getaddrinfo)
     return dns
 
 
@@ -620,3 +622,165 @@ def test_the_adapter_does_not_follow_redirects(upstream: Recorder) -> None:
     assert answer.status == 302
     assert ("location", "/elsewhere") in answer.headers
     assert [path for path, _ in upstream.requests] == ["/redirect"]
+
+
+# --- the whole family of special-purpose ranges (IANA registries for IPv4 and IPv6) --------------
+
+SPECIAL_PURPOSE = [
+    "0.1.2.3",  # "this network" 0.0.0.0/8
+    "100.64.0.1",  # shared address space
+    "192.0.0.9",  # IETF protocol assignments 192.0.0.0/24 (not only the /29 Python 3.11 flags)
+    "192.0.0.255",
+    "192.0.2.1",  # documentation
+    "192.88.99.1",  # deprecated 6to4 relay anycast
+    "198.18.0.1",  # benchmarking 198.18.0.0/15
+    "198.19.255.254",
+    "203.0.113.9",
+    "240.0.0.1",  # reserved 240.0.0.0/4
+    "255.255.255.255",
+    "[::]",  # unspecified ::/128
+    "[::1]",
+    "[::127.0.0.1]",  # IPv4-compatible (deprecated)
+    "[::ffff:8.8.8.8]",  # IPv4-mapped, even of a public address: a URL names IPv4 hosts in IPv4
+    "[::ffff:0:a00:1]",  # IPv4-translated
+    "[64:ff9b::a00:1]",  # NAT64 of 10.0.0.1
+    "[64:ff9b::a9fe:a9fe]",  # NAT64 of 169.254.169.254
+    "[64:ff9b:1::808:808]",  # local-use NAT64 (RFC 8215), whatever it embeds
+    "[100::1]",  # discard-only
+    "[100:0:0:1::1]",  # dummy prefix
+    "[2001::1]",  # Teredo 2001::/32
+    "[2001:0:4136:e378:8000:63bf:3fff:fdd2]",
+    "[2001:2::1]",  # benchmarking
+    "[2001:db8::1]",  # documentation
+    "[2002:a00:1::]",  # 6to4 of 10.0.0.1
+    "[2002:a9fe:a9fe::]",  # 6to4 of the metadata endpoint
+    "[3fff::1]",  # documentation (RFC 9637)
+    "[5f00::1]",  # SRv6 SIDs
+    "[fc00::1]",  # unique local fc00::/7
+    "[fdff:ffff::1]",
+    "[fe80::1]",  # link-local
+    "[fec0::1]",  # site-local (deprecated, still routed inside some networks)
+    "[feff::1]",
+    "[ff02::1]",  # multicast
+    "[ff0e::1]",
+]
+
+
+@pytest.mark.parametrize("host", SPECIAL_PURPOSE)
+def test_every_special_purpose_range_is_refused_at_route_creation(host: str) -> None:
+    for policy in (LAX, LOOPBACK):
+        with pytest.raises(ValueError, match="private, loopback, link-local or metadata"):
+            validate_upstream_url(f"http://{host}:8080/v1", policy)
+
+
+@pytest.mark.parametrize("host", SPECIAL_PURPOSE)
+def test_every_special_purpose_range_is_refused_at_connection(host: str) -> None:
+    address = ip_address(host.strip("[]"))
+    assert not STRICT.permits(address)
+    assert not LOOPBACK.permits(address)
+
+
+@pytest.mark.parametrize(
+    "host", ["8.8.8.8", "93.184.216.34", "2606:4700:4700::1111", "64:ff9b::808:808", "2a00:1450:4001::200e"]
+)
+def test_public_addresses_and_nat64_of_public_ones_stay_permitted(host: str) -> None:
+    assert STRICT.permits(ip_address(host))
+
+
+# --- hosts must be spelled canonically: one spelling per address, ASCII after IDNA -----------------
+
+
+def fullwidth(text: str, dots: bool = True) -> str:
+    """`text` in the fullwidth forms (U+FF01..U+FF5E) IDNA maps back to ASCII."""
+    return "".join(c if c == "." and not dots else chr(ord(c) + 0xFEE0) for c in text)
+
+
+NOT_CANONICAL = [
+    fullwidth("127.0.0.1", dots=False),  # 127.0.0.1 to IDNA
+    fullwidth("127.0.0.1"),  # fullwidth full stops separate labels too
+    fullwidth("0177") + ".0.0.1",
+    "0177.0.0.1",  # octal
+    "2130706433",  # decimal
+    "0x7f000001",  # hexadecimal
+    "0x7f.1",
+    "127.1",  # short forms
+    "127.0.1",
+    "127.000.000.001",  # leading zeros (octal to some resolvers)
+    "93.184.216.034",  # a public address, still ambiguous
+    "8.8.8.08",
+    "1.2.3.4.5",
+    "api.example.123",  # a name cannot end in a number: resolvers read it as an address
+    "256.1.1.1",
+]
+
+
+@pytest.mark.parametrize("host", NOT_CANONICAL)
+def test_hosts_that_are_not_canonical_are_refused_whatever_the_allowlist(host: str) -> None:
+    for policy in (LAX, LOOPBACK, SsrfPolicy(allow_networks=(ip_network("0.0.0.0/0"),), require_https=False)):
+        with pytest.raises(ValueError, match="canonical"):
+            validate_upstream_url(f"http://{host}:8080/v1", policy)
+
+
+@pytest.mark.parametrize(
+    ("host", "reason"),
+    [
+        (fullwidth("localhost"), "not a canonical host name: IDNA reads it as 'localhost'"),
+        (fullwidth("LOCALHOST"), "not a canonical host name"),
+        ("metadata.google." + fullwidth("internal"), "not a canonical host name"),
+        ("straße.example", "not a canonical host name"),  # IDNA 2003 and 2008 disagree on ß
+        ("exa mple.com", "not a valid host name"),
+        ("bad..example.com", "not a valid host name"),
+        ("-bad.example.com", "not a valid host name"),
+        ("x" * 64 + ".example.com", "not a valid host name"),
+        ("a\u200bb.example.com", "not a canonical host name"),  # IDNA drops a zero-width space
+        ("xn--.example.com", "not a valid host name"),
+    ],
+)
+def test_names_are_checked_in_their_idna_form(host: str, reason: str) -> None:
+    with pytest.raises(ValueError, match=reason):
+        validate_upstream_url(f"https://{host}/v1", LOOPBACK)
+
+
+@pytest.mark.parametrize(
+    "url", ["https://bücher.example/v1", "https://xn--bcher-kva.example", "https://api_v2.example.com"]
+)
+def test_international_names_are_accepted_when_they_have_an_ascii_form(url: str) -> None:
+    validate_upstream_url(url, STRICT)
+
+
+@pytest.mark.parametrize("host", ["[fe80::1%25eth0]", "[::1%251]", "[1::2::3]", "[v1.x]"])
+def test_ipv6_literals_must_be_plain_addresses(host: str) -> None:
+    with pytest.raises(ValueError, match=r"not a URL|canonical|private"):
+        validate_upstream_url(f"http://{host}:8080/v1", LOOPBACK)
+
+
+@pytest.mark.parametrize("host", [fullwidth("127.0.0.1"), "0177.0.0.1", "2130706433", "0x7f.1", "127.1", "127.000.0.1"])
+def test_a_host_that_is_not_canonical_is_a_blocked_destination_at_call_time(host: str, upstream: Recorder) -> None:
+    # A route stored before the rule existed still reaches the adapter: it is refused as a blocked
+    # destination (a 502 at the proxy), never sent, and never a crash.
+    with pytest.raises(BlockedDestination, match="canonical"):
+        UpstreamClient(LOOPBACK).send("GET", f"http://{host}:{upstream.port}/v1", {}, b"", 2.0)
+    assert_nothing_reached(upstream)
+
+
+def test_the_route_model_refuses_hosts_that_are_not_canonical(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pydantic import ValidationError
+
+    from functions.routes.logic.route_spec import RouteSpec
+
+    monkeypatch.setenv("UPSTREAM_ALLOW_CIDRS", "127.0.0.0/8,::1/128")
+    monkeypatch.setenv("UPSTREAM_REQUIRE_HTTPS", "false")
+    spec = {"gateway_id": "gw_1", "name": "n", "method": "GET", "path": "/x"}
+    RouteSpec.model_validate({**spec, "targets": [{"url": "http://127.0.0.1:8080"}]})
+    for host in NOT_CANONICAL:
+        with pytest.raises(ValidationError, match="canonical"):
+            RouteSpec.model_validate({**spec, "targets": [{"url": f"http://{host}:8080"}]})
+
+
+def test_an_international_name_is_called_by_its_ascii_form(upstream: Recorder, fake_dns: FakeDns) -> None:
+    fake_dns.answers["xn--bcher-kva.test"] = [["127.0.0.1"]]
+
+    answer = UpstreamClient(LOOPBACK).send("GET", f"http://bücher.test:{upstream.port}/v1", {}, b"", 2.0)
+
+    assert answer.status == 200
+    assert upstream.requests == [("/v1", f"xn--bcher-kva.test:{upstream.port}")]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from urllib3.exceptions import DecodeError, HTTPError, NewConnectionError
 from urllib3.exceptions import TimeoutError as Urllib3Timeout  # urllib3's own, not the builtin
@@ -22,7 +23,7 @@ from functions.routes.logic.proxy_ports import (
     UpstreamTransportFailed,
 )
 from gateway_core.errors import UpstreamError
-from gateway_core.ssrf import SsrfPolicy
+from gateway_core.ssrf import BlockedDestination, SsrfPolicy, canonical_host
 from gateway_core.ssrf_client import guarded_pool_manager
 
 __all__ = ["UpstreamAnswer", "UpstreamClient", "upstream_client"]
@@ -41,6 +42,7 @@ class UpstreamClient:
         UpstreamTransportFailed, BlockedDestination or UpstreamError (upstream_too_large); an
         answer of any status is returned."""
         started = time.monotonic()
+        url = _guarded_url(url)
         try:
             response = self.pools.urlopen(
                 method,
@@ -69,6 +71,24 @@ class UpstreamClient:
             raise _failure(error) from error
         finally:
             response.release_conn()  # back to the pool when read to the end; closed otherwise
+
+
+def _guarded_url(url: str) -> str:
+    """The URL with its host as the guard checks it (ASCII, IDNA-encoded); a host with no
+    canonical spelling (`0177.0.0.1`, `127.1`, fullwidth digits) is a blocked destination: it
+    comes from a route, not from the caller, and is never sent."""
+    parts = urlsplit(url)
+    try:
+        host, address = canonical_host(parts.hostname or "")
+        port = parts.port
+    except ValueError as error:
+        raise BlockedDestination(f"The upstream host is not a canonical name or address: {error}") from error
+    if parts.hostname == host:
+        return url
+    netloc = (f"[{host}]" if address is not None and address.version == 6 else host) + (
+        f":{port}" if port is not None else ""
+    )
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
 def _read(response: Any, started: float, timeout: float) -> bytes:
