@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from functions.routes.logic.paths import Match, MethodNotAllowedHere, RouteTable, parse_template, render, shape
+from functions.routes.logic.paths import (
+    InvalidPath,
+    Match,
+    MethodNotAllowedHere,
+    RouteTable,
+    fully_decoded,
+    parse_template,
+    render,
+    shape,
+    upstream_values,
+)
 
 
 def table(*routes: tuple[str, str]) -> RouteTable[str]:
@@ -80,3 +90,126 @@ def test_a_thousand_routes_match_by_walking_segments_not_scanning() -> None:
     routes = table(*[("GET", f"/svc{i}/items/{{id}}") for i in range(1000)])
     assert routes.size == 1000
     assert hit(routes, "GET", "/svc999/items/7").params == {"id": "7"}
+
+
+# -- parameters on their way to the upstream path ------------------------------------------------
+
+# Values as the route table hands them over (percent-decoded once). Each one reaches a path the
+# route never exposed once some upstream, URL library or file system decodes, normalises or maps
+# it further: an encoded or double-encoded separator, a backslash, dots in any spelling,
+# overlong UTF-8, look-alike characters NFKC or "best fit" mappings turn into separators or dots,
+# control characters that truncate, Tomcat's `..;` path parameter.
+CLIMBING_SEGMENTS = [
+    "../../admin",
+    "..%2F..%2Fadmin",  # double-encoded on the wire: %252F
+    "..%2f..%2fadmin",
+    "..%252F..%252Fadmin",  # triple
+    "..\\..\\admin",
+    "..%5C..%5Cadmin",
+    "..%255c",
+    "a/b",
+    "a%2Fb",
+    ".",
+    "..",
+    "%2E%2E",
+    "%2e",
+    ".%2E",
+    "%252E%252E",
+    "...",
+    " .. ",
+    "..;",
+    "..;jsessionid=1",
+    "%2E%2E%3Bx",
+    "\ufffd\ufffd",  # overlong UTF-8 (%c0%af) decoded once, with replacement characters
+    "%c0%af",  # overlong '/'
+    "..%c0%af..",
+    "%c0%ae%c0%ae",  # overlong '.'
+    "%e0%80%af",  # three-byte overlong '/'
+    "..%ef%bc%8f..",  # U+FF0F fullwidth solidus, UTF-8 encoded
+    "..\uff0f..",
+    "..\uff3c..",  # fullwidth reverse solidus
+    "\uff0e\uff0e",  # fullwidth full stops: '..' after NFKC
+    "%ef%bc%8e%ef%bc%8e",
+    "\u2024\u2024",  # one dot leaders
+    "\ufe52\ufe52",  # small full stops
+    "..\u2215admin",  # division slash
+    "..\u2044admin",  # fraction slash
+    "..\ufe68admin",  # small reverse solidus
+    "a\u2100b",  # ACCOUNT OF: 'a/c' after NFKC
+    "..%00",  # NUL truncates in C upstreams
+    "a\x00b",
+    "a\nb",
+    "a%0D%0Ab",
+    "%25%32%65%25%32%65",  # '..' encoded three times over, one character at a time
+]
+
+
+@pytest.mark.parametrize("value", CLIMBING_SEGMENTS, ids=repr)
+def test_a_one_segment_parameter_is_refused_in_any_encoding_of_a_separator_or_dot_segment(value: str) -> None:
+    with pytest.raises(InvalidPath, match="'id'"):
+        upstream_values("/accounts/{id}", {"id": value})
+
+
+@pytest.mark.parametrize(
+    ("value", "sent"),
+    [
+        ("42", "42"),
+        ("DE89 3704", "DE89%203704"),
+        ("a.b", "a.b"),
+        ("..a", "..a"),  # a name with dots, not a dot segment
+        ("v1.2.", "v1.2."),
+        ("50%", "50%25"),  # a percent sign that encodes nothing stays a percent sign
+        ("100%41", "100%2541"),  # sent as it was given; only the check decodes further
+        ("café", "caf%C3%A9"),
+        ("a?b#c", "a%3Fb%23c"),
+        ("a;b", "a%3Bb"),
+    ],
+)
+def test_a_one_segment_parameter_is_sent_percent_encoded_as_given(value: str, sent: str) -> None:
+    assert upstream_values("/accounts/{id}", {"id": value}) == {"id": sent}
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "../admin",
+        "a/../../admin",
+        "a/b/../../../admin",
+        "./../admin",
+        "a/..%2F..%2Fadmin",  # an encoded separator inside one segment
+        "a/%2E%2E/%2E%2E/admin",  # encoded dot segments are refused, not normalised
+        "a\\..\\..\\admin",
+        "a/..%5C..%5Cadmin",
+        "a//b",  # an empty segment
+        "a/%c0%af",
+        "a/\uff0e\uff0e/b",
+        "a/b%00",
+    ],
+    ids=repr,
+)
+def test_a_greedy_parameter_may_not_climb_out_or_hide_separators(value: str) -> None:
+    with pytest.raises(InvalidPath, match="'key'"):
+        upstream_values("/files/{key+}", {"key": value})
+
+
+@pytest.mark.parametrize(
+    ("value", "sent"),
+    [
+        ("2026/q1 report.pdf", "2026/q1%20report.pdf"),
+        ("a/./b/../c.pdf", "a/c.pdf"),  # dot segments inside the parameter are resolved
+        ("a/b/..", "a"),
+        ("a/..", ""),
+        ("x/café/50%", "x/caf%C3%A9/50%25"),
+    ],
+)
+def test_a_greedy_parameter_is_normalised_and_encoded_segment_by_segment(value: str, sent: str) -> None:
+    assert upstream_values("/files/{key+}", {"key": value}) == {"key": sent}
+
+
+def test_fully_decoded_stops_at_a_bound_and_refuses_what_is_not_utf8() -> None:
+    assert fully_decoded("%252F") == "/"
+    assert fully_decoded("50%") == "50%"
+    with pytest.raises(InvalidPath, match="not UTF-8"):
+        fully_decoded("%c0%af")
+    with pytest.raises(InvalidPath, match="encoded too many times"):
+        fully_decoded("%" + "25" * 8 + "2F")

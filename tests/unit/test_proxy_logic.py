@@ -196,8 +196,8 @@ def test_anonymous_callers_are_served_on_open_routes_and_limited_per_address() -
 
 def test_path_parameters_are_url_encoded_into_the_upstream_path() -> None:
     h = harness([make_route(path="/accounts/{id}/statements", upstream_path="/v2/acct/{id}/stmts")])
-    assert h.call("GET", "/accounts/DE89%20x%2Fy%3Fz/statements").status == 200
-    assert only_call(h).url == f"{TARGET_A}/v2/acct/DE89%20x%2Fy%3Fz/stmts"
+    assert h.call("GET", "/accounts/DE89%20x%3Fz%23%25/statements").status == 200
+    assert only_call(h).url == f"{TARGET_A}/v2/acct/DE89%20x%3Fz%23%25/stmts"
 
 
 def test_a_greedy_parameter_keeps_its_slashes() -> None:
@@ -211,20 +211,38 @@ def test_a_greedy_parameter_keeps_its_slashes() -> None:
     [
         ("/accounts/{id}", "/v1/accounts/{id}/public", "/accounts/%2E%2E"),
         ("/accounts/{id}", "/v1/accounts/{id}/public", "/accounts/.."),
+        ("/accounts/{id}", "/v1/accounts/{id}/public", "/accounts/..%2F..%2Fadmin"),  # %252F through API Gateway
+        ("/accounts/{id}", "/v1/accounts/{id}/public", "/accounts/..%252F..%252Fadmin"),
+        ("/accounts/{id}", "/v1/accounts/{id}/public", "/accounts/..%5C..%5Cadmin"),
+        ("/accounts/{id}", "/v1/accounts/{id}/public", "/accounts/..%255c..%255cadmin"),
+        ("/accounts/{id}", "/v1/accounts/{id}/public", "/accounts/%c0%ae%c0%ae%c0%afadmin"),
+        ("/accounts/{id}", "/v1/accounts/{id}/public", "/accounts/..%EF%BC%8F..%EF%BC%8Fadmin"),
+        ("/accounts/{id}", "/v1/accounts/{id}/public", "/accounts/%EF%BC%8E%EF%BC%8E"),
+        ("/accounts/{id}", "/v1/accounts/{id}/public", "/accounts/..;x=1"),
+        ("/accounts/{id}", "/v1/accounts/{id}/public", "/accounts/..%00"),
         ("/files/{key+}", "/v1/files/{key+}", "/files/..%2F..%2Fadmin"),
         ("/files/{key+}", "/v1/files/{key+}", "/files/a/../../../admin"),
+        ("/files/{key+}", "/v1/files/{key+}", "/files/a/..%252F..%252F..%252Fadmin"),
+        ("/files/{key+}", "/v1/files/{key+}", "/files/a/..%5C..%5Cadmin"),
     ],
-    ids=["encoded-dots", "dots", "greedy-encoded", "greedy"],
+    ids=repr,
 )
 def test_parameters_cannot_climb_out_of_the_upstream_path(template: str, upstream_path: str, path: str) -> None:
-    """urllib3 (like any URL library) resolves `.` and `..` segments before sending, so a parameter
-    value of `..` must not reach the upstream path as a segment: it would reach a path the route
-    never exposed (here /v1/public or /admin instead of something under /v1/accounts/ or /v1/files/)."""
-    prefix = upstream_path.split("{", 1)[0]
+    """A parameter must not reach a path the route never exposed (here /v1/public or /admin
+    instead of something under /v1/accounts/ or /v1/files/), whichever upstream, URL library or
+    file system decodes, normalises or maps it further: a 400 `invalid_path`, nothing sent."""
     h = harness([make_route(path=template, upstream_path=upstream_path)])
-    h.call("GET", path)
-    sent = [parse_url(c.url).path or "" for c in h.upstream.calls]
-    assert all(p.startswith(prefix) for p in sent), sent
+    response = h.call("GET", path)
+    assert response.status == 400, response.body
+    assert problem(response)["code"] == "invalid_path"
+    assert h.upstream.calls == []
+    assert h.limiter.checked == []
+
+
+def test_dot_segments_inside_a_greedy_parameter_are_resolved_below_it() -> None:
+    h = harness([make_route(path="/files/{key+}", upstream_path="/v1/files/{key+}")])
+    assert h.call("GET", "/files/2026/./drafts/../q1 report.pdf").status == 200
+    assert parse_url(only_call(h).url).path == "/v1/files/2026/q1%20report.pdf"
 
 
 def test_query_rename_rules_apply_and_other_parameters_pass() -> None:

@@ -9,9 +9,10 @@ method beats one for ANY. A path that matches only routes of other methods is a 
 from __future__ import annotations
 
 import re
+import unicodedata
 from functools import lru_cache
 from typing import Generic, NamedTuple, TypeVar
-from urllib.parse import unquote
+from urllib.parse import quote, unquote, unquote_to_bytes
 
 MAX_PATH_LENGTH = 512
 MAX_SEGMENTS = 20
@@ -70,6 +71,97 @@ def parameters(path: str) -> list[str]:
 def render(template: str, values: dict[str, str]) -> str:
     """Fill `{name}` and `{name+}` in a path template (values are already URL-encoded)."""
     return re.sub(r"\{([A-Za-z_][A-Za-z0-9_]*)\+?\}", lambda m: values.get(m.group(1), ""), template)
+
+
+class InvalidPath(ValueError):
+    """A path parameter that could reach another path than the route's upstream path."""
+
+
+# Decoding rounds a value may need before it is stable: more is an attempt to outlast a checker.
+MAX_DECODE_ROUNDS = 3
+# Look-alikes NFKC leaves alone but "best fit" code pages and some upstreams map to separators.
+_SEPARATOR_LOOKALIKES = str.maketrans(
+    dict.fromkeys("\u2215\u2044\u29f8\uff0f", "/") | dict.fromkeys("\u2216\u29f5\u29f9\ufe68\uff3c", "\\")
+)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def fully_decoded(value: str) -> str:
+    """`value` percent-decoded until it no longer changes, read as UTF-8 each time. InvalidPath
+    when a round is not UTF-8 (overlong forms such as %c0%af are not) or rounds never end."""
+    current = value
+    for _ in range(MAX_DECODE_ROUNDS + 1):
+        try:
+            decoded = unquote_to_bytes(current).decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise InvalidPath("is not UTF-8 once percent-decoded") from error
+        if decoded == current:
+            return current
+        current = decoded
+    raise InvalidPath("is percent-encoded too many times")
+
+
+def _refuse_separators(value: str) -> str:
+    """The view of `value` any upstream might end up with (decoded, NFKC, look-alikes mapped);
+    InvalidPath if a separator, a control character or an undecodable byte is in it."""
+    view = unicodedata.normalize("NFKC", fully_decoded(value)).translate(_SEPARATOR_LOOKALIKES)
+    if "/" in view or "\\" in view:
+        raise InvalidPath("may not contain '/' or '\\' in any encoding")
+    if _CONTROL.search(view) or "\ufffd" in view:
+        # U+FFFD: bytes that were not UTF-8 when they reached the gateway (e.g. overlong forms).
+        raise InvalidPath("may not contain control characters or bytes that are not UTF-8")
+    return view
+
+
+def _dot_segment(view: str) -> bool:
+    # Tomcat drops `;params` from a segment; Windows and IIS drop trailing dots and spaces.
+    core = view.split(";", 1)[0].strip()
+    return bool(core) and not core.strip(".")
+
+
+def check_segment(value: str) -> None:
+    """InvalidPath unless `value` stays one segment, neither a separator nor `.`/`..`, in any
+    encoding: percent-encoded (any number of times), overlong UTF-8, or look-alike characters."""
+    if _dot_segment(_refuse_separators(value)):
+        raise InvalidPath("may not be a '.' or '..' segment in any encoding")
+
+
+def _greedy_segments(value: str) -> list[str]:
+    """The segments of a greedy value with `.` and `..` resolved (RFC 3986 5.2.4) below the
+    parameter; InvalidPath when one climbs above it, or hides a separator or a dot segment."""
+    segments: list[str] = []
+    for part in value.split("/"):
+        if part == ".":
+            continue
+        if part == "..":
+            if not segments:
+                raise InvalidPath("may not climb out of the route's upstream path with '..'")
+            segments.pop()
+            continue
+        if not part:
+            raise InvalidPath("may not contain empty segments")
+        check_segment(part)
+        segments.append(part)
+    return segments
+
+
+def upstream_values(template: str, params: dict[str, str]) -> dict[str, str]:
+    """The parameters of a route matched on `template`, checked and percent-encoded for the
+    upstream path: one-segment values must stay one segment, greedy ones below their place.
+    Values are sent as given (decoded once); only the checks decode further, so an upstream that
+    decodes twice meets nothing it could climb with either."""
+    greedy = {s.param for s in parse_template(template) if s.greedy}
+    out: dict[str, str] = {}
+    for name, value in params.items():
+        try:
+            if name in greedy:
+                out[name] = "/".join(quote(s, safe="") for s in _greedy_segments(value))
+            else:
+                check_segment(value)
+                out[name] = quote(value, safe="")
+        except InvalidPath as error:
+            raise InvalidPath(f"The path parameter '{name}' {error}.") from None
+    return out
 
 
 class _Node(Generic[T]):

@@ -31,7 +31,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any, NamedTuple
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from functions.routes.logic import paths, traffic
 from functions.routes.logic.proxy_ports import (
@@ -278,7 +278,7 @@ class Proxy:
         exchange.record.route_id = route.route_id
         if route.deprecated:
             exchange.headers.update(_deprecation_headers(route, compiled))
-        _check_parameters(route, params)
+        _upstream_values(route, params)  # refused here, before credentials and limits are spent
         self._authorize(route, request.caller, exchange)
         if _renders(route) and accept.negotiate(request.headers.get("accept")) is None:
             # Refused before the upstream runs: a mutation must not happen for an answer we cannot give.
@@ -433,10 +433,7 @@ class Proxy:
         caller_key: str,
     ) -> tuple[UpstreamAnswer, str]:
         method, headers, body = _upstream_request(route, request, context, exchange.correlation)
-        upstream_path = paths.render(
-            route.upstream_path or route.path,
-            {k: quote(v, safe="/" if _greedy(route, k) else "") for k, v in params.items()},
-        )
+        upstream_path = paths.render(route.upstream_path or route.path, _upstream_values(route, params))
         query = request.query
         if route.request_transform is not None and route.request_transform.query:
             from functions.routes.logic.transform.rules import apply_query_rules
@@ -568,14 +565,13 @@ def _renders(route: DeployedRoute) -> bool:
     return route.protocol != "rest" or (transform is not None and transform.body is not None)
 
 
-def _check_parameters(route: DeployedRoute, params: dict[str, str]) -> None:
-    """Path parameters may not climb out of the upstream path: `.` and `..` (and, in a greedy
-    parameter, empty segments) are refused, not encoded, since upstreams decode and normalise."""
-    greedy = {s.param for s in paths.parse_template(route.path) if s.greedy}
-    for name, value in params.items():
-        segments = value.split("/") if name in greedy else [value]
-        if any(segment in (".", "..") or (name in greedy and segment == "") for segment in segments):
-            raise BadRequest(f"The path parameter '{name}' may not contain '.' or '..' segments.", code="invalid_path")
+def _upstream_values(route: DeployedRoute, params: dict[str, str]) -> dict[str, str]:
+    """The path parameters, checked and percent-encoded for the upstream path (paths.upstream_values):
+    none may climb out of it in any encoding; a 400 `invalid_path` otherwise, before anything runs."""
+    try:
+        return paths.upstream_values(route.path, params)
+    except paths.InvalidPath as error:
+        raise BadRequest(str(error), code="invalid_path") from error
 
 
 # Request headers an upstream may vary its answer on that the cache key already holds.
@@ -607,10 +603,6 @@ def _fits_lambda(body: bytes) -> bool:
 
 def _cacheable(route: DeployedRoute, method: str) -> bool:
     return route.cache_ttl_seconds > 0 and method in ("GET", "HEAD")
-
-
-def _greedy(route: DeployedRoute, name: str) -> bool:
-    return any(s.greedy and s.param == name for s in paths.parse_template(route.path))
 
 
 def _context(request: ProxyRequest, params: dict[str, str], correlation: str) -> dict[str, Any]:
