@@ -6,8 +6,11 @@ import json
 import socket
 import threading
 import xml.etree.ElementTree as ET
+import zlib
+from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
+from functools import cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -326,3 +329,58 @@ class GraphqlUpstream(_Upstream):
             return json_reply(200, {"data": {"account": None}, "errors": [error]})
         balance, currency = ACCOUNTS[account_id]
         return json_reply(200, {"data": {"account": {"id": account_id, "balance": balance, "currency": currency}}})
+
+
+class ScriptedUpstream(_Upstream):
+    """Answers each path with the Reply scripted for it (or a function of the request), else a
+    JSON echo of what it received; every request is recorded, raw path and headers included."""
+
+    def __init__(self, replies: dict[str, Reply | Callable[[Request], Reply]] | None = None) -> None:
+        self.replies = dict(replies or {})
+        self.requests: list[Request] = []
+        super().__init__()
+
+    def respond(self, request: Request) -> Reply:
+        with self._lock:
+            self.count += 1
+            self.requests.append(request)
+        scripted = self.replies.get(request.path)
+        if scripted is None:
+            return json_reply(200, {"path": request.path, "query": request.query, "headers": request.headers})
+        return scripted(request) if callable(scripted) else scripted
+
+    def paths(self) -> list[str]:
+        with self._lock:
+            return [r.path for r in self.requests]
+
+
+_WBITS = {"gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
+
+
+def encoded(body: bytes, *codings: str) -> bytes:
+    """`body` with the content codings applied in order (`gzip`, `deflate`)."""
+    for coding in codings:
+        compressor = zlib.compressobj(9, zlib.DEFLATED, _WBITS[coding])
+        body = compressor.compress(body) + compressor.flush()
+    return body
+
+
+@cache
+def zeros_bomb(size: int, *codings: str) -> bytes:
+    """`size` zero bytes with the codings applied in order, built as a stream (never `size` bytes
+    in memory): two layers of gzip over 1 GiB come to about 2 KB."""
+    compressors = [zlib.compressobj(9, zlib.DEFLATED, _WBITS[c]) for c in codings]
+    out: list[bytes] = []
+
+    def push(index: int, data: bytes) -> None:
+        if index == len(compressors):
+            out.append(data)
+        elif data:
+            push(index + 1, compressors[index].compress(data))
+
+    step = bytes(1 << 20)
+    for offset in range(0, size, len(step)):
+        push(0, step[: min(len(step), size - offset)])
+    for index, compressor in enumerate(compressors):
+        push(index + 1, compressor.flush())
+    return b"".join(out)

@@ -2,7 +2,10 @@
 (every connection goes to an address checked after resolution, pinned against DNS rebinding),
 no redirects followed (a 3xx goes back to the caller), no proxies from the environment, no
 retries (the proxy decides those), and a cap on the answer's size (a Lambda response carries at
-most 6 MB). urllib3's failures become the port's (functions/routes/logic/proxy_ports.py)."""
+most 6 MB). The answer is read raw, capped, and its Content-Encoding decoded as it arrives by
+gateway_core.bounded_decode under the same cap, so a decompression bomb (stacked `gzip, gzip`
+included) costs what the cap allows, not what it expands to. urllib3's failures become the
+port's (functions/routes/logic/proxy_ports.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ import time
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from urllib3.exceptions import DecodeError, HTTPError, NewConnectionError
+from urllib3.exceptions import HTTPError, NewConnectionError
 from urllib3.exceptions import TimeoutError as Urllib3Timeout  # urllib3's own, not the builtin
 from urllib3.util.timeout import Timeout
 
@@ -22,6 +25,7 @@ from functions.routes.logic.proxy_ports import (
     UpstreamTimedOut,
     UpstreamTransportFailed,
 )
+from gateway_core.bounded_decode import BoundedDecoder, DecodeRefused
 from gateway_core.errors import UpstreamError
 from gateway_core.ssrf import BlockedDestination, SsrfPolicy, canonical_host
 from gateway_core.ssrf_client import guarded_pool_manager
@@ -53,7 +57,7 @@ class UpstreamClient:
                 redirect=False,
                 retries=False,
                 preload_content=False,
-                decode_content=True,
+                decode_content=False,  # decoded by _read, under the cap
             )
         except ValueError as error:  # a header, the method or the URL refused before sending
             raise UpstreamRequestInvalid(str(error)) from error
@@ -65,8 +69,14 @@ class UpstreamClient:
                 [(name.lower(), value) for name, value in response.headers.iteritems()],
                 _read(response, started, timeout),
             )
-        except DecodeError:
-            raise  # a body that cannot be decoded is not a transport failure (as with httpx): it goes on
+        except DecodeRefused as error:
+            response.close()  # the rest of the answer is not read: the connection is not reused
+            if error.code == "too_large":
+                raise _too_large() from error
+            # Not a transport failure: the upstream answered, with something the gateway cannot read.
+            raise UpstreamError(
+                f"The upstream's answer could not be decoded: {error.detail}.", code="upstream_undecodable"
+            ) from error
         except HTTPError as error:
             raise _failure(error) from error
         finally:
@@ -91,10 +101,18 @@ def _guarded_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
+def _too_large() -> UpstreamError:
+    return UpstreamError(
+        "The upstream's answer is larger than the gateway can return (5 MB).", code="upstream_too_large"
+    )
+
+
 def _read(response: Any, started: float, timeout: float) -> bytes:
-    """The (decoded) body, one receive at a time, so that the whole answer, not each read, is
-    bounded by the attempt's budget: a trickle must not outlast it (nor API Gateway's 29 s)."""
-    chunks: list[bytes] = []
+    """The decoded body, one receive at a time, so that the whole answer, not each read, is
+    bounded by the attempt's budget: a trickle must not outlast it (nor API Gateway's 29 s).
+    Both the raw and the decoded size are capped; DecodeRefused when the codings cannot be
+    decoded within the cap (or at all)."""
+    decoder = BoundedDecoder(response.headers.get("content-encoding", ""), MAX_RESPONSE_BYTES)
     size = 0
     while True:
         left = timeout - (time.monotonic() - started)
@@ -110,11 +128,9 @@ def _read(response: Any, started: float, timeout: float) -> bytes:
         size += len(chunk)
         if size > MAX_RESPONSE_BYTES:
             response.close()
-            raise UpstreamError(
-                "The upstream's answer is larger than the gateway can return (5 MB).", code="upstream_too_large"
-            )
-        chunks.append(chunk)
-    return b"".join(chunks)
+            raise _too_large()
+        decoder.feed(chunk)
+    return decoder.finish()
 
 
 def _failure(error: HTTPError) -> Exception:
