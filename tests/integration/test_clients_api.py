@@ -491,13 +491,21 @@ def test_given_an_extra_field_when_updating_then_422_validation_failed_and_nothi
     assert _items(dynamodb) == items_before
 
 
-@pytest.mark.parametrize("raw_body", ['{"name": "Acme",', "not json", "[]"], ids=["truncated", "text", "array"])
-def test_given_malformed_json_when_registering_then_422_and_nothing_written(
-    api: Api, dynamodb: Any, raw_body: str
+@pytest.mark.parametrize(
+    ("raw_body", "status", "code"),
+    [
+        ('{"name": "Acme",', 400, "malformed_body"),
+        ("not json", 400, "malformed_body"),
+        ("[]", 422, "validation_failed"),
+    ],
+    ids=["truncated", "text", "array"],
+)
+def test_given_malformed_json_when_registering_then_4xx_and_nothing_written(
+    api: Api, dynamodb: Any, raw_body: str, status: int, code: str
 ) -> None:
     reply = api.call("POST", "/api/v1/clients/register", raw_body=raw_body)
 
-    _assert_problem(reply, 422, "validation_failed")
+    _assert_problem(reply, status, code)
     assert _items(dynamodb) == []
 
 

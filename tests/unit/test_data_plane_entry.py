@@ -95,7 +95,6 @@ def test_a_batch_runs_each_request_through_the_proxy_in_order(gateway: Harness) 
     ("body", "loc", "kind"),
     [
         ('{"requests": [{"method": "GETX", "path": "/gw/x"}]}', ["body", "requests", "0", "method"], "literal_error"),
-        ("not json", ["body", "0"], "json_invalid"),
         ('{"requests": []}', ["body", "requests"], "too_short"),
         (
             '{"requests": [{"method": "GET", "path": "/other"}]}',
@@ -118,6 +117,16 @@ def test_an_invalid_batch_is_the_management_apis_422_problem(
         "req-b",
     )
     assert [(e["loc"], e["type"]) for e in problem["errors"]] == [(loc, kind)]
+    assert gateway.upstream.calls == []
+
+
+def test_a_batch_that_is_not_json_is_the_management_apis_400_malformed_body(gateway: Harness) -> None:
+    result = call(proxy_event("POST", "/api/v1/batch", body="not json", authorizer=CLIENT, request_id="req-b"))
+
+    assert result["statusCode"] == 400
+    problem = json.loads(result["body"])
+    assert (problem["code"], problem["request_id"]) == ("malformed_body", "req-b")
+    assert [(e["loc"], e["type"]) for e in problem["errors"]] == [(["body", "0"], "json_invalid")]
     assert gateway.upstream.calls == []
 
 

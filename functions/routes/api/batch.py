@@ -17,6 +17,7 @@ from functions.routes.logic.proxy import DEADLINE_SECONDS, Proxy, ProxyCaller, P
 from functions.routes.logic.transform.jsonio import dumps_json, loads_json
 from gateway_core.endpoints import Reply, Request
 from gateway_core.errors import GatewayError, ValidationFailed, problem_body
+from gateway_core.json_body import read_json
 
 if TYPE_CHECKING:
     from functions.routes.api.batch_models import BatchIn, SubRequest
@@ -26,20 +27,21 @@ MAX_PARALLEL = 10
 MAX_BATCH_BYTES = 5_000_000
 
 
-def parse_batch(body: bytes) -> BatchIn:
-    """The validated batch; a 422 `validation_failed` problem listing what is wrong otherwise,
-    in the management API's format (`loc` starts at `body`). The models, and pydantic, are
-    imported here, at the first batch: the proxy's cold start does not pay for them."""
+def parse_batch(request: Request) -> BatchIn:
+    """The validated batch; a body that is not JSON is refused as every endpoint refuses it
+    (gateway_core.json_body), one that does not fit the models is a 422 `validation_failed`
+    problem in the management API's format (`loc` starts at `body`). The models, and pydantic,
+    are imported here, at the first batch: the proxy's cold start does not pay for them."""
     from pydantic import ValidationError
 
     from functions.routes.api.batch_models import BatchIn
 
-    try:
-        data = json.loads(body or b"{}")
-    except json.JSONDecodeError as error:
-        raise _invalid(
-            [{"loc": ["body", str(error.pos)], "msg": "JSON decode error", "type": "json_invalid"}]
-        ) from error
+    data = read_json(
+        request.body,
+        request.header("content-type"),
+        content_encoding=request.header("content-encoding"),
+        limit=MAX_BATCH_BYTES,
+    )
     try:
         return BatchIn.model_validate(data)
     except ValidationError as error:
@@ -111,7 +113,7 @@ def _wire_size(answer: dict[str, Any]) -> int:
 
 
 def handle(request: Request, proxy: Proxy) -> Reply:
-    batch = parse_batch(request.body)
+    batch = parse_batch(request)
     # The validated model reads numbers as floats; bodies are taken from the raw JSON instead.
     raw = loads_json(request.body or b"{}")
     raw_bodies = [r.get("body") if isinstance(r, dict) else None for r in raw.get("requests", [])]

@@ -8,12 +8,19 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from functions.routes.logic.catalog import ClientType, Tier
 
+# Upper bounds: beyond them a number is a mistake or a probe, and DynamoDB refuses numbers of
+# more than 38 digits (a 500 once stored). The limits match a route's (logic/route_spec.py).
+MAX_PER_MINUTE = 100_000_000
+MAX_PER_HOUR = 1_000_000_000
+MAX_PER_DAY = 10_000_000_000
+MAX_MONTHLY_QUOTA = 1_000_000_000_000
+
 
 class RateLimitsIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    per_minute: int = Field(gt=0)
-    per_hour: int = Field(gt=0)
-    per_day: int = Field(gt=0)
+    per_minute: int = Field(gt=0, le=MAX_PER_MINUTE)
+    per_hour: int = Field(gt=0, le=MAX_PER_HOUR)
+    per_day: int = Field(gt=0, le=MAX_PER_DAY)
 
 
 class ClientRegistration(BaseModel):
@@ -30,7 +37,7 @@ class ClientRegistration(BaseModel):
     )
     tier: Tier = "free"
     rate_limits: RateLimitsIn | None = Field(default=None, description="Overrides the tier's defaults")
-    monthly_quota: int | None = Field(default=None, gt=0)
+    monthly_quota: int | None = Field(default=None, gt=0, le=MAX_MONTHLY_QUOTA)
     expires_at: str | None = Field(default=None, description="ISO 8601 UTC")
 
 
@@ -48,7 +55,7 @@ class ClientUpdate(BaseModel):
     ip_allowlist: list[str] | None = Field(default=None, max_length=100)
     tier: Tier | None = None
     rate_limits: RateLimitsIn | None = None
-    monthly_quota: int | None = Field(default=None, gt=0)
+    monthly_quota: int | None = Field(default=None, gt=0, le=MAX_MONTHLY_QUOTA)
     expires_at: str | None = None
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -28,6 +28,8 @@ from gateway_core.settings import settings
 router = APIGatewayRouter()
 ADMIN = "admin"
 READ = "gateway:read"
+# Versions are kept under VERSION#<n:08d> (dal/gateways_store.py): eight digits keep their order.
+MAX_VERSION = 99_999_999
 
 
 def _store() -> DynamoGatewayStore:
@@ -90,12 +92,14 @@ class DeployIn(BaseModel):
 
 class VersionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=MAX_VERSION)
 
 
 class RollbackIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    version: int | None = Field(default=None, ge=1, description="Default: the version before the active one")
+    version: int | None = Field(
+        default=None, ge=1, le=MAX_VERSION, description="Default: the version before the active one"
+    )
 
 
 class CanaryIn(BaseModel):
@@ -194,7 +198,7 @@ def list_versions(gateway_id: str) -> VersionList:
 
 
 @router.get("/api/v1/gateways/<gateway_id>/versions/<version>", tags=["gateways"], summary="A deployed version")
-def get_version(gateway_id: str, version: int) -> VersionOut:
+def get_version(gateway_id: str, version: Annotated[int, Path(ge=1, le=MAX_VERSION)]) -> VersionOut:
     _reader()
     found = gateway_admin.get_version(_store(), gateway_id, version)
     return VersionOut(**found.summary() | {"settings": found.settings, "route_list": found.routes})

@@ -47,7 +47,9 @@ class LimitsSpec(_Strict):
     per_minute: int | None = Field(default=None, ge=1, le=100_000_000)
     per_hour: int | None = Field(default=None, ge=1, le=1_000_000_000)
     per_day: int | None = Field(default=None, ge=1, le=10_000_000_000)
-    burst: int | None = Field(default=None, ge=1, description="At most this many at once (per-minute bucket)")
+    burst: int | None = Field(
+        default=None, ge=1, le=100_000_000, description="At most this many at once (per-minute bucket)"
+    )
 
     @model_validator(mode="after")
     def _coherent(self) -> LimitsSpec:
