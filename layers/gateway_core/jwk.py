@@ -7,11 +7,7 @@ import hashlib
 import json
 from typing import Any
 
-# Asymmetric algorithms only (RFC 8725): a shared-secret (HS*) token could be forged by anyone
-# holding the secret, and accepting HS* is what enables "HS256 signed with our RSA public key".
-SUPPORTED_ALGORITHMS = frozenset(
-    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
-)
+from gateway_core.jws_algorithms import SUPPORTED_ALGORITHMS as SUPPORTED_ALGORITHMS
 
 # RFC 7638: the members that identify a key, per key type.
 _THUMBPRINT_MEMBERS = {"RSA": ("e", "kty", "n"), "EC": ("crv", "kty", "x", "y"), "OKP": ("crv", "kty", "x")}

@@ -4,6 +4,9 @@ namespaced by the issuer id, scopes narrowed to `allowed_scopes` and the issuer'
 The id is derived from the issuer URL (`gateway_core.issuer_keys.issuer_id`), so the authorizer
 finds a token's issuer with one GetItem. Only asymmetric algorithms (RFC 8725); `admin` is never
 grantable to a foreign issuer; URLs are https (plain http only on loopback, for local issuers).
+The JWKS URL is an address the gateway calls, so the SSRF policy that route upstreams pass
+applies to it too (no private, loopback, link-local or metadata address, no odd spelling of
+one, unless the operator allowlisted the range: the local runtime allowlists loopback).
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ from gateway_core.audit import Actor
 from gateway_core.clock import iso
 from gateway_core.errors import Conflict, NotFound, ValidationFailed
 from gateway_core.issuer_keys import issuer_id
-from gateway_core.jwk import SUPPORTED_ALGORITHMS
+from gateway_core.jws_algorithms import SUPPORTED_ALGORITHMS
+from gateway_core.ssrf import SsrfPolicy, validate_upstream_url
 
 IssuerStatus = Literal["active", "disabled"]
 STATUSES: frozenset[str] = frozenset({"active", "disabled"})
@@ -117,8 +121,21 @@ def _same_url(a: str, b: str) -> bool:
     return bool(a and b) and canonical(a) == canonical(b)
 
 
+def check_callable(url: str, field: str) -> None:
+    """An address the gateway may call, by the same SSRF policy as route upstreams."""
+    try:
+        validate_upstream_url(url, SsrfPolicy.from_env())
+    except ValueError as error:
+        raise ValidationFailed(
+            f"{field} is not an address the gateway may call: {error}.",
+            code="url_not_allowed",
+            extensions={"field": field},
+        ) from error
+
+
 def validate(spec: IssuerSpec) -> IssuerSpec:
     check_url(spec.jwks_url, "jwks_url", max_length=MAX_JWKS_URL_LENGTH)
+    check_callable(spec.jwks_url, "jwks_url")
     audiences = [a.strip() for a in spec.audiences]
     if not 1 <= len(audiences) <= MAX_AUDIENCES or any(not a or len(a) > 256 for a in audiences):
         raise ValidationFailed(f"Give 1 to {MAX_AUDIENCES} non-empty audiences.", code="invalid_audiences")
