@@ -308,8 +308,116 @@ def test_credentials_hop_by_hop_and_gateway_only_headers_are_never_forwarded() -
     assert sent["x-gateway-client"] == "cl_1"  # ours, not the caller's claim
     assert sent["x-gateway-route"] == "rt_orders"
     assert sent["accept-language"] == "de"
-    assert sent["x-partner-ref"] == "p-77"
+    assert "x-partner-ref" not in sent  # a header of the caller's own goes only where a route sends it
     assert all(k == k.lower() for k in sent)
+
+
+# Headers upstreams (or the frameworks and proxies in front of them) trust for the client's
+# address, the original host, scheme, path or method. Only an allowlist passes, so the family is
+# closed, not just these members.
+CLAIMING_HEADERS = [
+    "X-Cluster-Client-IP",
+    "Fastly-Client-IP",
+    "X-Originating-IP",
+    "Client-IP",
+    "X-Client-IP",
+    "X-Remote-IP",
+    "X-Remote-Addr",
+    "X-Real-IP",
+    "True-Client-IP",
+    "CF-Connecting-IP",
+    "X-ProxyUser-Ip",
+    "X-Envoy-External-Address",
+    "Forwarded",
+    "X-Forwarded",
+    "X-Forwarded-For",
+    "X-Forwarded-Host",
+    "X-Forwarded-Proto",
+    "X-Forwarded-Port",
+    "X-Forwarded-Prefix",
+    "X-Forwarded-Server",
+    "X-Forwarded-Scheme",
+    "X-Forwarded-Ssl",
+    "X-Url-Scheme",
+    "Front-End-Https",
+    "X-Host",
+    "X-Original-Host",
+    "X-Original-URL",
+    "X-Rewrite-URL",
+    "X-Original-URI",
+    "X-Envoy-Original-Path",
+    "X-HTTP-Method-Override",
+    "X-HTTP-Method",
+    "X-Method-Override",
+    "X-Http-Destination",
+    "X-Forwarded-User",
+    "X-Forwarded-Client-Cert",
+    "X-Client-Cert",
+    "X-SSL-Client-Cert",
+    "X-Amzn-Trace-Id",
+    "X-Gateway-Client",
+    "Via",
+    "Origin",
+    "Referer",
+    "X-Partner-Ref",
+]
+
+
+def test_only_allowlisted_caller_headers_reach_the_upstream() -> None:
+    h = harness()
+    h.call(headers={name: "10.0.0.1" if "ip" in name.lower() else "/admin" for name in CLAIMING_HEADERS})
+    sent = only_call(h).headers
+    leaked = sorted({n.lower() for n in CLAIMING_HEADERS} & set(sent) - {"x-forwarded-for", "x-gateway-client"})
+    assert leaked == []
+    assert sent["x-forwarded-for"] == SOURCE_IP
+    assert sent["x-gateway-client"] == "cl_1"
+
+
+ALLOWED_HEADERS = {
+    "Accept": "application/json",
+    "Accept-Language": "de-CH",
+    "Accept-Charset": "utf-8",
+    "Content-Type": "application/json",
+    "Content-Language": "de",
+    "If-Match": '"v1"',
+    "If-None-Match": '"v2"',
+    "If-Modified-Since": "Wed, 21 Oct 2026 07:28:00 GMT",
+    "If-Unmodified-Since": "Wed, 21 Oct 2026 07:28:00 GMT",
+    "If-Range": '"v1"',
+    "Range": "bytes=0-99",
+    "Cache-Control": "no-cache",
+    "Pragma": "no-cache",
+    "Prefer": "return=minimal",
+    "Idempotency-Key": "9c4f0b7e-payment-1",
+    "User-Agent": "partner-sdk/2.1",
+    "Traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+    "Tracestate": "vendor=1",
+}
+
+
+def test_allowlisted_caller_headers_pass_unchanged() -> None:
+    h = harness()
+    h.call(headers=ALLOWED_HEADERS)
+    sent = only_call(h).headers
+    assert {k.lower(): v for k, v in ALLOWED_HEADERS.items()} == {k: sent[k] for k in map(str.lower, ALLOWED_HEADERS)}
+
+
+def test_a_route_forwards_a_callers_own_header_by_naming_it_in_its_rules() -> None:
+    route = make_route(
+        request_transform={
+            "headers": {
+                "add": {"X-Partner-Ref": "{{ headers.x-partner-ref }}"},
+                "rename": {"X-Caller-Batch": "X-Batch"},
+            }
+        }
+    )
+    h = harness([route])
+    h.call(headers={"X-Partner-Ref": "p-77", "X-Caller-Batch": "b-1", "X-Other": "o", "X-Original-URL": "/admin"})
+    sent = only_call(h).headers
+    assert (sent["x-partner-ref"], sent["x-batch"]) == ("p-77", "b-1")
+    assert not {"x-caller-batch", "x-other", "x-original-url"} & set(sent)
+    h.call(headers={})  # a header the caller did not send is not made up
+    assert "x-partner-ref" not in h.upstream.calls[-1].headers
 
 
 def test_headers_named_in_connection_are_hop_by_hop_too() -> None:

@@ -83,9 +83,42 @@ from gateway_core.ssrf import BlockedDestination
 # API Gateway gives up at 29 s; the proxy must answer before, with time to write its log.
 DEADLINE_SECONDS = 27.0
 _CORRELATION = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-# Never forwarded upstream: hop-by-hop headers, the caller's credentials, and headers only the
-# gateway may set (a caller must not be able to claim another client id to the upstream).
-_NOT_FORWARDED = frozenset(
+# The caller's headers that reach an upstream: an allowlist (content negotiation, what describes
+# the body, conditional and range requests, caching, preferences, retries, tracing, the client's
+# software), so no header an upstream might trust for the client's address, the original host,
+# scheme, path or method (X-Forwarded-*, Forwarded, X-Real-IP, X-Original-URL,
+# X-HTTP-Method-Override, ...), nor a credential, hop-by-hop field or header only the gateway may
+# set ever passes, however it is spelled. A route passes others by naming them in its header rules.
+_FORWARDED = frozenset(
+    {
+        "accept",
+        "accept-charset",
+        "accept-language",
+        "content-type",
+        "content-encoding",
+        "content-language",
+        "content-disposition",
+        "content-digest",
+        "repr-digest",
+        "digest",
+        "if-match",
+        "if-none-match",
+        "if-modified-since",
+        "if-unmodified-since",
+        "if-range",
+        "range",
+        "cache-control",
+        "pragma",
+        "prefer",
+        "idempotency-key",
+        "traceparent",
+        "tracestate",
+        "user-agent",
+        "soapaction",
+    }
+)
+# Never passed, even when a route's rules name them: hop-by-hop fields and the caller's credentials.
+_NEVER_FORWARDED = frozenset(
     {
         "host",
         "connection",
@@ -100,12 +133,6 @@ _NOT_FORWARDED = frozenset(
         "proxy-authorization",
         "x-api-key",
         "cookie",
-        "x-forwarded-for",
-        "x-forwarded-host",
-        "x-forwarded-proto",
-        "x-forwarded-port",
-        "forwarded",
-        "via",
     }
 )
 _NOT_RETURNED = frozenset(
@@ -128,8 +155,6 @@ _NOT_RETURNED = frozenset(
 # A Lambda answer is at most 6 MB (6,291,456 bytes) once written, headers included.
 MAX_LAMBDA_BODY_BYTES = 6_000_000
 _OURS = ("x-gateway-", "x-amz", "x-amzn-", "x-forwarded-")
-# Headers upstreams commonly trust for the client's identity or address: only we may set them.
-_SPOOFABLE = frozenset({"x-real-ip", "true-client-ip", "x-client-ip", "cf-connecting-ip", "x-original-forwarded-for"})
 # Only what the upstream adapter (urllib3, without brotli or zstandard) decodes: the caller's own
 # Accept-Encoding (br, zstd) would come back as bytes the gateway cannot read, transform or cache.
 _UPSTREAM_ACCEPT_ENCODING = "gzip, deflate"
@@ -641,18 +666,11 @@ def _resolved(context: dict[str, Any]) -> dict[str, Any]:
 def _upstream_request(
     route: DeployedRoute, request: ProxyRequest, context: dict[str, Any], correlation: str
 ) -> tuple[str, dict[str, str], bytes]:
-    # Headers the caller's Connection header names are hop-by-hop too (RFC 9110 7.6.1).
-    named = {n.strip().lower() for n in request.headers.get("connection", "").split(",") if n.strip()}
-    headers = {
-        k: v
-        for k, v in request.headers.items()
-        if k not in _NOT_FORWARDED
-        and k not in _SPOOFABLE
-        and k not in named
-        and not k.startswith(_OURS)
-        and k not in ("x-request-id", "accept-encoding")
-    }
     transform = route.request_transform
+    headers = {k: v for k, v in request.headers.items() if k in _forwardable(transform)}
+    # Headers the caller's Connection header names are hop-by-hop too (RFC 9110 7.6.1).
+    for name in request.headers.get("connection", "").split(","):
+        headers.pop(name.strip().lower(), None)
     needs_body = route.protocol != "rest" or (transform is not None and transform.body is not None)
     full = _resolved(context) if needs_body or _mentions_body(transform) else {**context, "body": None}
     if transform is not None and transform.headers:
@@ -696,6 +714,14 @@ def _upstream_request(
     headers["x-gateway-client"] = request.caller.client_id or "anonymous"
     headers["x-gateway-route"] = route.route_id
     return method, headers, body
+
+
+def _forwardable(transform: Any) -> frozenset[str]:
+    """The allowlist, and the caller's headers the route's rules rename (the route named them)."""
+    renamed = (transform.headers or {}).get("rename") if transform is not None else None
+    if not renamed:
+        return _FORWARDED
+    return _FORWARDED | (frozenset(name.lower() for name in renamed) - _NEVER_FORWARDED)
 
 
 def _mentions_body(transform: Any) -> bool:
