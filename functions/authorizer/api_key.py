@@ -1,18 +1,25 @@
-"""API key check: one GetItem on the key's SHA-256; no pydantic, no reads beyond that."""
+"""API key check: one GetItem on the key's SHA-256; no pydantic.
+
+The key carries a copy of its client's state (status, expiry, IP allowlist, allowed scopes; kept
+in step by the keys API's sync_client), so a decision is one read. The key's scopes are always
+narrowed to its client's allowed scopes. A key written before keys carried the allowed scopes is
+narrowed by its client record instead (a second GetItem, for such keys only); a key whose client
+id has no record (an operator key, infra.admin) keeps its own scopes, as before: never more.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from functions.authorizer.client_state import ip_allowed, parse_time
-from functions.authorizer.core import Denied, Forbidden, Principal
+from functions.authorizer.client_state import epoch, ip_allowed, parse_time, read_client
+from functions.authorizer.core import Denied, Forbidden, Principal, earliest
 from gateway_core.clock import iso
 from gateway_core.credentials import hash_api_key, key_lookup_key
 
 _PROJECTION = (
     "client_id, key_id, scopes, tier, #s, expires_at, grace_until, client_status, client_expires_at, ip_allowlist,"
-    " last_used_at, rate_limits"
+    " client_allowed_scopes, lineage_id, last_used_at, rate_limits"
 )
 # `last_used_at` is precise to this much: the authorizer writes it only when the stored value is
 # older, so a key in steady use costs one write an hour, not one per request (and API Gateway's
@@ -53,15 +60,31 @@ def lookup_api_key(
     allowlist = [c["S"] for c in item.get("ip_allowlist", {}).get("L", [])]
     if not ip_allowed(source_ip, allowlist):
         raise Forbidden("ip_not_allowed", client_id)
+    own = tuple(s["S"] for s in item.get("scopes", {}).get("L", []))
+    granted = _client_scopes(dynamodb, table_name, item, client_id)
     _touch(dynamodb, table_name, lookup_key, item.get("last_used_at", {}).get("S"), moment)
+    key_id = item["key_id"]["S"]
     return Principal(
-        client_id=item["client_id"]["S"],
+        client_id=client_id,
         credential_kind="api_key",
-        scopes=tuple(s["S"] for s in item.get("scopes", {}).get("L", [])),
+        scopes=own if granted is None else tuple(s for s in own if s in granted),
         tier=item.get("tier", {}).get("S", "free"),
-        credential_id=item["key_id"]["S"],
+        credential_id=key_id,
         rate_limits=_limits(item.get("rate_limits", {}).get("M")),
+        client_scopes=granted,
+        not_after=earliest(epoch(expires_at), epoch(grace_until), epoch(client_expiry)),
+        key_lineage=item.get("lineage_id", {}).get("S") or key_id,
     )
+
+
+def _client_scopes(dynamodb: Any, table_name: str, item: dict[str, Any], client_id: str) -> tuple[str, ...] | None:
+    """The client's allowed scopes: the copy on the key, else the client record (keys written
+    before the copy); None for a key whose client id has no record."""
+    copy = item.get("client_allowed_scopes", {})
+    if "L" in copy:
+        return tuple(s["S"] for s in copy["L"])
+    state = read_client(dynamodb, table_name, client_id)
+    return state.allowed_scopes if state is not None else None
 
 
 def _limits(stored: dict[str, Any] | None) -> str:

@@ -40,6 +40,11 @@ def parse_time(value: str) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+def epoch(value: str | None) -> float | None:
+    """A stored time as epoch seconds, for a decision's `not_after` (None when unset)."""
+    return parse_time(value).timestamp() if value else None
+
+
 def ip_allowed(source_ip: str, allowlist: list[str] | tuple[str, ...]) -> bool:
     if not allowlist:
         return True

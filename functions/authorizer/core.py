@@ -46,6 +46,20 @@ class Principal:
     # An API key's own limits, "<per minute>/<per hour>/<per day>" ("" when it has none): the
     # proxy limits such a key by these instead of its client's, at no extra read.
     rate_limits: str = ""
+    # The scopes the credential's client may hold now (None: no client grant applies, e.g. an
+    # operator key without a client record). `scopes` are already narrowed to them.
+    client_scopes: tuple[str, ...] | None = None
+    # Epoch seconds from which this decision no longer holds (None: no time bound).
+    not_after: float | None = None
+    # An API key's lineage: the first key id of its rotations, so a rotated pair shares one
+    # rate budget ("" for other credentials).
+    key_lineage: str = ""
+
+
+def earliest(*moments: float | None) -> float | None:
+    """The first of the given moments that are set (None when none is)."""
+    present = [m for m in moments if m is not None]
+    return min(present) if present else None
 
 
 def header(event: dict[str, Any], name: str) -> str:
@@ -72,6 +86,20 @@ def api_wildcard_arn(method_arn: str) -> str:
 
 
 def allow(principal: Principal, method_arn: str) -> dict[str, Any]:
+    context = {
+        "client_id": principal.client_id,
+        "credential_kind": principal.credential_kind,
+        "credential_id": principal.credential_id,
+        "scopes": " ".join(principal.scopes),
+        "tier": principal.tier,
+        "cert_thumbprint": principal.cert_thumbprint,
+        "rate_limits": principal.rate_limits,
+        # Milliseconds, as our stored times have them; "" for no bound.
+        "not_after": f"{principal.not_after:.3f}" if principal.not_after is not None else "",
+        "key_lineage": principal.key_lineage,
+    }
+    if principal.client_scopes is not None:
+        context["client_scopes"] = " ".join(principal.client_scopes)
     return {
         "principalId": principal.client_id or "anonymous",
         "policyDocument": {
@@ -84,15 +112,7 @@ def allow(principal: Principal, method_arn: str) -> dict[str, Any]:
                 }
             ],
         },
-        "context": {
-            "client_id": principal.client_id,
-            "credential_kind": principal.credential_kind,
-            "credential_id": principal.credential_id,
-            "scopes": " ".join(principal.scopes),
-            "tier": principal.tier,
-            "cert_thumbprint": principal.cert_thumbprint,
-            "rate_limits": principal.rate_limits,
-        },
+        "context": context,
     }
 
 

@@ -1,15 +1,16 @@
 """Client-certificate check for the mTLS authorizer: API Gateway has verified the chain against
 the truststore; here the certificate must be registered (`CERT#<sha256>`, one GetItem, never
 cached so a revocation applies to the next request), active and within its validity, and its
-client active, unexpired and calling from an allowed address."""
+client active, unexpired and calling from an allowed address. The Allow holds until the
+certificate or the client expires, whichever comes first (`not_after`)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from functions.authorizer.client_state import ClientStateCache, check_client, parse_time
-from functions.authorizer.core import Denied, Principal
+from functions.authorizer.client_state import ClientStateCache, check_client, epoch, parse_time
+from functions.authorizer.core import Denied, Principal, earliest
 from gateway_core.cert_binding import NotACertificate, der_from_pem, fingerprint_hex, x5t_s256
 
 _PROJECTION = "client_id, #s, not_before, not_after"
@@ -43,7 +44,8 @@ def check_certificate(
         raise Denied("certificate_revoked")
     if parse_time(item["not_before"]["S"]) > now:
         raise Denied("certificate_not_yet_valid")
-    if parse_time(item["not_after"]["S"]) <= now:
+    certificate_end = parse_time(item["not_after"]["S"])
+    if certificate_end <= now:
         raise Denied("certificate_expired")
     client_id = item["client_id"]["S"]
     state = check_client(clients.get(dynamodb, table_name, client_id), client_id, source_ip, now)
@@ -54,4 +56,6 @@ def check_certificate(
         tier=state.tier,
         credential_id=fingerprint,
         cert_thumbprint=x5t_s256(der),
+        client_scopes=state.allowed_scopes,
+        not_after=earliest(certificate_end.timestamp(), epoch(state.expires_at)),
     )

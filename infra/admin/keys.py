@@ -181,6 +181,9 @@ class AdminKeys:
             client_status="active",
             client_expires_at=client.expires_at if client is not None else None,
             ip_allowlist=list(client.ip_allowlist) if client is not None else [],
+            # An operator key's grant is its own scope (no client record narrows it).
+            client_allowed_scopes=list(client.allowed_scopes) if client is not None else [ADMIN_SCOPE],
+            lineage_id=record["key_id"],
         )
         try:
             self.store.create(key, actor, action=BOOTSTRAP_ACTION)

@@ -12,7 +12,8 @@ from infra.constructs.data_plane import leading_keys
 
 # What each authorizer reads: the IP denylist (`CONFIG`) and its credential's items.
 READS = {
-    "api_key_authorizer": ("CONFIG", "APIKEY#*"),
+    # CLIENT#: the allowed scopes of a key stored before keys carried a copy of them.
+    "api_key_authorizer": ("CONFIG", "APIKEY#*", "CLIENT#*"),
     "jwt_authorizer": ("CONFIG", "CLIENT#*", "ISSUER#*"),
     "mtls_authorizer": ("CONFIG", "CERT#*", "CLIENT#*"),
     # Any one credential: an API key, a bearer token or a client certificate.

@@ -97,6 +97,8 @@ def test_given_an_active_key_when_authorized_then_allow_for_the_whole_api_with_a
         "tier": "free",
         "cert_thumbprint": "",
         "rate_limits": "",
+        "not_after": "",
+        "key_lineage": "k-1",
     }
     json.dumps(result)  # the answer must be serialisable as Lambda returns it
 

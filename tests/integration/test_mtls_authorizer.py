@@ -90,6 +90,11 @@ def test_given_a_registered_certificate_when_presented_then_allow_as_its_client(
         "tier": "enterprise",
         "cert_thumbprint": pem_x5t_s256(pem),
         "rate_limits": "",
+        "client_scopes": "payments:write",
+        "not_after": result["context"][
+            "not_after"
+        ],  # the certificate's end (tests/integration/test_grants_and_time.py)
+        "key_lineage": "",
     }
 
 

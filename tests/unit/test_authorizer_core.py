@@ -70,6 +70,8 @@ def test_given_a_principal_when_allowed_then_the_context_is_flat_with_space_sepa
         "tier": "gold",
         "cert_thumbprint": "",
         "rate_limits": "",
+        "not_after": "",
+        "key_lineage": "",
     }
     assert all(isinstance(v, str | int | bool) for v in context.values())
 

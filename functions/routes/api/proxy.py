@@ -16,7 +16,8 @@ PREFIX = "/gw"
 
 def proxy_caller(request: Request) -> ProxyCaller:
     """The caller as the gateway authorizer saw it: anonymous without a credential."""
-    # Also checks a certificate-bound token against this request's certificate.
+    # Also refuses a decision past its `not_after`, narrows the scopes to the client's grant and
+    # checks a certificate-bound token against this request's certificate.
     who = optional_caller(request.authorizer, request.client_cert_pem)
     if who is None:
         return ProxyCaller(client_id=None)
@@ -27,6 +28,7 @@ def proxy_caller(request: Request) -> ProxyCaller:
         credential_kind=who.credential_kind,
         credential_id=who.credential_id,
         key_limits=_key_limits(str(request.authorizer.get("rate_limits") or "")),
+        key_lineage=who.key_lineage,
     )
 
 

@@ -28,6 +28,8 @@ def _key(item: dict[str, Any]) -> ApiKey:
     data["version"] = int(data["version"] or 1)
     data["scopes"] = list(data["scopes"] or [])
     data["ip_allowlist"] = list(data["ip_allowlist"] or [])
+    if data["client_allowed_scopes"] is not None:
+        data["client_allowed_scopes"] = list(data["client_allowed_scopes"])
     data["client_status"] = data["client_status"] or "active"
     return ApiKey(**data)
 
@@ -119,12 +121,16 @@ class DynamoKeyStore:
                 self.dynamodb.update_item(
                     TableName=self.table,
                     Key=key_lookup_key(key.key_hash),
-                    UpdateExpression="SET client_status = :s, client_expires_at = :e, ip_allowlist = :ips, tier = :t",
+                    UpdateExpression=(
+                        "SET client_status = :s, client_expires_at = :e, ip_allowlist = :ips, tier = :t,"
+                        " client_allowed_scopes = :scopes"
+                    ),
                     ExpressionAttributeValues={
                         ":s": {"S": status or client.status},
                         ":e": {"S": client.expires_at} if client.expires_at else {"NULL": True},
                         ":ips": {"L": [{"S": c} for c in client.ip_allowlist]},
                         ":t": {"S": client.tier},
+                        ":scopes": {"L": [{"S": s} for s in client.allowed_scopes]},
                     },
                     ConditionExpression="attribute_exists(PK)",
                 )

@@ -3,6 +3,12 @@
 A key is `gk_<environment>_<43 urlsafe chars>` (256 bits from `secrets`); only its SHA-256 is
 stored, with the prefix and last four characters for people to recognise it. Rotation issues a
 new key and keeps the old one working until `grace_until` (24 h by default).
+
+A key's effective scopes are its own scopes within its client's allowed scopes, wherever they
+are judged: the authorizer narrows them with the copy of the client's grant the key carries, and
+a rotation issues the new key with only what the client may still hold. The old and new key of a
+rotation share a lineage (the first key id), by which the key's own rate limits are counted, so a
+rotation does not double the key's budget during the grace.
 """
 
 from __future__ import annotations
@@ -47,6 +53,11 @@ class ApiKey:
     client_status: str = "active"
     client_expires_at: str | None = None
     ip_allowlist: list[str] = field(default_factory=list)
+    # The client's allowed scopes, copied like the fields above. None: a key stored before keys
+    # carried it (the authorizer then reads the client record; see functions/authorizer/api_key.py).
+    client_allowed_scopes: list[str] | None = None
+    # The first key id of this key's rotations (None on keys stored before: the key's own id).
+    lineage_id: str | None = None
     # Set by the API key authorizer at most once an hour per key (README: last use of a key).
     last_used_at: str | None = None
 
@@ -115,11 +126,13 @@ def _new_key(
     limits: RateLimits | None,
     now: datetime,
     environment: str,
+    lineage_id: str | None = None,
 ) -> tuple[ApiKey, str]:
     secret = generate_api_key(environment)
     stamp = iso(now)
+    key_id = f"key_{uuid.uuid4().hex}"
     key = ApiKey(
-        key_id=f"key_{uuid.uuid4().hex}",
+        key_id=key_id,
         key_hash=hash_api_key(secret),
         client_id=client.client_id,
         name=name,
@@ -139,6 +152,8 @@ def _new_key(
         client_status=client.status,
         client_expires_at=client.expires_at,
         ip_allowlist=list(client.ip_allowlist),
+        client_allowed_scopes=list(client.allowed_scopes),
+        lineage_id=lineage_id or key_id,
     )
     return key, secret
 
@@ -232,8 +247,17 @@ def rotate(
             f"grace_seconds is between 0 and {int(MAX_GRACE.total_seconds())}.", code="invalid_grace"
         )
     client = _client(clients, before.client_id)
+    # Only what the client may still hold: a narrowed client's old grant does not pass on.
+    scopes = sorted(set(before.scopes) & set(client.allowed_scopes))
     new_key, secret = _new_key(
-        client, before.name, before.scopes, before.expires_at, before.rate_limits, now, environment
+        client,
+        before.name,
+        scopes,
+        before.expires_at,
+        before.rate_limits,
+        now,
+        environment,
+        lineage_id=before.lineage_id or before.key_id,
     )
     old = replace(
         before, grace_until=iso(now + grace), rotated_to=new_key.key_id, updated_at=iso(now), version=before.version + 1
@@ -246,7 +270,7 @@ def rotate(
 
 
 def sync_client(keys: KeyStore, client: Client, *, deleted: bool = False) -> int:
-    """Copy the client's status, expiry, tier and IP allowlist onto each of its keys (after a
-    client change); returns how many keys changed. Idempotent, so a retry is harmless. The keys
-    of a deleted client are marked so, and refused."""
+    """Copy the client's status, expiry, tier, IP allowlist and allowed scopes onto each of its
+    keys (after a client change); returns how many keys changed. Idempotent, so a retry is
+    harmless. The keys of a deleted client are marked so, and refused."""
     return keys.sync_client(client, "deleted" if deleted else None)

@@ -169,6 +169,7 @@ class ProxyCaller(NamedTuple):
     credential_kind: str = "none"
     credential_id: str = ""
     key_limits: traffic.Limits | None = None  # an API key's own limits, when it has them
+    key_lineage: str = ""  # its rotations share the key's own limits ("": the credential id)
 
 
 class ProxyRequest(NamedTuple):
@@ -412,7 +413,7 @@ class Proxy:
             caller_key=key,
             limits=limits,
             quota=quota,
-            key_scope=(caller.credential_id, caller.key_limits) if caller.key_limits else None,
+            key_scope=(caller.key_lineage or caller.credential_id, caller.key_limits) if caller.key_limits else None,
             route_id=route.route_id,
             route_limits=_limits(route.rate_limits),
             route_total=_limits(route.total_rate_limits),
