@@ -144,8 +144,9 @@ def test_given_a_registered_issuer_when_its_item_is_read_then_the_attributes_hav
 
 
 def test_given_an_issuer_without_scopes_when_registered_then_defaults_apply_and_the_authorizer_reads_them(
-    api: Api, dynamodb: Any
+    api: Api, dynamodb: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("UPSTREAM_ALLOW_CIDRS", "127.0.0.0/8")  # a local identity provider, as `make local` allows
     reply = api.call("POST", ISSUERS, {"issuer": IDP, "jwks_url": "http://127.0.0.1:9000/jwks", "audiences": ["aud"]})
 
     assert reply.status == 201, reply.text
@@ -267,6 +268,11 @@ def test_given_bad_list_parameters_when_listing_then_a_problem(
         ({"jwks_url": "http://idp.partner.example/keys"}, 422, "invalid_url"),
         ({"jwks_url": "http://127.0.0.2:9000/keys"}, 422, "invalid_url"),
         ({"jwks_url": "https://user:pw@idp.partner.example/keys"}, 422, "invalid_url"),
+        ({"jwks_url": "https://169.254.169.254/latest/meta-data/"}, 422, "url_not_allowed"),
+        ({"jwks_url": "https://[fd00:ec2::254]/jwks"}, 422, "url_not_allowed"),
+        ({"jwks_url": "https://2852039166/jwks"}, 422, "url_not_allowed"),
+        ({"jwks_url": "https://0xa9.0xfe.0xa9.0xfe/jwks"}, 422, "url_not_allowed"),
+        ({"jwks_url": "https://192.168.0.10/jwks"}, 422, "url_not_allowed"),
         ({"issuer": "not a url"}, 422, "invalid_url"),
         ({"issuer": IDP + "?tenant=7"}, 422, "invalid_url"),
         ({"issuer": IDP + "#frag"}, 422, "invalid_url"),
@@ -311,6 +317,10 @@ def test_given_a_configured_issuer_when_registered_again_then_409_and_nothing_ch
         ({"allowed_scopes": ["admin", "data:read"]}, "scope_not_grantable"),
         ({"allowed_scopes": ["root"]}, "unknown_scope"),
         ({"jwks_url": "http://keys.partner.example/"}, "invalid_url"),
+        ({"jwks_url": "https://169.254.169.254/latest/meta-data/"}, "url_not_allowed"),
+        ({"jwks_url": "https://[::ffff:169.254.169.254]/jwks"}, "url_not_allowed"),
+        ({"jwks_url": "https://0251.0376.0251.0376/jwks"}, "url_not_allowed"),
+        ({"jwks_url": "https://10.0.0.8/jwks"}, "url_not_allowed"),
         ({"jwks_url": None}, "null_not_allowed"),
         ({"audiences": [""]}, "invalid_audiences"),
         ({"audiences": []}, "validation_failed"),

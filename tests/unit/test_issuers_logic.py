@@ -471,3 +471,52 @@ def test_given_another_admin_changed_it_meanwhile_when_deleting_then_409_and_it_
 
     _refused(refused, 409, "concurrent_change")
     assert store.items[created.issuer_id].tier == "free"
+
+
+# --- the JWKS URL is an address the gateway will call: the SSRF policy applies --------------------
+
+REFUSED_JWKS_URLS = [
+    "https://169.254.169.254/latest/meta-data/jwks",  # the cloud metadata endpoint
+    "https://10.0.0.8/jwks",
+    "https://172.16.5.5/jwks",
+    "https://100.64.0.1/jwks",  # shared address space, used inside clouds
+    "https://[fec0::1]/jwks",  # site-local IPv6
+    "https://[fd00:ec2::254]/jwks",  # the metadata endpoint over IPv6
+    "https://[::ffff:169.254.169.254]/jwks",  # IPv4-mapped
+    "https://2852039166/jwks",  # 169.254.169.254 as one decimal number
+    "https://0251.0376.0251.0376/jwks",  # ... in octal
+    "https://0xa9.0xfe.0xa9.0xfe/jwks",  # ... in hex
+    "https://metadata.google.internal/jwks",
+    "http://localhost:9000/jwks",  # a name that always means this host, allowlist or not
+    "http://127.0.0.1:9000/jwks",  # loopback without the operator's allowlist
+]
+
+
+@pytest.mark.parametrize("url", REFUSED_JWKS_URLS)
+def test_given_a_jwks_url_the_ssrf_policy_refuses_when_registering_or_changing_then_422_and_nothing_changes(
+    store: FakeIssuerStore, monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    # Given a deployment without an allowlist (the AWS default)
+    monkeypatch.delenv("UPSTREAM_ALLOW_CIDRS", raising=False)
+    with pytest.raises(ValidationFailed) as refused:
+        _register(store, jwks_url=url)
+    _refused(refused, 422, "url_not_allowed")
+    assert refused.value.extensions["field"] == "jwks_url"
+    assert _snapshot(store) == ({}, [])
+
+    created = _register(store)
+    before = _snapshot(store)
+    with pytest.raises(ValidationFailed) as refused:
+        issuers.update(store, created.issuer_id, {"jwks_url": url}, ACTOR, LATER)
+    _refused(refused, 422, "url_not_allowed")
+    assert _snapshot(store) == before
+
+
+def test_given_loopback_allowlisted_when_registering_a_loopback_jwks_url_then_it_is_accepted(
+    store: FakeIssuerStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The local runtime allowlists loopback for local identity providers; metadata stays refused
+    monkeypatch.setenv("UPSTREAM_ALLOW_CIDRS", "127.0.0.0/8,::1/128")
+    assert _register(store, jwks_url="http://127.0.0.1:9000/jwks").jwks_url == "http://127.0.0.1:9000/jwks"
+    with pytest.raises(ValidationFailed):
+        _register(store, "https://other.partner.example", jwks_url="https://169.254.169.254/jwks")
