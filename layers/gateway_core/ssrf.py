@@ -18,7 +18,7 @@ import ipaddress
 import os
 import re
 from typing import NamedTuple
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from gateway_core.errors import UpstreamError
 
@@ -209,3 +209,38 @@ def validate_upstream_url(url: str, policy: SsrfPolicy) -> None:
         raise ValueError(f"{host} names this host or its private network")
     if policy.require_https and parts.scheme != "https":
         raise ValueError("upstreams are called over https (plain http only to allowlisted addresses)")
+
+
+# Schemes whose URLs always have an authority, which browsers find even without `//` and with
+# `\` for `/` (WHATWG URL, "special" schemes).
+_SPECIAL_SCHEMES = frozenset({"http", "https", "ws", "wss", "ftp"})
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
+_TAB_OR_NEWLINE = re.compile(r"[\t\n\r]")
+
+
+def points_inside(reference: str) -> bool:
+    """Whether a URL or reference an upstream hands to callers (a redirect's Location) points at a
+    host the caller must not be sent to: an internal address whatever the allowlist (it lets the
+    gateway in, not callers), a name of this host or its network, or a host with no canonical
+    spelling; parsed as a browser would (WHATWG: tabs and newlines dropped, `\\` read as `/`,
+    `http:host` has an authority, the host percent-decoded). A relative reference without an
+    authority resolves against the URL the caller asked for, the gateway's, so it is not inside."""
+    text = _TAB_OR_NEWLINE.sub("", reference).strip("".join(map(chr, range(0x21))))  # C0 controls and space
+    scheme = _SCHEME.match(text)
+    if scheme is not None and scheme.group(1).lower() in _SPECIAL_SCHEMES:
+        authority = text[scheme.end() :].replace("\\", "/").lstrip("/")
+    else:
+        rest = text[scheme.end() :] if scheme is not None else text.replace("\\", "/")
+        if not rest.startswith("//"):
+            return False  # no authority: nowhere but where the caller already is
+        authority = rest[2:]
+    authority = re.split(r"[/?#]", authority, maxsplit=1)[0].rsplit("@", 1)[-1]
+    if authority.startswith("["):
+        host = authority[: authority.find("]") + 1] if "]" in authority else authority
+    else:
+        host = authority.split(":", 1)[0]
+    try:
+        name, address = canonical_host(unquote(host))
+    except ValueError:
+        return True  # no canonical spelling: no telling where a client ends up
+    return _internal(address) if address is not None else local_name(name)

@@ -1376,3 +1376,81 @@ def test_a_cache_that_cannot_be_read_or_written_is_a_miss_not_a_failure() -> Non
     assert response.status == 200
     assert response.headers["X-Cache"] == "MISS"
     assert len(errors) == 2
+
+
+# -- what an upstream's answer may tell the caller ------------------------------------------------
+
+UPSTREAM_CORS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Credentials": "true",
+    "Access-Control-Allow-Methods": "GET, POST, DELETE",
+    "Access-Control-Allow-Headers": "*",
+    "Access-Control-Expose-Headers": "X-Internal-Token",
+    "Access-Control-Max-Age": "86400",
+    "Access-Control-Allow-Private-Network": "true",
+    "access-control-allow-origin": "https://evil.example",
+}
+
+
+def test_an_upstreams_cors_headers_never_reach_the_caller_of_a_gateway_without_cors() -> None:
+    h = harness(upstream=FakeUpstream(default=answer(200, {"id": 1}, UPSTREAM_CORS)))
+    response = h.call(headers={"Origin": "https://evil.example"})
+    assert response.status == 200
+    assert [k for k in response.headers if k.lower().startswith("access-control-")] == []
+
+
+def test_the_gateway_alone_answers_cors_on_a_gateway_with_cors() -> None:
+    h = harness(upstream=FakeUpstream(default=answer(200, {"id": 1}, UPSTREAM_CORS)), cors=CORS)
+    response = h.call(headers={"Origin": "https://app.example"})
+    cors = {k: v for k, v in response.headers.items() if k.lower().startswith("access-control-")}
+    assert set(cors) == {"Access-Control-Allow-Origin", "Access-Control-Expose-Headers"}  # the gateway's
+    assert cors["Access-Control-Allow-Origin"] == "https://app.example"
+    assert "X-Internal-Token" not in cors["Access-Control-Expose-Headers"]
+
+
+def test_a_routes_response_rules_cannot_answer_cors_either() -> None:
+    route = make_route(response_transform={"headers": {"add": {"Access-Control-Allow-Origin": "*"}}})
+    h = harness([route])
+    response = h.call(headers={"Origin": "https://evil.example"})
+    assert [k for k in response.headers if k.lower().startswith("access-control-")] == []
+
+
+@pytest.mark.parametrize(
+    "location",
+    [
+        "http://10.0.0.5/admin",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://127.0.0.1:8080/internal",
+        "http://[fd00:ec2::254]/",
+        "http://0177.0.0.1/",
+        "http://2130706433/",
+        "http://localhost/",
+        "http://metadata.google.internal/",
+        "//169.254.169.254/",
+        "/\\10.0.0.5/",
+        "http:10.0.0.5",
+    ],
+    ids=repr,
+)
+@pytest.mark.parametrize("header", ["Location", "Content-Location"])
+def test_a_location_pointing_inside_is_not_handed_to_the_caller(location: str, header: str) -> None:
+    h = harness(upstream=FakeUpstream(default=answer(302, b"", {header: location, "X-Kept": "1"})))
+    response = h.call()
+    # The status stays: the upstream may have acted already, and a 502 would invite a retry.
+    assert response.status == 302
+    assert header.lower() not in {k.lower() for k in response.headers}
+    assert response.headers["X-Kept"] == "1"
+
+
+def test_a_refresh_pointing_inside_is_dropped() -> None:
+    h = harness(upstream=FakeUpstream(default=answer(200, b"ok", {"Refresh": "0; url=http://169.254.169.254/"})))
+    assert "Refresh" not in h.call().headers
+
+
+@pytest.mark.parametrize(
+    "location", ["/orders/5", "https://partner.example/orders/5", "?page=2", "com.bank.app:/callback?code=1"]
+)
+def test_a_location_pointing_elsewhere_is_kept(location: str) -> None:
+    h = harness(upstream=FakeUpstream(default=answer(201, {"id": 5}, {"Location": location})))
+    response = h.call()
+    assert (response.status, response.headers["Location"]) == (201, location)

@@ -25,7 +25,7 @@ from urllib3.exceptions import NewConnectionError
 
 from functions.routes.dal.upstream import UpstreamClient
 from functions.routes.logic.proxy_ports import UpstreamConnectFailed, UpstreamRequestInvalid
-from gateway_core import ssrf_client
+from gateway_core import ssrf, ssrf_client
 from gateway_core.errors import UpstreamError
 from gateway_core.ssrf import BlockedDestination, SsrfPolicy, validate_upstream_url
 from gateway_core.ssrf_client import GuardedPoolManager, guarded_pool_manager
@@ -784,3 +784,68 @@ def test_an_international_name_is_called_by_its_ascii_form(upstream: Recorder, f
 
     assert answer.status == 200
     assert upstream.requests == [("/v1", f"xn--bcher-kva.test:{upstream.port}")]
+
+
+# --- where an upstream's redirect may send the caller ------------------------------------------
+
+INSIDE_REFERENCES = [
+    "http://10.0.0.5/admin",
+    "http://169.254.169.254/latest/meta-data/",
+    "https://127.0.0.1:8443/",
+    "http://[::1]/",
+    "http://[fd00:ec2::254]/",
+    "http://[::ffff:169.254.169.254]/",
+    "http://[fec0::1]/",
+    "http://0177.0.0.1/",
+    "http://2130706433/",
+    "http://0x7f.1/",
+    "http://127.1/",
+    "http://" + fullwidth("127.0.0.1", dots=False) + "/",
+    "http://%31%32%37.0.0.1/",  # browsers percent-decode the host
+    "http://localhost:8080/",
+    "http://LOCALHOST/",
+    "http://metadata.google.internal/computeMetadata/v1/",
+    "http://db.internal/",
+    "http://printer.local/",
+    "https://user:pass@10.0.0.5/",
+    "https://partner.example@10.0.0.5/",  # the host is after the @
+    "//169.254.169.254/latest",  # network-path reference
+    "/\\169.254.169.254/latest",  # browsers read '\' as '/'
+    "\\\\169.254.169.254\\latest",
+    "/\t/169.254.169.254/",  # tabs and newlines are removed before parsing
+    "/\n/10.0.0.1/",
+    "  http://10.0.0.1/",
+    "http:10.0.0.1/",  # a special scheme without slashes still has an authority
+    "http:/10.0.0.1/",
+    "http:\\\\10.0.0.1\\",
+    "HTTP://10.0.0.1/",
+    "ws://127.0.0.1:9000/",
+    "gopher://127.0.0.1:6379/_INFO",
+    "http://[::1/",  # not parseable: not handed out either
+    "http://exa mple.com/",
+]
+
+
+@pytest.mark.parametrize("reference", INSIDE_REFERENCES, ids=repr)
+def test_references_to_internal_hosts_are_recognised_in_any_spelling(reference: str) -> None:
+    assert ssrf.points_inside(reference)
+
+
+@pytest.mark.parametrize(
+    "reference",
+    [
+        "/orders/5",
+        "orders/5",
+        "../orders/5",
+        "?page=2",
+        "#top",
+        "",
+        "https://partner.example/callback?code=abc",
+        "https://93.184.216.34/x",
+        "http://[2606:4700:4700::1111]/",
+        "com.bank.app:/oauth/callback?code=1",  # a mobile app's redirect: no host at all
+        "mailto:ops@partner.example",
+    ],
+)
+def test_references_to_public_hosts_or_none_are_not_inside(reference: str) -> None:
+    assert not ssrf.points_inside(reference)

@@ -78,7 +78,7 @@ from gateway_core.errors import (
 )
 from gateway_core.ratelimit.headers import rate_limit_headers
 from gateway_core.ratelimit.limiter import RateLimiter
-from gateway_core.ssrf import BlockedDestination
+from gateway_core.ssrf import BlockedDestination, points_inside
 
 # API Gateway gives up at 29 s; the proxy must answer before, with time to write its log.
 DEADLINE_SECONDS = 27.0
@@ -776,10 +776,34 @@ def _respond(
         from functions.routes.logic.transform.rules import apply_header_rules
 
         headers = apply_header_rules(headers, transform.headers, {**context, "body": None, "headers": upstream_headers})
-    return ProxyResponse(status, {_title(k): v for k, v in headers.items()}, body)
+    return ProxyResponse(status, {_title(k): v for k, v in _for_callers(headers).items()}, body)
 
 
 _NOTHING: Any = object()
+_REFRESH_URL = re.compile(r"url\s*=\s*['\"]?([^'\"]*)", re.IGNORECASE)
+
+
+def _for_callers(headers: dict[str, str]) -> dict[str, str]:
+    """The answer's headers (lower-case names) as a caller may get them, after the route's rules:
+    CORS is the gateway's alone (its settings add their own headers), and a Location,
+    Content-Location or Refresh pointing at a host callers must not be sent to (an internal
+    address, a local name; ssrf.points_inside) is dropped. The status stays: the upstream may have
+    acted already, and turning its answer into an error would invite a retry."""
+    kept: dict[str, str] = {}
+    for name, value in headers.items():
+        if name.startswith("access-control-"):
+            continue
+        if name in ("location", "content-location") and points_inside(value):
+            continue
+        if name == "refresh" and points_inside(_refresh_target(value)):
+            continue
+        kept[name] = value
+    return kept
+
+
+def _refresh_target(value: str) -> str:
+    found = _REFRESH_URL.search(value)
+    return found.group(1) if found else ""
 
 
 def _render(template: Any, context: dict[str, Any]) -> Any:
