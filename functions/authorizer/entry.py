@@ -9,14 +9,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from aws_lambda_powertools import Logger
-
 from functions.authorizer.core import Denied, Forbidden, Principal, allow, deny, source_ip
 from functions.authorizer.denylist import DenylistCache, denied
 from gateway_core import aws
+from gateway_core.logs import service_logger
 from gateway_core.settings import settings
 
-logger = Logger()
+logger = service_logger()
 
 
 def state_cache_seconds() -> float:

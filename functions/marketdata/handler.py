@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from gateway_core.endpoints import Endpoints
+from gateway_core.logs import service_logger
 
-logger = Logger()
+logger = service_logger()
 endpoints = Endpoints([], on_error=lambda error: logger.exception("unhandled error", exc_info=error))
 
 

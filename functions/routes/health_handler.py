@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.routes.api import health, health_checks, operations
 from gateway_core.endpoints import Endpoints
+from gateway_core.logs import service_logger
 
-logger = Logger()
+logger = service_logger()
 
 endpoints = Endpoints(
     [operations.endpoint(operations.HEALTH, health.health)],

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.routes.api import audit, certificates, clients, denylist, docs, gateways, identity, issuers, keys
 from gateway_core.http import build_resolver
+from gateway_core.logs import service_logger
 
-logger = Logger()
+logger = service_logger()
 app = build_resolver(logger, resolver_class=docs.DocumentedResolver)
 for api in (identity, clients, audit, keys, denylist, certificates, issuers, gateways):
     app.include_router(api.router)

@@ -6,14 +6,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.routes import oauth_bootstrap
 from functions.routes.api import oauth, operations
 from gateway_core.endpoints import Endpoints
+from gateway_core.logs import service_logger
 
-logger = Logger()
+logger = service_logger()
 
 endpoints = Endpoints(
     [

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.routes import proxy_bootstrap
 from functions.routes.api import operations, proxy
 from gateway_core.endpoints import Endpoints, Reply, Request
+from gateway_core.logs import service_logger
 
-logger = Logger()
+logger = service_logger()
 
 
 def _log_failure(error: Exception) -> None:
