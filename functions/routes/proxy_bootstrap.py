@@ -12,7 +12,7 @@ from functions.routes.dal.request_log_store import RequestLogStore
 from functions.routes.dal.response_cache import ResponseCache
 from functions.routes.dal.serving_cache import ServingCache
 from functions.routes.dal.upstream import upstream_client
-from functions.routes.logic.proxy import Proxy
+from functions.routes.logic.proxy import Proxy, hop_token
 from gateway_core import aws
 from gateway_core.ratelimit.limiter import RateLimiter
 from gateway_core.ratelimit.store import RateLimitStore
@@ -37,6 +37,7 @@ def proxy(
             dynamodb = aws.client("dynamodb")
             found = _proxies[key] = Proxy(
                 serving=ServingCache(dynamodb, current.table_name),
+                hop_id=hop_token(current.table_name),  # the deployment's own: loops are refused
                 limiter=RateLimiter(RateLimitStore(dynamodb, current.rate_limit_table_name)),
                 upstream=upstream_client(),
                 cache=ResponseCache(dynamodb, current.table_name),

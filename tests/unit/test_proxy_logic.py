@@ -14,7 +14,7 @@ from urllib3.util import parse_url
 
 from functions.routes.dal.serving_cache import ClientLimits
 from functions.routes.dal.upstream import UpstreamAnswer
-from functions.routes.logic.proxy import Proxy, ProxyCaller, ProxyResponse
+from functions.routes.logic.proxy import HOP_TOKEN, MAX_HOPS, Proxy, ProxyCaller, ProxyResponse, hop_token
 from functions.routes.logic.proxy_ports import (
     UpstreamConnectFailed,
     UpstreamRequestInvalid,
@@ -1454,3 +1454,42 @@ def test_a_location_pointing_elsewhere_is_kept(location: str) -> None:
     h = harness(upstream=FakeUpstream(default=answer(201, {"id": 5}, {"Location": location})))
     response = h.call()
     assert (response.status, response.headers["Location"]) == (201, location)
+
+
+# -- loops: a route whose upstream is this gateway (or a chain of gateways that comes back) -------
+
+
+def test_every_upstream_request_carries_this_gateways_hop() -> None:
+    h = harness()
+    h.call()
+    assert only_call(h).headers["x-gateway-hop"] == h.proxy.hop_id
+
+
+def test_a_request_that_already_passed_this_gateway_is_508_and_goes_nowhere() -> None:
+    h = harness()
+    for hops in (h.proxy.hop_id, f"gw-other, {h.proxy.hop_id}", f"{h.proxy.hop_id},gw-other", f" {h.proxy.hop_id} "):
+        response = h.call(headers={"X-Gateway-Hop": hops})
+        assert response.status == 508
+        assert problem(response)["code"] == "loop_detected"
+    assert h.upstream.calls == []
+    assert h.limiter.checked == []
+    assert h.record().error_code == "loop_detected"
+
+
+def test_hops_of_other_gateways_are_passed_on_with_ours_after_them() -> None:
+    h = harness()
+    h.call(headers={"X-Gateway-Hop": "gw-a, gw-b, not a token!, gw-c"})
+    assert only_call(h).headers["x-gateway-hop"] == f"gw-a, gw-b, gw-c, {h.proxy.hop_id}"
+
+
+def test_a_chain_of_too_many_gateways_is_508() -> None:
+    h = harness()
+    response = h.call(headers={"X-Gateway-Hop": ", ".join(f"gw-{i}" for i in range(MAX_HOPS))})
+    assert response.status == 508
+    assert h.upstream.calls == []
+
+
+def test_two_deployments_have_different_hops_and_one_keeps_its_own() -> None:
+    assert hop_token("FinanceGateway-Table-A") == hop_token("FinanceGateway-Table-A")
+    assert hop_token("FinanceGateway-Table-A") != hop_token("FinanceGateway-Table-B")
+    assert HOP_TOKEN.fullmatch(hop_token("FinanceGateway-Table-A"))

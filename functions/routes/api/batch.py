@@ -13,7 +13,15 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 from functions.routes.api.proxy import PREFIX, proxy_caller
-from functions.routes.logic.proxy import DEADLINE_SECONDS, Proxy, ProxyCaller, ProxyRequest, ProxyResponse
+from functions.routes.logic.proxy import (
+    DEADLINE_SECONDS,
+    HOP_HEADER,
+    Proxy,
+    ProxyCaller,
+    ProxyRequest,
+    ProxyResponse,
+    hops_passed,
+)
 from functions.routes.logic.transform.jsonio import dumps_json, loads_json
 from gateway_core.endpoints import Reply, Request
 from gateway_core.errors import GatewayError, ValidationFailed, problem_body
@@ -67,8 +75,8 @@ def _request(
 ) -> ProxyRequest:
     parts = urlsplit(sub.path)
     headers = {k.lower(): v for k, v in sub.headers.items()}
-    # The batch's own credentials and identity apply; a sub-request cannot carry others.
-    for name in ("authorization", "x-api-key", "cookie", "host"):
+    # The batch's own credentials, identity and hops apply; a sub-request cannot carry others.
+    for name in ("authorization", "x-api-key", "cookie", "host", HOP_HEADER):
         headers.pop(name, None)
     if raw_body is None:
         body = b""
@@ -113,11 +121,16 @@ def _wire_size(answer: dict[str, Any]) -> int:
 
 
 def handle(request: Request, proxy: Proxy) -> Reply:
+    # A batch that came back through one of this gateway's routes runs nothing (508), so nested
+    # batches stop at the first re-entry instead of fanning out 25 by 25.
+    hops = hops_passed(request.headers, proxy.hop_id)
     batch = parse_batch(request)
     # The validated model reads numbers as floats; bodies are taken from the raw JSON instead.
     raw = loads_json(request.body or b"{}")
     raw_bodies = [r.get("body") if isinstance(r, dict) else None for r in raw.get("requests", [])]
     base = {"user-agent": request.header("user-agent") or ""}
+    if hops:
+        base[HOP_HEADER] = ", ".join(hops)
     caller = proxy_caller(request)
     # Every sub-request shares the batch's time inside API Gateway's 29 s: one that has no time
     # left when its turn comes is answered 504 without calling its upstream.

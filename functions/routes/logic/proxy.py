@@ -22,6 +22,7 @@ needed, so a cold start that serves a plain pass-through route does not pay for 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import random
@@ -160,6 +161,33 @@ _OURS = ("x-gateway-", "x-amz", "x-amzn-", "x-forwarded-")
 _UPSTREAM_ACCEPT_ENCODING = "gzip, deflate"
 _HEADER_VALUE = re.compile(r"^[\x20-\x7e\t]*$")
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,256}$")
+# Loops (a route whose upstream is this gateway, or a chain of gateways that comes back): every
+# upstream request names the gateways it passed in X-Gateway-Hop, this one last; a request that
+# names this one, or too many, is refused before anything runs (508 Loop Detected, RFC 5842).
+HOP_HEADER = "x-gateway-hop"
+HOP_TOKEN = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+MAX_HOPS = 8
+
+
+class LoopDetected(GatewayError):
+    status, code, title = 508, "loop_detected", "Loop Detected"
+
+
+def hop_token(seed: str) -> str:
+    """A deployment's hop (from its table's name): one for all its containers, another for every
+    other deployment, and nothing of the name it comes from."""
+    return "gw-" + hashlib.sha256(seed.encode()).hexdigest()[:16]
+
+
+def hops_passed(headers: dict[str, str], own: str) -> list[str]:
+    """The gateways a request passed (X-Gateway-Hop, tokens only); LoopDetected when this one is
+    among them or there are MAX_HOPS already."""
+    hops = [t for t in (part.strip() for part in headers.get(HOP_HEADER, "").split(",")) if HOP_TOKEN.fullmatch(t)]
+    if own in hops:
+        raise LoopDetected("This request came back to the gateway through one of its routes; it is not sent again.")
+    if len(hops) >= MAX_HOPS:
+        raise LoopDetected(f"This request has passed {len(hops)} gateways already.")
+    return hops
 
 
 class ProxyCaller(NamedTuple):
@@ -193,13 +221,14 @@ class ProxyResponse(NamedTuple):
 class _Exchange:
     """What one request gathered on its way, for the answer's headers and the log record."""
 
-    __slots__ = ("correlation", "cors", "headers", "record")
+    __slots__ = ("correlation", "cors", "headers", "hops", "record")
 
     def __init__(self, correlation: str, record: RequestRecord) -> None:
         self.correlation = correlation
         self.record = record
         self.headers: dict[str, str] = {}
         self.cors: dict[str, str] = {}
+        self.hops: list[str] = []
 
 
 class Proxy:
@@ -212,6 +241,7 @@ class Proxy:
         cache: AnswerCache,
         logs: RequestLogs,
         global_per_second: int = 0,
+        hop_id: str = "",
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
@@ -225,6 +255,7 @@ class Proxy:
         self.logs = logs
         self._breakers: dict[tuple[int, float], CircuitBreakers] = {}
         self.global_per_second = global_per_second
+        self.hop_id = hop_id or hop_token("")
         self.clock = clock
         self.sleep = sleep
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not security
@@ -285,6 +316,7 @@ class Proxy:
     # -- the steps ----------------------------------------------------------------------------
 
     def _serve(self, request: ProxyRequest, exchange: _Exchange) -> ProxyResponse:
+        exchange.hops = hops_passed(request.headers, self.hop_id)
         caller_key = request.caller.client_id or f"ip:{request.source_ip}"
         selected = select_gateway(self.serving.gateways(), request.path)
         if selected is None:
@@ -459,6 +491,7 @@ class Proxy:
         caller_key: str,
     ) -> tuple[UpstreamAnswer, str]:
         method, headers, body = _upstream_request(route, request, context, exchange.correlation)
+        headers[HOP_HEADER] = ", ".join([*exchange.hops, self.hop_id])
         upstream_path = paths.render(route.upstream_path or route.path, _upstream_values(route, params))
         query = request.query
         if route.request_transform is not None and route.request_transform.query:
