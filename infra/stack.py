@@ -92,6 +92,7 @@ class GatewayStack(Stack):
             denylist_cache_seconds=denylist_cache_seconds,
             issuer_url=issuer_url,
             token_audience=token_audience,
+            upstream_allow_cidrs=upstream_allow_cidrs,
         )
         DataPlane(
             self,

@@ -4,11 +4,16 @@
   (TOKEN_ISSUER, TOKEN_AUDIENCE, TOKEN_VERIFY_KEY_IDS). Its "JWKS URL" is `kms:<key ids>`: the
   public keys are read from KMS once per container, never over HTTP through our own API.
 - External issuers an admin configured (`/api/v1/gateway/issuers`): one GetItem on
-  `ISSUER#<id of iss>` (reused per container only when `denylistCacheSeconds` > 0).
+  `ISSUER#<id of iss>` (reused per container only when `denylistCacheSeconds` > 0). Their JWKS
+  is fetched like any call the gateway makes to others: the URL checked by the SSRF policy, the
+  connection through the guarded pool manager (every resolved address checked, no redirects, no
+  proxies), the body read raw under a byte cap and its Content-Encoding decoded under a small cap
+  (gateway_core.bounded_decode), the whole fetch within a deadline.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC
@@ -20,10 +25,14 @@ from functions.authorizer.jwt_token import MAX_LIFETIME_S, Issuer, JwksDocument
 from functions.authorizer.ttl_cache import TtlCache
 from gateway_core.issuer_keys import issuer_id, issuer_key
 from gateway_core.settings import Settings
+from gateway_core.ssrf import SsrfPolicy, validate_upstream_url
 
 KMS_SCHEME = "kms:"
-MAX_JWKS_BYTES = 256 * 1024
-JWKS_TIMEOUT_S = 3.0
+MAX_JWKS_RAW_BYTES = 256 * 1024  # as received, before any Content-Encoding is undone
+MAX_JWKS_BYTES = 1024 * 1024  # decoded
+JWKS_TIMEOUT_S = 3.0  # connect, and each receive
+JWKS_DEADLINE_S = 5.0  # the whole fetch: a trickling answer must not hold the authorizer
+READ_BYTES = 16 * 1024
 
 
 @lru_cache(maxsize=4)
@@ -110,8 +119,47 @@ def cache_lifetime(headers: Mapping[str, str], now_epoch: float) -> float | None
     return None
 
 
-def fetch_jwks(kms: Callable[[], Any], url: str) -> JwksDocument:
-    """A JWKS document: our KMS keys, or an external issuer's over HTTPS (no redirects, bounded)."""
+class JwksFetchFailed(Exception):
+    """The JWKS could not be fetched or was refused (the reason is the message)."""
+
+
+@lru_cache(maxsize=4)
+def _pool(policy: SsrfPolicy) -> Any:
+    # urllib3 is loaded by botocore already; the guarded client only when a JWKS is fetched.
+    from gateway_core.ssrf_client import guarded_pool_manager
+
+    return guarded_pool_manager(policy, timeout=JWKS_TIMEOUT_S, maxsize=2)
+
+
+def _read_body(response: Any, deadline: float) -> bytes:
+    """The body decoded, one receive at a time: the raw bytes capped as they arrive, the decoded
+    ones by the bounded decoder, the whole read by the deadline."""
+    from gateway_core.bounded_decode import BoundedDecoder
+
+    declared = response.headers.get("Content-Length")
+    if declared is not None and declared.strip().isdigit() and int(declared) > MAX_JWKS_RAW_BYTES:
+        raise JwksFetchFailed(f"the JWKS answer is larger than {MAX_JWKS_RAW_BYTES} bytes")
+    decoder = BoundedDecoder(response.headers.get("Content-Encoding", ""), MAX_JWKS_BYTES)
+    received = 0
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise JwksFetchFailed("the JWKS answer took too long")
+        sock = getattr(response.connection, "sock", None)
+        if sock is not None:
+            sock.settimeout(min(left, JWKS_TIMEOUT_S))
+        chunk = response.read1(READ_BYTES, decode_content=False)
+        if not chunk:
+            return decoder.finish()
+        received += len(chunk)
+        if received > MAX_JWKS_RAW_BYTES:
+            raise JwksFetchFailed(f"the JWKS answer is larger than {MAX_JWKS_RAW_BYTES} bytes")
+        decoder.feed(chunk)
+
+
+def fetch_jwks(kms: Callable[[], Any], url: str, *, policy: SsrfPolicy | None = None) -> JwksDocument:
+    """A JWKS document: our KMS keys, or an external issuer's (`policy`: the SSRF guard's, from
+    the environment unless given). Raises on any failure; the JWKS cache keeps its last good set."""
     if url.startswith(KMS_SCHEME):
         from gateway_core.jwk import kms_public_jwk
 
@@ -119,14 +167,32 @@ def fetch_jwks(kms: Callable[[], Any], url: str) -> JwksDocument:
         keys = [kms_public_jwk(client, key_id) for key_id in url[len(KMS_SCHEME) :].split(",")]
         # A KMS key's public half never changes, and the key ids are the container's environment.
         return JwksDocument({"keys": keys}, lifetime_s=MAX_LIFETIME_S)
-    import httpx  # only when an external issuer's keys are (re)fetched: off the warm path
-
-    with httpx.Client(timeout=JWKS_TIMEOUT_S, follow_redirects=False) as http:
-        response = http.get(url, headers={"Accept": "application/json"})
-        response.raise_for_status()
-        if len(response.content) > MAX_JWKS_BYTES:
-            raise ValueError("JWKS document too large")
-        document = response.json()
+    policy = policy or SsrfPolicy.from_env()
+    try:
+        # Checked at registration too; again here for issuers stored before that, or an allowlist
+        # that has narrowed since. The connection is checked once more after resolution.
+        validate_upstream_url(url, policy)
+    except ValueError as error:
+        raise JwksFetchFailed(f"the JWKS URL is refused: {error}") from error
+    deadline = time.monotonic() + JWKS_DEADLINE_S
+    response = _pool(policy).urlopen(
+        "GET",
+        url,
+        headers={"Accept": "application/jwk-set+json, application/json"},
+        redirect=False,
+        retries=False,
+        preload_content=False,
+        decode_content=False,
+    )
+    try:
+        if response.status != 200:  # a redirect too: a JWKS is where it was configured
+            raise JwksFetchFailed(f"the JWKS endpoint answered {response.status}")
+        body = _read_body(response, deadline)
+    finally:
+        # Fetched at most once a minute: never worth keeping a connection that may hold unread bytes.
+        response.close()
+        response.release_conn()
+    document = json.loads(body)
     if not isinstance(document, dict):
-        raise ValueError("JWKS document is not an object")
+        raise JwksFetchFailed("the JWKS document is not an object")
     return JwksDocument(document, lifetime_s=cache_lifetime(response.headers, time.time()))

@@ -36,6 +36,7 @@ class Authorizers(Construct):
         denylist_cache_seconds: int,
         issuer_url: str,
         token_audience: str,
+        upstream_allow_cidrs: tuple[str, ...] = (),
     ) -> None:
         super().__init__(scope, construct_id)
         for name, kinds in READS.items():
@@ -63,6 +64,9 @@ class Authorizers(Construct):
             functions[name].add_environment("TOKEN_ISSUER", issuer_url)
             functions[name].add_environment("TOKEN_AUDIENCE", token_audience)
             functions[name].add_environment("TOKEN_VERIFY_KEY_IDS", ",".join(k.key_arn for k in data.token_verify_keys))
+            # External issuers' JWKS are fetched through the SSRF guard, with the same allowlist as
+            # the management API checked their URLs against (the local runtime allowlists loopback).
+            functions[name].add_environment("UPSTREAM_ALLOW_CIDRS", ",".join(upstream_allow_cidrs))
             functions[name].add_to_role_policy(
                 iam.PolicyStatement(actions=["kms:GetPublicKey"], resources=[k.key_arn for k in data.token_verify_keys])
             )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 import time
+import zlib
 from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
@@ -260,7 +261,9 @@ def test_given_a_state_cache_ttl_when_deciding_again_then_no_aws_call_is_made(
 
 
 @pytest.fixture
-def idp() -> Iterator[JwksServer]:
+def idp(monkeypatch: pytest.MonkeyPatch) -> Iterator[JwksServer]:
+    # The identity provider is on loopback: allowlisted for the SSRF guard, as the local runtime does.
+    monkeypatch.setenv("UPSTREAM_ALLOW_CIDRS", "127.0.0.0/8")
     server = JwksServer()
     yield server
     server.close()
@@ -364,3 +367,35 @@ def test_given_a_huge_bearer_token_when_authorized_then_401_token_too_large(
 
     assert refused(handler, event(huge)) == "token_too_large"
     assert idp.fetches == 0  # refused before any of it was decoded
+
+
+@pytest.mark.parametrize(
+    "jwks_url",
+    [
+        "https://169.254.169.254/latest/meta-data/jwks",
+        "http://[::ffff:169.254.169.254]/jwks",
+        "https://0xa9fea9fe/jwks",
+    ],
+)
+def test_given_an_issuer_stored_with_a_refused_jwks_url_when_its_token_arrives_then_401_and_no_call(
+    handler: ModuleType, idp: JwksServer, jwks_url: str
+) -> None:
+    # Given an issuer item written before registration checked the URL (or by hand)
+    put_issuer(jwks_url)
+
+    # Then the authorizer never calls it, and its tokens are refused
+    assert refused(handler, event(idp.token(IDP))) == "jwks_unavailable"
+
+
+def test_given_a_jwks_server_answering_a_compression_bomb_when_a_token_arrives_then_401(
+    handler: ModuleType, idp: JwksServer
+) -> None:
+    packer = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    inner = b"".join(packer.compress(b" " * (1024 * 1024)) for _ in range(32)) + packer.flush()
+    outer = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    idp.raw_body = outer.compress(inner) + outer.flush()
+    idp.headers = {"Content-Encoding": "gzip, gzip"}
+    put_issuer(idp.url)
+
+    assert refused(handler, event(idp.token(IDP))) == "jwks_unavailable"
+    assert idp.fetches == 1
