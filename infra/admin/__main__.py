@@ -135,14 +135,18 @@ def _rotate(args: argparse.Namespace, admin: AdminKeys, deployment: Deployment, 
         now=utc_now(),
         environment=deployment.environment,
     )
-    flush_error = flush_authorizer_cache(aws, deployment) if args.grace_seconds == 0 else None
+    # Always: the old key's cached Allows know nothing of its grace and could outlast it.
+    flush_error = flush_authorizer_cache(aws, deployment)
     _say(
         f"Rotated {old.key_id} to {issued.key.key_id} ({_masked(shown(issued.key))}); "
         f"the old key works until {old.grace_until}. The new key is shown once"
         f"{'' if args.json else ', below'}: store it now."
     )
     if flush_error:
-        _say(f"Could not flush the authorizer cache ({flush_error}); the old key may be accepted for up to 300 s more.")
+        _say(
+            f"Could not flush the authorizer cache ({flush_error}); "
+            "the old key may be accepted for up to 300 s past its grace."
+        )
     _print_new(issued, args.json, {"old_key": shown(old)})
     return 0
 

@@ -123,8 +123,9 @@ def rotate_key(key_id: str, body: KeyRotate) -> Response[KeyRotation]:
     grace = timedelta(seconds=body.grace_seconds) if body.grace_seconds is not None else None
     key_store, client_store = _stores()
     new_key, secret, old_key = keys.rotate(key_store, client_store, key_id, grace, caller, utc_now(), _environment())
-    if body.grace_seconds == 0:
-        _flush()
+    # Cached Allows of the old key know nothing of its grace: without a flush it would work until
+    # the cache's TTL, past a grace shorter than that (0 included).
+    _flush()
     out = KeyRotation(new_key=KeyWithSecret(**_out(new_key).model_dump(), api_key=secret), old_key=_out(old_key))
     headers = {**_NO_STORE, "Location": f"/api/v1/gateway/keys/{new_key.key_id}"}
     return Response(status_code=201, content_type="application/json", body=out, headers=headers)
