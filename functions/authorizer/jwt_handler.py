@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from functions.authorizer.bound_certificate import certificate_in_force
 from functions.authorizer.client_state import ClientStateCache, check_client, epoch
 from functions.authorizer.core import Denied, Principal, client_cert_pem, earliest, header
 from functions.authorizer.entry import Request, authorize, state_cache_seconds
@@ -37,6 +38,18 @@ def check(request: Request) -> Principal:
         authorization, lambda iss: _issuers.find(request.dynamodb, request.table, own, iss), _jwks
     )
     thumbprint = bound_thumbprint(claims, pem_x5t_s256(client_cert_pem(request.event)))
+    # RFC 8705: a bound token ends with its certificate (revoked, expired, or no longer registered).
+    certificate_end = (
+        certificate_in_force(
+            request.dynamodb,
+            request.table,
+            thumbprint,
+            client_id=str(claims["sub"]) if issuer.own else None,
+            now=request.now,
+        )
+        if thumbprint
+        else None
+    )
     token_scopes = scopes_of(claims)
     # decode_bearer accepts a token until `exp` + the skew, so that is when the decision ends.
     token_end = float(claims["exp"]) + CLOCK_SKEW_S
@@ -61,7 +74,7 @@ def check(request: Request) -> Principal:
         credential_id=str(claims.get("jti", "")),
         cert_thumbprint=thumbprint,
         client_scopes=allowed,
-        not_after=not_after,
+        not_after=earliest(not_after, certificate_end),
     )
 
 

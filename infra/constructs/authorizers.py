@@ -14,7 +14,8 @@ from infra.constructs.data_plane import leading_keys
 READS = {
     # CLIENT#: the allowed scopes of a key stored before keys carried a copy of them.
     "api_key_authorizer": ("CONFIG", "APIKEY#*", "CLIENT#*"),
-    "jwt_authorizer": ("CONFIG", "CLIENT#*", "ISSUER#*"),
+    # CERT#: a certificate-bound token is refused once its certificate is revoked (RFC 8705).
+    "jwt_authorizer": ("CONFIG", "CLIENT#*", "ISSUER#*", "CERT#*"),
     "mtls_authorizer": ("CONFIG", "CERT#*", "CLIENT#*"),
     # Any one credential: an API key, a bearer token or a client certificate.
     "gateway_authorizer": ("CONFIG", "APIKEY#*", "CLIENT#*", "ISSUER#*", "CERT#*"),

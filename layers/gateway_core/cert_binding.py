@@ -40,7 +40,23 @@ def fingerprint_hex(der: bytes) -> str:
 
 
 def x5t_s256(der: bytes) -> str:
-    return base64.urlsafe_b64encode(hashlib.sha256(der).digest()).decode().rstrip("=")
+    return x5t_s256_of_digest(hashlib.sha256(der).digest())
+
+
+def fingerprint_of_x5t(x5t: str) -> str:
+    """The registry fingerprint (hex) of an `x5t#S256` value: the same SHA-256, other encoding.
+    NotACertificate when it is not the base64url of 32 bytes."""
+    try:
+        digest = base64.urlsafe_b64decode(x5t + "=" * (-len(x5t) % 4))
+    except (ValueError, TypeError) as error:
+        raise NotACertificate("not a base64url SHA-256") from error
+    if len(digest) != hashlib.sha256().digest_size or x5t_s256_of_digest(digest) != x5t:
+        raise NotACertificate("not a base64url SHA-256")
+    return digest.hex()
+
+
+def x5t_s256_of_digest(digest: bytes) -> str:
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 
 def pem_x5t_s256(pem: str) -> str:

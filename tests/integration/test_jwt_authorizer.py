@@ -17,8 +17,11 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from functions.authorizer.core import Denied
+from functions.routes.dal.certificates_store import DynamoCertificateStore
 from functions.routes.dal.clients_store import DynamoClientStore
 from functions.routes.dal.signing import KmsSigner
+from functions.routes.logic import certificates
+from functions.routes.logic.certificates import Certificate
 from functions.routes.logic.oauth import access_token_claims
 from gateway_core.audit import Actor
 from gateway_core.cert_binding import pem_x5t_s256
@@ -191,18 +194,154 @@ def test_given_refused_tokens_when_authorized_then_401_with_the_reason(handler: 
     assert refused(handler, event(our_token(kms.current, sub="cl_gone"))) == "unknown_client"
 
 
+def register_certificate(common_name: str, client_id: str = "cl_pay") -> tuple[str, str]:
+    """A certificate registered to the client as the admin API does it: its PEM and fingerprint."""
+    pem, fingerprint = make_certificate(common_name)
+    store = DynamoCertificateStore(boto3.client("dynamodb", region_name=REGION), TABLE)
+    certificates.register(store, DynamoClientStore(store.dynamodb, TABLE), client_id, pem, ADMIN, utc_now())
+    return pem, fingerprint
+
+
+def revoke_certificate(fingerprint: str, client_id: str = "cl_pay") -> None:
+    store = DynamoCertificateStore(boto3.client("dynamodb", region_name=REGION), TABLE)
+    certificates.revoke(store, client_id, fingerprint, ADMIN, utc_now())
+
+
+def bound_token(signer: KmsSigner, pem: str) -> str:
+    return our_token(signer, cnf={"x5t#S256": pem_x5t_s256(pem)})
+
+
 def test_given_a_certificate_bound_token_when_authorized_then_the_certificate_must_match(
     handler: ModuleType, kms: Kms
 ) -> None:
     put_client()
-    pem, _ = make_certificate("payments.bank.example")
-    other, _ = make_certificate("thief.example")
+    pem, _ = register_certificate("payments.bank.example")
+    other, _ = register_certificate("thief.example")
     token = our_token(kms.current, cnf={"x5t#S256": pem_x5t_s256(pem)})
 
     assert refused(handler, event(token)) == "certificate_required"
     assert refused(handler, event(token, cert_pem=other)) == "certificate_mismatch"
     result = handler.lambda_handler(event(token, cert_pem=pem), None)
     assert result["context"]["cert_thumbprint"] == pem_x5t_s256(pem)
+
+
+# -- revoking a certificate ends the tokens bound to it (RFC 8705) ------------------------------
+
+
+def test_given_bound_tokens_when_their_certificate_is_revoked_then_every_one_of_them_is_refused(
+    handler: ModuleType, kms: Kms
+) -> None:
+    # Given two tokens bound to one certificate (say one by secret over mTLS, one by the
+    # certificate alone), both accepted
+    put_client()
+    pem, fingerprint = register_certificate("payments.bank.example")
+    first, second = bound_token(kms.current, pem), bound_token(kms.previous, pem)
+    for token in (first, second):
+        assert handler.lambda_handler(event(token, cert_pem=pem), None)["context"]["client_id"] == "cl_pay"
+
+    # When the certificate is revoked (the certificate itself is refused from now on)
+    revoke_certificate(fingerprint)
+
+    # Then the same warm container refuses both tokens on their next decision
+    assert refused(handler, event(first, cert_pem=pem)) == "certificate_revoked"
+    assert refused(handler, event(second, cert_pem=pem)) == "certificate_revoked"
+
+
+def test_given_a_replaced_certificate_when_the_old_one_is_revoked_then_only_its_tokens_end(
+    handler: ModuleType, kms: Kms
+) -> None:
+    # Given a client that rolled over from certificate A to B, with a token bound to each
+    put_client()
+    old_pem, old_fingerprint = register_certificate("erp-2025.bank.example")
+    new_pem, _ = register_certificate("erp-2026.bank.example")
+    old_token, new_token = bound_token(kms.current, old_pem), bound_token(kms.current, new_pem)
+
+    # When A is revoked
+    revoke_certificate(old_fingerprint)
+
+    # Then tokens issued with A are refused, and B's keep working
+    assert refused(handler, event(old_token, cert_pem=old_pem)) == "certificate_revoked"
+    assert handler.lambda_handler(event(new_token, cert_pem=new_pem), None)["context"]["client_id"] == "cl_pay"
+
+
+def test_given_our_bound_token_when_its_certificate_is_not_registered_to_its_client_then_401(
+    handler: ModuleType, kms: Kms
+) -> None:
+    # Our token endpoint binds only to a certificate registered to the client: anything else
+    # means the registration is gone or belongs to someone else
+    put_client()
+    put_client(client_id="cl_other", name="other")
+    stranger, _ = make_certificate("never-registered.example")
+    others, _ = register_certificate("other.bank.example", client_id="cl_other")
+
+    assert (
+        refused(handler, event(bound_token(kms.current, stranger), cert_pem=stranger)) == "certificate_not_registered"
+    )
+    assert refused(handler, event(bound_token(kms.current, others), cert_pem=others)) == "certificate_not_registered"
+
+
+def test_given_a_bound_token_whose_certificate_expired_or_is_not_yet_valid_then_401(
+    handler: ModuleType, kms: Kms
+) -> None:
+    put_client()
+    store = DynamoCertificateStore(boto3.client("dynamodb", region_name=REGION), TABLE)
+    cases = {
+        "certificate_expired": ("2020-01-01T00:00:00Z", "2021-01-01T00:00:00Z"),
+        "certificate_not_yet_valid": ("2999-01-01T00:00:00Z", "2999-12-31T00:00:00Z"),
+    }
+    for reason, (not_before, not_after) in cases.items():
+        pem, fingerprint = make_certificate(reason)
+        stored = Certificate(
+            fingerprint=fingerprint,
+            client_id="cl_pay",
+            subject="CN=x",
+            issuer="CN=x",
+            serial_number="1",
+            not_before=not_before,
+            not_after=not_after,
+            status="active",
+            created_at="2020-01-01T00:00:00Z",
+            revoked_at=None,
+        )
+        store.create(stored, ADMIN)
+        assert refused(handler, event(bound_token(kms.current, pem), cert_pem=pem)) == reason
+
+
+def test_given_an_external_bound_token_when_its_certificate_is_registered_and_revoked_then_401(
+    handler: ModuleType, idp: JwksServer
+) -> None:
+    # A partner's tokens may be bound to certificates we never registered (its issuer vouches
+    # for the binding); one we registered and revoked is refused whoever bound a token to it
+    put_client()
+    put_issuer(idp.url)
+    unregistered, _ = make_certificate("partner-unregistered.example")
+    registered, fingerprint = register_certificate("partner-registered.example")
+    revoke_certificate(fingerprint)
+
+    def token(pem: str) -> str:
+        return idp.token(IDP, cnf={"x5t#S256": pem_x5t_s256(pem)})
+
+    assert handler.lambda_handler(event(token(unregistered), cert_pem=unregistered), None)["context"]["client_id"]
+    assert refused(handler, event(token(registered), cert_pem=registered)) == "certificate_revoked"
+
+
+def test_given_an_unbound_token_when_authorized_then_no_certificate_is_read(handler: ModuleType, kms: Kms) -> None:
+    # The registry read is for bound tokens only: an unbound token costs what it did
+    put_client()
+    token = our_token(kms.current)
+    handler.lambda_handler(event(token), None)
+    assert _count_calls(lambda: handler.lambda_handler(event(token), None), 1) == ["GetItem", "GetItem"]
+
+
+def test_given_a_bound_token_when_authorized_then_the_certificate_is_read_once_per_decision(
+    handler: ModuleType, kms: Kms
+) -> None:
+    put_client()
+    pem, _ = register_certificate("payments.bank.example")
+    token = bound_token(kms.current, pem)
+    handler.lambda_handler(event(token, cert_pem=pem), None)
+    # denylist, certificate, client
+    assert _count_calls(lambda: handler.lambda_handler(event(token, cert_pem=pem), None), 1) == ["GetItem"] * 3
 
 
 def _count_calls(decide: Any, times: int) -> list[str]:
