@@ -16,6 +16,7 @@ import pytest
 
 from tests.e2e.conftest import RunningGateway
 from tests.e2e.test_product import ADMIN_KEY
+from tests.unit.test_names import fullwidth
 from tests.upstreams import JsonUpstream
 
 BASE = "/gw/grants"
@@ -224,3 +225,52 @@ def test_a_rotated_pair_of_keys_shares_the_keys_own_rate_budget(gateway: Running
     assert statuses["old"][:2] == [200, 200]
     assert statuses["new"] == [200, 200, 429], statuses
     assert statuses["old"][2:] == [429, 429], statuses
+
+
+# --- names that only look different -----------------------------------------------------------
+
+REGISTRATION = {"client_type": "integration", "contact_email": "a@b.example", "allowed_scopes": ["data:read"]}
+
+
+@pytest.mark.parametrize(
+    "look_alike",
+    ["Gr\u0430nt Names Ltd", "Grant\u200b Names Ltd", "  " + fullwidth("GRANT") + "  names ltd "],
+    ids=["cyrillic-a", "zero-width-space", "fullwidth-case-spaces"],
+)
+def test_a_client_or_gateway_name_that_only_looks_different_is_a_conflict(
+    gateway: RunningGateway, look_alike: str
+) -> None:
+    with admin(gateway) as http:
+        first = http.post(
+            "/api/v1/clients/register",
+            json={"name": "Grant Names Ltd", **REGISTRATION},
+        )
+        assert first.status_code in (201, 409), first.text  # 409: registered by an earlier parameter
+        client = http.post(
+            "/api/v1/clients/register",
+            json={"name": look_alike, **REGISTRATION},
+        )
+        made = http.post("/api/v1/gateways", json={"name": "Grant Names Gateway", "base_path": "/names-one"})
+        assert made.status_code in (201, 409), made.text
+        gateway_look_alike = look_alike.replace("Ltd", "Gateway").replace("ltd", "gateway")
+        other = http.post("/api/v1/gateways", json={"name": gateway_look_alike, "base_path": "/names-two"})
+
+    assert (client.status_code, client.json()["code"]) == (409, "duplicate_name")
+    assert (other.status_code, other.json()["code"]) == (409, "duplicate_gateway")
+
+
+@pytest.mark.parametrize("name", ["Line\nBreak Bank", "Tab\tBank", "Nul\u0000Bank", "Separator\u2028Bank"])
+def test_a_client_or_gateway_name_with_control_characters_is_refused_with_a_problem(
+    gateway: RunningGateway, name: str
+) -> None:
+    with admin(gateway) as http:
+        client = http.post(
+            "/api/v1/clients/register",
+            json={"name": name, **REGISTRATION},
+        )
+        made = http.post("/api/v1/gateways", json={"name": name, "base_path": "/control-names"})
+
+    for response in (client, made):
+        assert response.status_code in (400, 422), response.text
+        assert response.headers["content-type"] == "application/problem+json"
+    assert client.json()["code"] == "invalid_name"

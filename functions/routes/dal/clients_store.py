@@ -1,7 +1,7 @@
 """Clients in DynamoDB. The only module that knows how a client is stored.
 
 Keys (README, key design): the client at `CLIENT#<id>`/`CLIENT`; a name guard at
-`CLIENTNAME#<lower name>`/`CLIENTNAME` keeps names unique; the listing index is
+`CLIENTNAME#<name key>`/`CLIENTNAME` keeps names unique (logic/names.py); the listing index is
 `GSI1PK=CLIENTS`, `GSI1SK=<created_at>#<id>`. Each change is one transaction with its audit event
 and a condition on the version read, so concurrent admins cannot overwrite each other.
 """
@@ -17,6 +17,7 @@ from botocore.exceptions import ClientError
 from functions.routes.dal.client_reader import ClientReader, client_from_item, client_key
 from functions.routes.dal.pagination import gsi1_page
 from functions.routes.logic.clients import Client, ConcurrentChange, DuplicateName
+from functions.routes.logic.names import name_key
 from gateway_core.audit import Actor, audit_item
 from gateway_core.clock import utc_now
 
@@ -24,7 +25,7 @@ _serializer = TypeSerializer()
 
 
 def _name_key(name: str) -> dict[str, Any]:
-    return {"PK": {"S": f"CLIENTNAME#{name.lower()}"}, "SK": {"S": "CLIENTNAME"}}
+    return {"PK": {"S": f"CLIENTNAME#{name_key(name)}"}, "SK": {"S": "CLIENTNAME"}}
 
 
 def _item(client: Client) -> dict[str, Any]:
@@ -97,7 +98,7 @@ class DynamoClientStore(ClientReader):
                 }
             }
         ]
-        renamed = before.name.lower() != after.name.lower()
+        renamed = name_key(before.name) != name_key(after.name)
         if renamed:
             items.append({"Delete": {"TableName": self.table, "Key": _name_key(before.name)}})
             items.append(

@@ -2,7 +2,7 @@
 
 Items (README, key design):
 * `GATEWAY#<id>`/`GATEWAY`: the gateway (a JSON document in `doc`), listed on GSI1 `GATEWAYS`;
-  `GATEWAYNAME#<lower name>` and `GATEWAYPATH#<base path>` guards keep names and paths unique;
+  `GATEWAYNAME#<name key>` (logic/names.py) and `GATEWAYPATH#<base path>` guards keep names and paths unique;
 * `GATEWAY#<id>`/`ROUTE#<route id>`: a route (draft), listed on GSI1 `ROUTES`; `ROUTE#<route id>`/`ROUTE` points to its
   gateway; `GATEWAY#<id>`/`ROUTEKEY#<method> <shape>` keeps (method, path shape) unique;
 * `GATEWAY#<id>`/`VERSION#<n:08d>`: a deployed version, zlib-compressed JSON, split over
@@ -25,6 +25,7 @@ from functions.routes.dal.pagination import gsi1_page
 from functions.routes.logic import paths
 from functions.routes.logic.clients import ConcurrentChange
 from functions.routes.logic.gateways import Deployment, DuplicateGateway, Gateway, GatewayVersion
+from functions.routes.logic.names import name_key
 from functions.routes.logic.route_spec import Route
 from gateway_core.audit import Actor, audit_put
 from gateway_core.errors import Conflict
@@ -53,6 +54,10 @@ def _route_guard(route: Route) -> dict[str, Any]:
         "PK": {"S": f"GATEWAY#{route.gateway_id}"},
         "SK": {"S": f"ROUTEKEY#{route.method} {paths.shape(route.path)}"},
     }
+
+
+# Stored gateways were checked when written (a name stored before a rule existed still loads).
+_STORED = {"stored": True}
 
 
 def _guard(kind: str, value: str) -> dict[str, Any]:
@@ -131,7 +136,7 @@ class DynamoGatewayStore:
         items = [
             self._put(self._gateway_item(gateway), "attribute_not_exists(PK)"),
             self._put(
-                {**_guard("GATEWAYNAME", gateway.name.lower()), "gateway_id": {"S": gateway.gateway_id}},
+                {**_guard("GATEWAYNAME", name_key(gateway.name)), "gateway_id": {"S": gateway.gateway_id}},
                 "attribute_not_exists(PK)",
             ),
             self._put(
@@ -152,11 +157,11 @@ class DynamoGatewayStore:
     def replace_gateway(self, before: Gateway, after: Gateway, actor: Actor, action: str = "gateway.update") -> None:
         items = [self._put(self._gateway_item(after), "version = :v", self._versioned(before.version))]
         conflicts: dict[int, Exception] = {0: ConcurrentChange(after.gateway_id)}
-        if before.name.lower() != after.name.lower():
-            items.append(self._delete(_guard("GATEWAYNAME", before.name.lower())))
+        if name_key(before.name) != name_key(after.name):
+            items.append(self._delete(_guard("GATEWAYNAME", name_key(before.name))))
             items.append(
                 self._put(
-                    {**_guard("GATEWAYNAME", after.name.lower()), "gateway_id": {"S": after.gateway_id}},
+                    {**_guard("GATEWAYNAME", name_key(after.name)), "gateway_id": {"S": after.gateway_id}},
                     "attribute_not_exists(PK)",
                 )
             )
@@ -182,7 +187,7 @@ class DynamoGatewayStore:
         self._write(
             [
                 self._delete(_gateway_key(gateway.gateway_id), "version = :v", self._versioned(gateway.version)),
-                self._delete(_guard("GATEWAYNAME", gateway.name.lower())),
+                self._delete(_guard("GATEWAYNAME", name_key(gateway.name))),
                 self._delete(_guard("GATEWAYPATH", gateway.base_path or "/")),
                 self._index(None, gateway.gateway_id),
                 self._gateway_audit(actor, "gateway.delete", gateway, None),
@@ -290,11 +295,11 @@ class DynamoGatewayStore:
         item = self.dynamodb.get_item(TableName=self.table, Key=_gateway_key(gateway_id), ConsistentRead=True).get(
             "Item"
         )
-        return Gateway.model_validate_json(item["doc"]["S"]) if item else None
+        return Gateway.model_validate_json(item["doc"]["S"], context=_STORED) if item else None
 
     def gateways(self, limit: int, cursor: str | None) -> tuple[list[Gateway], str | None]:
         items, next_cursor = gsi1_page(self.dynamodb, self.table, "GATEWAYS", limit, cursor)
-        return [Gateway.model_validate_json(i["doc"]["S"]) for i in items], next_cursor
+        return [Gateway.model_validate_json(i["doc"]["S"], context=_STORED) for i in items], next_cursor
 
     def route(self, route_id: str) -> Route | None:
         pointer = self.dynamodb.get_item(TableName=self.table, Key=_route_pointer(route_id), ConsistentRead=True).get(

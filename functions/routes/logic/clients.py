@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any, Literal, Protocol
 
 from functions.routes.logic.catalog import TIERS, RateLimits, unknown_scopes
+from functions.routes.logic.names import InvalidName, display_name
 from gateway_core.audit import Actor
 from gateway_core.clock import iso, parse_iso
 from gateway_core.errors import Conflict, NotFound, ValidationFailed
@@ -116,8 +117,10 @@ def _normalize_cidrs(cidrs: list[str]) -> list[str]:
 def validate(spec: ClientSpec, now: datetime, *, new_expiry: bool = True) -> ClientSpec:
     """`new_expiry`: the expiry is being set now, so it must lie in the future; a stored one that
     has passed is kept as it is (the client is expired, and may still be corrected)."""
-    if not spec.name.strip() or len(spec.name) > 255:
-        raise ValidationFailed("A client name is 1 to 255 characters.", code="invalid_name")
+    try:
+        name = display_name(spec.name)
+    except InvalidName as error:
+        raise ValidationFailed(f"Client name: {error}", code="invalid_name") from error
     if not _EMAIL.match(spec.contact_email):
         raise ValidationFailed("contact_email is not an e-mail address.", code="invalid_email")
     unknown = unknown_scopes(spec.allowed_scopes)
@@ -150,7 +153,7 @@ def validate(spec: ClientSpec, now: datetime, *, new_expiry: bool = True) -> Cli
         expires_at = iso(expiry)
     return replace(
         spec,
-        name=spec.name.strip(),
+        name=name,
         allowed_scopes=sorted(set(spec.allowed_scopes)),
         allowed_endpoints=sorted(set(spec.allowed_endpoints)),
         ip_allowlist=_normalize_cidrs(spec.ip_allowlist),

@@ -170,7 +170,7 @@ def deploy(store: GatewayStore, gateway_id: str, request: DeployRequest, actor: 
         description=request.description,
         created_at=iso(now),
         created_by=actor.client_id,
-        settings=GatewaySpec.model_validate(before.spec()),
+        settings=GatewaySpec.model_validate(before.spec(), context={"stored": True}),
         routes=store.routes(gateway_id),
     )
     with _no_lost_update("gateway"):

@@ -17,8 +17,9 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from functions.routes.logic.names import InvalidName, display_name
 from functions.routes.logic.route_spec import MAX_TIMEOUT_SECONDS, CircuitBreakerSpec, RetrySpec, Route
 from gateway_core.errors import Conflict, NotFound
 
@@ -71,6 +72,18 @@ class GatewaySpec(_Strict):
     circuit_breaker: CircuitBreakerSpec = Field(default_factory=CircuitBreakerSpec)
     cors: CorsSpec | None = None
     status: Literal["active", "inactive"] = "active"
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, name: str, info: ValidationInfo) -> str:
+        # Stored as people read it, and unique by what they see (logic/names.py); a stored
+        # gateway was checked when written and loads as it is.
+        if (info.context or {}).get("stored"):
+            return name
+        try:
+            return display_name(name)
+        except InvalidName as error:
+            raise ValueError(str(error)) from error
 
 
 class Deployment(_Strict):
