@@ -46,6 +46,17 @@ _DEFAULTS: dict[str, tuple[int, str]] = {
 }
 
 
+# RFC 9110 section 5: a field name is a token; a value is visible ASCII, obs-text (0x80-0xFF),
+# spaces and tabs. Anything else (CR, LF, NUL, other controls, characters past Latin-1 such as
+# U+2028) cannot be written as HTTP/1.1 header bytes, or would split the header.
+_FIELD_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_FIELD_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
+
+
+def valid_header(name: str, value: str) -> bool:
+    return bool(_FIELD_NAME.fullmatch(name)) and bool(_FIELD_VALUE.fullmatch(value))
+
+
 @dataclass
 class HttpRequest:
     method: str
@@ -187,7 +198,7 @@ class RestApiDataPlane:
             method = node.methods.get(request.method) or node.methods.get("ANY")
         if method is None:
             raise GatewayFailure("MISSING_AUTHENTICATION_TOKEN")
-        headers = _multi(request.headers, lower=False)
+        headers = _merged_headers(request.headers)
         queries = _multi(parse_qsl(query, keep_blank_values=True), lower=False)
         method_arn = self.api.method_arn(request.method, path)
         context = self._request_context(request, request_id, method, path)
@@ -201,7 +212,7 @@ class RestApiDataPlane:
         if authorizer_context:
             context["authorizer"] = authorizer_context
         event = self._proxy_event(request, method, path, headers, queries, params, context)
-        accept = next((v for k, v in request.headers if k.lower() == "accept"), None)
+        accept = _last(request.headers, "accept")
         return self._integrate(method.function, event, accept)
 
     # -- authorizers --------------------------------------------------------------------
@@ -363,7 +374,7 @@ class RestApiDataPlane:
         body: str | None = None
         is_base64 = False
         if request.body:
-            content_type = next((v for k, v in request.headers if k.lower() == "content-type"), None)
+            content_type = _last(request.headers, "content-type")
             if is_binary(self.api.binary_media_types, content_type or "application/json"):
                 body, is_base64 = base64.b64encode(request.body).decode(), True
             else:
@@ -406,11 +417,20 @@ class RestApiDataPlane:
             raise GatewayFailure("INTEGRATION_FAILURE", "Lambda response exceeds 6 MB")
         headers: list[tuple[str, str]] = []
         multi = output.get("multiValueHeaders") or {}
+        single = output.get("headers") or {}
+        if not isinstance(multi, dict) or not isinstance(single, dict):
+            raise GatewayFailure("INTEGRATION_FAILURE", "Malformed Lambda proxy response")
         for name, values in multi.items():
-            headers.extend((name, str(v)) for v in values)
-        for name, value in (output.get("headers") or {}).items():
+            if not isinstance(values, list):
+                raise GatewayFailure("INTEGRATION_FAILURE", "Malformed Lambda proxy response")
+            headers.extend((str(name), str(v)) for v in values)
+        for name, value in single.items():
             if name not in multi:
-                headers.append((name, str(value)))
+                headers.append((str(name), str(value)))
+        if not all(valid_header(name, value) for name, value in headers):
+            # API Gateway answers a proxy response it cannot turn into HTTP as a malformed one.
+            log.warning("function %s returned a header HTTP cannot carry", function)
+            raise GatewayFailure("INTEGRATION_FAILURE", "Malformed Lambda proxy response")
         body = raw_body.encode()
         if output.get("isBase64Encoded"):
             # Decoded only when the caller's first Accept type (else the answer's Content-Type)
@@ -502,6 +522,23 @@ def _render(template: str, request_id: str, message: str, response_type: str, au
     for variable in sorted(values, key=len, reverse=True):
         template = template.replace(variable, values[variable])
     return template
+
+
+def _last(pairs: list[tuple[str, str]], name: str) -> str | None:
+    """A request header's value as `headers` holds it: the last one sent, names without case."""
+    return next((v for k, v in reversed(pairs) if k.lower() == name), None)
+
+
+def _merged_headers(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
+    """`multiValueHeaders` as API Gateway builds them: header names are case-insensitive, so
+    `X-Api-Key` and `x-api-key` are one header (named as first sent) with every value in order;
+    `headers` then holds its last value, which is also what an identity source reads (one value
+    for the authorizer, its cache key and the function alike)."""
+    merged: dict[str, list[str]] = {}
+    names: dict[str, str] = {}
+    for name, value in pairs:
+        merged.setdefault(names.setdefault(name.lower(), name), []).append(value)
+    return merged
 
 
 def _multi(pairs: Any, *, lower: bool) -> dict[str, list[str]]:

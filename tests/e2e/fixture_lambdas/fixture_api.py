@@ -45,6 +45,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             "importable": {m: importlib.util.find_spec(m) is not None for m in ("boto3", "moto", "pytest", "infra")},
         }
         return {"statusCode": 200, "headers": {"Content-Type": "application/json"}, "body": json.dumps(inspected)}
+    if "header" in query:
+        # An answer with the header value the caller chose (one HTTP may not be able to carry).
+        return {"statusCode": 200, "headers": {"X-Echo": query["header"]}, "body": "{}"}
     if "binary" in query:
         return {
             "statusCode": 200,
