@@ -1,7 +1,7 @@
 """Entry point of the management function: the admin API (clients, keys, certificates, issuers,
-the IP denylist, audit events, gateways, routes and deployments), "who am I", and the OpenAPI
-document with Swagger UI at /api/v1/docs. The powertools resolver validates every request with
-pydantic; errors leave as problem details. No function imports the X-Ray SDK (powertools' Tracer):
+the IP denylist, audit events, gateways, routes, deployments and upstream secrets), "who am I",
+and the OpenAPI document with Swagger UI at /api/v1/docs. The powertools resolver validates every
+request with pydantic; errors leave as problem details. No function imports the X-Ray SDK (powertools' Tracer):
 its recorder builds two botocore clients at import, about the cost of boto3 itself; Lambda's
 active tracing still records every invocation (README, "Cold starts"). Its role has the table's admin reads and writes and
 the authorizer-cache flush, and may not sign tokens. Logic lives in logic/ and dal/."""
@@ -13,13 +13,24 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.routes.api import audit, certificates, clients, denylist, docs, gateways, identity, issuers, keys
+from functions.routes.api import (
+    audit,
+    certificates,
+    clients,
+    denylist,
+    docs,
+    gateways,
+    identity,
+    issuers,
+    keys,
+    secrets,
+)
 from gateway_core.http import build_resolver
 from gateway_core.logs import service_logger
 
 logger = service_logger()
 app = build_resolver(logger, resolver_class=docs.DocumentedResolver)
-for api in (identity, clients, audit, keys, denylist, certificates, issuers, gateways):
+for api in (identity, clients, audit, keys, denylist, certificates, issuers, gateways, secrets):
     app.include_router(api.router)
 
 

@@ -1,4 +1,5 @@
-"""State: the single data table, the rate-limit bucket table and the KMS key that encrypts them.
+"""State: the single data table, the rate-limit bucket table, the KMS key that encrypts them, the
+key of the upstream secrets and the token signing keys.
 
 Key design (README 'DynamoDB key design' lists every access pattern): generic PK/SK plus two
 overloaded GSIs; the rate-limit table is separate so its hot, tiny writes never share partitions
@@ -51,6 +52,17 @@ class DataStore(Construct):
         # asymmetric keys, so rotation is a new key per generation (context
         # `tokenSigningKeyGeneration`): the current one signs, the previous one stays in the JWKS
         # so the tokens it signed verify until they expire, older ones leave the stack.
+        # Encrypts the gateways' upstream secrets (functions/routes/logic/secrets.py) and nothing
+        # else: a key of their own, so that encrypting (the management function) and decrypting
+        # (the data plane alone) can be granted apart; the data key is usable by every function
+        # that reads the tables.
+        self.secrets_key = kms.Key(
+            self,
+            "UpstreamSecretsKey",
+            description="Encrypts the gateways' upstream secrets; only the data plane may decrypt",
+            enable_key_rotation=True,
+            removal_policy=removal_policy,
+        )
         if signing_key_generation < 1:
             raise ValueError("tokenSigningKeyGeneration starts at 1")
         self.token_signing_key = self._signing_key(signing_key_generation)

@@ -1,7 +1,8 @@
 """The data plane's function (`proxy`: /gw, /gw/{proxy+}, POST /api/v1/batch) and its whole role.
 
-It reads what serves and writes what each request leaves behind, nothing else: it cannot change
-gateways, clients or keys, sign tokens or flush caches. Reads and writes on the data table are
+It reads what serves (and decrypts the upstream secrets its routes use) and writes what each
+request leaves behind, nothing else: it cannot change gateways, clients, keys or secrets, sign
+tokens or flush caches. Reads and writes on the data table are
 narrowed to the item kinds it touches (`dynamodb:LeadingKeys`, README "DynamoDB key design").
 """
 
@@ -40,12 +41,18 @@ class DataPlane(Construct):
         function.add_to_role_policy(
             iam.PolicyStatement(actions=["dynamodb:Query"], resources=[table], conditions=leading_keys("GATEWAY#*"))
         )
-        # A client's limits and tier (every few seconds), and cached answers.
+        # A client's limits and tier (every few seconds), cached answers, and the upstream secrets
+        # routes use (every 30 s per secret).
         function.add_to_role_policy(
             iam.PolicyStatement(
-                actions=["dynamodb:GetItem"], resources=[table], conditions=leading_keys("CLIENT#*", "CACHE#*")
+                actions=["dynamodb:GetItem"],
+                resources=[table],
+                conditions=leading_keys("CLIENT#*", "CACHE#*", "SECRET#*"),
             )
         )
+        # The only role that may decrypt upstream secrets (the management function encrypts them).
+        function.add_environment("UPSTREAM_SECRETS_KEY_ID", data.secrets_key.key_arn)
+        function.add_to_role_policy(iam.PolicyStatement(actions=["kms:Decrypt"], resources=[data.secrets_key.key_arn]))
         # One request log per request, and answers to cache.
         function.add_to_role_policy(
             iam.PolicyStatement(

@@ -58,5 +58,8 @@ class ManagementApi(Construct):
         )
         # External issuers may not claim to be us.
         function.add_environment("TOKEN_ISSUER", issuer_url)
+        # Upstream secrets are encrypted when set; decrypting them is the data plane's alone.
+        function.add_environment("UPSTREAM_SECRETS_KEY_ID", data.secrets_key.key_arn)
+        function.add_to_role_policy(iam.PolicyStatement(actions=["kms:Encrypt"], resources=[data.secrets_key.key_arn]))
         # Route targets are checked against the SSRF guard's allowlist when they are written.
         function.add_environment("UPSTREAM_ALLOW_CIDRS", ",".join(upstream_allow_cidrs))

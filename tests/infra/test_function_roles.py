@@ -35,7 +35,14 @@ CALLS: dict[str, set[str]] = {
     "jwt_authorizer": {"dynamodb:GetItem", "kms:GetPublicKey"},
     "mtls_authorizer": {"dynamodb:GetItem"},
     "gateway_authorizer": {"dynamodb:GetItem", "dynamodb:UpdateItem", "kms:GetPublicKey"},
-    "proxy": {"dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem"},
+    "proxy": {
+        "dynamodb:BatchGetItem",
+        "dynamodb:GetItem",
+        "dynamodb:Query",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "kms:Decrypt",
+    },
     "management": {
         "dynamodb:GetItem",
         "dynamodb:Query",
@@ -45,6 +52,7 @@ CALLS: dict[str, set[str]] = {
         "dynamodb:BatchWriteItem",
         "dynamodb:ConditionCheckItem",
         "apigateway:DELETE",
+        "kms:Encrypt",
     },
     "oauth": {"dynamodb:GetItem", "kms:Sign", "kms:GetPublicKey"},
     "health": {
@@ -262,6 +270,34 @@ def test_only_the_oauth_function_may_sign_and_the_data_plane_cannot_touch_admin_
     assert not proxy & {"dynamodb:DeleteItem", "dynamodb:BatchWriteItem", "apigateway:DELETE", "kms:Sign"}
 
 
+def test_upstream_secrets_are_encrypted_by_the_management_function_and_decrypted_by_the_data_plane_alone(
+    template_json: dict[str, Any],
+) -> None:
+    (secrets_key,) = [k for k in resources(template_json, "AWS::KMS::Key") if "UpstreamSecretsKey" in k]
+    users: dict[str, set[str]] = {}
+    for name in NAMES:
+        for statement in _all_statements(template_json, name):
+            if secrets_key in json.dumps(statement.get("Resource")):
+                actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                users.setdefault(name, set()).update(actions)
+    assert users == {"management": {"kms:Encrypt"}, "proxy": {"kms:Decrypt"}}
+    # No role reaches the secrets key through a wildcard either.
+    for name in NAMES:
+        for statement in _all_statements(template_json, name):
+            if any(str(a).startswith("kms:") for a in _listed(statement["Action"])):
+                assert statement.get("Resource") != "*", (name, statement)
+
+
+def _listed(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _all_statements(template: dict[str, Any], name: str) -> list[dict[str, Any]]:
+    function = resources(template, "AWS::Lambda::Function")[_function_logicals(template)[name]]
+    role = function["Properties"]["Role"]["Fn::GetAtt"][0]
+    return list(role_statements(template)[role])
+
+
 def _statements(template: dict[str, Any], name: str, action: str) -> list[dict[str, Any]]:
     function = resources(template, "AWS::Lambda::Function")[_function_logicals(template)[name]]
     role = function["Properties"]["Role"]["Fn::GetAtt"][0]
@@ -289,7 +325,7 @@ def test_authorizers_read_only_the_item_kinds_they_check(
     [
         ("proxy", "dynamodb:BatchGetItem", {"CONFIG"}),
         ("proxy", "dynamodb:Query", {"GATEWAY#*"}),
-        ("proxy", "dynamodb:GetItem", {"CLIENT#*", "CACHE#*"}),
+        ("proxy", "dynamodb:GetItem", {"CLIENT#*", "CACHE#*", "SECRET#*"}),
         ("proxy", "dynamodb:PutItem", {"CACHE#*", "REQLOG#*"}),
         ("oauth", "dynamodb:GetItem", {"CLIENT#*", "CERT#*"}),
         ("health", "dynamodb:GetItem", {"CONFIG"}),

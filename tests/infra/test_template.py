@@ -26,7 +26,7 @@ def test_every_resource_kind_is_provisioned(template: Template) -> None:
         "AWS::Lambda::Function": len(LAMBDA_FUNCTIONS),
         "AWS::Lambda::LayerVersion": 2,
         "AWS::DynamoDB::Table": 2,
-        "AWS::KMS::Key": 3,  # data encryption, token signing, the alarm topic
+        "AWS::KMS::Key": 4,  # data encryption, upstream secrets, token signing, the alarm topic
         "AWS::SQS::Queue": 2,
         "AWS::StepFunctions::StateMachine": 1,
         "AWS::Scheduler::ScheduleGroup": 1,

@@ -43,6 +43,8 @@ MANAGEMENT = {
     "/api/v1/gateways/{gateway_id}/deploy": ["post"],
     "/api/v1/gateways/{gateway_id}/promote": ["post"],
     "/api/v1/gateways/{gateway_id}/rollback": ["post"],
+    "/api/v1/gateways/{gateway_id}/secrets": ["get"],
+    "/api/v1/gateways/{gateway_id}/secrets/{name}": ["delete", "get", "put"],
     "/api/v1/gateways/{gateway_id}/versions": ["get"],
     "/api/v1/gateways/{gateway_id}/versions/{version}": ["get"],
     "/api/v1/whoami": ["get"],

@@ -26,6 +26,7 @@ from functions.routes.logic.gateways import (
     promote,
     set_canary,
 )
+from functions.routes.logic.redaction import UNMASKED
 from functions.routes.logic.route_spec import LimitsSpec, Route, RouteSpec
 from gateway_core.audit import Actor
 from gateway_core.deployed import serves_canary
@@ -157,6 +158,7 @@ class FakeGatewayStore:
         self.routes_by_id: dict[str, str] = {}
         self.versions: dict[tuple[str, int], str] = {}
         self.events: list[str] = []
+        self.secrets: dict[str, set[str]] = {}  # gateway id -> the names of its secrets
 
     def _current(self, gateway_id: str) -> Gateway | None:
         raw = self.gateways.get(gateway_id)
@@ -205,7 +207,7 @@ class FakeGatewayStore:
         if route.gateway_id not in self.gateways:
             raise Conflict("no gateway", code="gateway_not_found")
         self._route_clash(route)
-        self.routes_by_id[route.route_id] = route.model_dump_json()
+        self.routes_by_id[route.route_id] = route.model_dump_json(context=UNMASKED)
         self.events.append("route.create")
 
     def replace_route(self, before: Route, after: Route, actor: Actor) -> None:
@@ -213,7 +215,7 @@ class FakeGatewayStore:
         if current is None or current.version != before.version:
             raise ConcurrentChange(before.route_id)
         self._route_clash(after)
-        self.routes_by_id[after.route_id] = after.model_dump_json()
+        self.routes_by_id[after.route_id] = after.model_dump_json(context=UNMASKED)
         self.events.append("route.update")
 
     def delete_route(self, route: Route, actor: Actor) -> None:
@@ -233,13 +235,16 @@ class FakeGatewayStore:
         if key in self.versions:
             raise Conflict("version exists")
         self._check(before)
-        self.versions[key] = snapshot.model_dump_json()
+        self.versions[key] = snapshot.model_dump_json(context=UNMASKED)
         self.gateways[after.gateway_id] = after.model_dump_json()
         self.events.append("gateway.deploy")
 
     def version(self, gateway_id: str, version: int) -> GatewayVersion | None:
         raw = self.versions.get((gateway_id, version))
         return GatewayVersion.model_validate_json(raw, context={"stored": True}) if raw else None
+
+    def secret_names(self, gateway_id: str) -> set[str]:
+        return set(self.secrets.get(gateway_id, set()))
 
 
 def _typed(store: FakeGatewayStore) -> gateway_admin.GatewayStore:
@@ -568,7 +573,7 @@ def test_a_minimal_route_spec_is_valid_and_takes_the_defaults() -> None:
         ({"targets": [{"url": "http://10.0.0.8"}]}, "private, loopback, link-local or metadata"),
         ({"targets": [{"url": "https://metadata.google.internal"}]}, "names this host"),
         ({"targets": [{"url": "http://upstream-a.example"}]}, "over https"),
-        ({"request_transform": {"body": {"x": "{{ secrets.key }}"}}}, "is not one of"),
+        ({"request_transform": {"body": {"x": "{{ config.key }}"}}}, "is not one of"),
         ({"request_transform": {"headers": {"replace": {}}}}, "unknown rule operations"),
         ({"timeout_seconds": 29}, "less than or equal to 28"),
         ({"unknown_field": 1}, "Extra inputs are not permitted"),

@@ -12,8 +12,11 @@ from functions.routes.logic.transform.templates import (
     TemplateError,
     compile_expression,
     evaluate,
+    holds_literal,
     render,
     render_text,
+    secret_references,
+    text_parts,
     to_text,
     validate_template,
 )
@@ -323,7 +326,7 @@ def test_given_a_valid_template_when_validating_then_it_passes() -> None:
 @pytest.mark.parametrize(
     ("template", "message"),
     [
-        ("{{ secrets.key }}", "is not one of"),
+        ("{{ config.key }}", "is not one of"),
         ("{{ body.a | shout }}", "unknown filter 'shout'"),
         ("{{ body.a | upper(1) }}", "filter 'upper' takes 0 argument"),
         ("{{ body.a | default }}", "filter 'default' takes 1 argument"),
@@ -398,3 +401,62 @@ def test_given_a_string_literal_python_cannot_read_when_validating_then_template
 )
 def test_given_a_value_when_writing_it_as_text_then_json_spellings_are_used(value: Any, expected: str) -> None:
     assert to_text(value) == expected
+
+
+# --- secrets ------------------------------------------------------------------------------------
+
+
+def test_given_secret_references_anywhere_in_a_template_when_listed_then_each_name_once() -> None:
+    template = {
+        "auth": "Bearer {{ secrets.orders_token }}",
+        "nested": [{"key": "{{ secrets.api-key | trim }}"}, "{{ secrets['orders_token'] }}"],
+        "plain": "{{ client.id }}",
+        "number": 7,
+    }
+    assert secret_references(template) == {"orders_token", "api-key"}
+    assert secret_references("no {{ headers.x }} secret") == frozenset()
+
+
+def test_given_secrets_in_the_context_when_rendered_then_the_value_is_used() -> None:
+    context = {**_context(), "secrets": {"orders_token": "tok-1"}}
+    assert render_text("Bearer {{ secrets.orders_token }}", context) == "Bearer tok-1"
+    # A context without secrets (every one but what goes upstream) renders nothing for them.
+    assert render_text("Bearer {{ secrets.orders_token }}", _context()) == "Bearer "
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "secrets",  # the whole collection
+        "secrets.a.b",  # below a secret
+        "secrets[0]",  # by position
+        "secrets.Upper",  # names are lower case
+        "secrets._x",  # and start with a letter
+        "secrets." + "a" * 65,  # at most 64 characters
+    ],
+)
+def test_given_a_reference_that_is_not_one_secret_by_name_when_compiled_then_template_error(source: str) -> None:
+    with pytest.raises(TemplateError, match=r"secrets\.<name>"):
+        compile_expression(source)
+
+
+@pytest.mark.parametrize(
+    ("source", "literal"),
+    [
+        ("secrets.x", False),
+        ("headers.x-token | trim", False),
+        ('"abc"', True),
+        ("12", True),
+        ('headers.x | default("abc")', True),
+        ("null", True),
+    ],
+)
+def test_given_an_expression_when_asked_then_it_holds_a_literal_only_when_a_value_is_written_in(
+    source: str, literal: bool
+) -> None:
+    assert holds_literal(source) is literal
+
+
+def test_given_a_text_template_when_split_then_texts_surround_the_expressions() -> None:
+    assert text_parts("Bearer {{ secrets.t }}") == (["Bearer ", ""], [" secrets.t "])
+    assert text_parts("plain") == (["plain"], [])

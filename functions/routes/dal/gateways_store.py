@@ -9,7 +9,9 @@ Items (README, key design):
   `VERSION#<n:08d>#<k:03d>` items when larger than one item may be; immutable;
 * `CONFIG`/`DEPLOYMENTS`: one attribute per gateway (base path, status, active and canary
   versions), the one item the proxy reads (every few seconds) to know what serves.
-Every change is one transaction with its audit event, conditioned on the version read.
+Every change is one transaction with its audit event, conditioned on the version read. Routes and
+versions are written as stored (`UNMASKED`): their JSON masks credentials for everyone else.
+A gateway's secrets are kept beside it (dal/secrets_store.py).
 """
 
 from __future__ import annotations
@@ -22,10 +24,12 @@ from botocore.exceptions import ClientError
 
 from functions.routes.dal.deployed_versions import DEPLOYMENTS_KEY, DeployedVersions, version_sk
 from functions.routes.dal.pagination import gsi1_page
+from functions.routes.dal.secrets_store import secret_names
 from functions.routes.logic import paths
 from functions.routes.logic.clients import ConcurrentChange
 from functions.routes.logic.gateways import Deployment, DuplicateGateway, Gateway, GatewayVersion
 from functions.routes.logic.names import name_key
+from functions.routes.logic.redaction import UNMASKED
 from functions.routes.logic.route_spec import Route
 from gateway_core.audit import Actor, audit_put
 from gateway_core.errors import Conflict
@@ -184,6 +188,8 @@ class DynamoGatewayStore:
     def delete_gateway(self, gateway: Gateway, actor: Actor) -> None:
         if self.routes(gateway.gateway_id):
             raise Conflict("Delete the gateway's routes first.", code="gateway_not_empty")
+        if self.secret_names(gateway.gateway_id):
+            raise Conflict("Delete the gateway's secrets first.", code="gateway_not_empty")
         self._write(
             [
                 self._delete(_gateway_key(gateway.gateway_id), "version = :v", self._versioned(gateway.version)),
@@ -232,7 +238,7 @@ class DynamoGatewayStore:
             "GSI1PK": {"S": "ROUTES"},
             "GSI1SK": {"S": f"{route.created_at}#{route.route_id}"},
             "version": {"N": str(route.version)},
-            "doc": {"S": route.model_dump_json()},
+            "doc": {"S": route.model_dump_json(context=UNMASKED)},
         }
 
     def _route_audit(self, actor: Actor, action: str, before: Route | None, after: Route | None) -> dict[str, Any]:
@@ -337,7 +343,7 @@ class DynamoGatewayStore:
 
     def publish(self, before: Gateway, after: Gateway, snapshot: GatewayVersion, actor: Actor) -> None:
         """The new version's items, the gateway's new deployment and the index, in one transaction."""
-        data = zlib.compress(snapshot.model_dump_json().encode(), 6)
+        data = zlib.compress(snapshot.model_dump_json(context=UNMASKED).encode(), 6)
         parts = [data[i : i + _PART_BYTES] for i in range(0, len(data), _PART_BYTES)] or [b""]
         if len(parts) > 10:
             raise Conflict(
@@ -385,6 +391,9 @@ class DynamoGatewayStore:
             if "LastEvaluatedKey" not in page:
                 return summaries
             request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def secret_names(self, gateway_id: str) -> set[str]:
+        return secret_names(self.dynamodb, self.table, gateway_id)
 
     def deployments(self) -> dict[str, dict[str, Any]]:
         """The index the proxy reads: gateway id -> base path, status and serving versions."""

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, Protocol
 
+from functions.routes.logic import secrets as upstream_secrets
 from functions.routes.logic.clients import ConcurrentChange
 from functions.routes.logic.gateways import (
     Deployment,
@@ -23,6 +24,7 @@ from functions.routes.logic.gateways import (
     promote,
     set_canary,
 )
+from functions.routes.logic.redaction import UNMASKED
 from functions.routes.logic.route_spec import Route, RouteSpec
 from gateway_core.audit import Actor
 from gateway_core.clock import iso
@@ -41,6 +43,7 @@ class GatewayStore(Protocol):
     def routes(self, gateway_id: str) -> list[Route]: ...
     def publish(self, before: Gateway, after: Gateway, snapshot: GatewayVersion, actor: Actor) -> None: ...
     def version(self, gateway_id: str, version: int) -> GatewayVersion | None: ...
+    def secret_names(self, gateway_id: str) -> set[str]: ...
 
 
 @contextmanager
@@ -102,12 +105,20 @@ def delete_gateway(store: GatewayStore, gateway_id: str, actor: Actor) -> None:
         store.delete_gateway(_gateway_or_404(store, gateway_id), actor)
 
 
+def _require_secrets(store: GatewayStore, gateway_id: str, specs: list[RouteSpec]) -> None:
+    """Every secret the routes send upstream exists on their gateway (422 `unknown_secret`)."""
+    needed = {name for spec in specs for name in upstream_secrets.route_references(spec)}
+    if needed:
+        upstream_secrets.require_secrets(gateway_id, needed, store.secret_names(gateway_id))
+
+
 def create_route(store: GatewayStore, spec: RouteSpec, actor: Actor, now: datetime) -> Route:
     _gateway_or_404(store, spec.gateway_id)
+    _require_secrets(store, spec.gateway_id, [spec])
     stamp = iso(now)
     route = Route.stored(
         {
-            **spec.model_dump(mode="json"),
+            **spec.model_dump(mode="json", context=UNMASKED),
             "route_id": f"rt_{secrets.token_hex(8)}",
             "version": 1,
             "created_at": stamp,
@@ -131,9 +142,10 @@ def update_route(
         raise Conflict("A route stays on its gateway; create it on the other one instead.", code="gateway_change")
     if expected_version is not None and expected_version != before.version:
         raise Conflict(f"Route {route_id} is at version {before.version}.", code="version_mismatch")
+    _require_secrets(store, spec.gateway_id, [spec])
     after = Route.stored(
         {
-            **spec.model_dump(mode="json"),
+            **spec.model_dump(mode="json", context=UNMASKED),
             "route_id": route_id,
             "version": before.version + 1,
             "created_at": before.created_at,
@@ -164,6 +176,9 @@ def deploy(store: GatewayStore, gateway_id: str, request: DeployRequest, actor: 
     before = _gateway_or_404(store, gateway_id)
     deployment = next_deployment(before.deployment, request)
     after = _with_deployment(before, deployment, now)
+    routes = store.routes(gateway_id)
+    # A secret deleted since a route was written would fail every call of the new version.
+    _require_secrets(store, gateway_id, [r for r in routes if r.active])
     snapshot = GatewayVersion(
         gateway_id=gateway_id,
         version=deployment.latest_version,
@@ -171,7 +186,7 @@ def deploy(store: GatewayStore, gateway_id: str, request: DeployRequest, actor: 
         created_at=iso(now),
         created_by=actor.client_id,
         settings=GatewaySpec.model_validate(before.spec(), context={"stored": True}),
-        routes=store.routes(gateway_id),
+        routes=routes,
     )
     with _no_lost_update("gateway"):
         store.publish(before, after, snapshot, actor)

@@ -57,6 +57,7 @@ from functions.routes.logic.resilience import (
     plan_attempt,
     retryable_status,
 )
+from functions.routes.logic.secret_values import SecretUnavailable, SecretValues, referenced
 from functions.routes.logic.serving import CompiledVersion, select_gateway, select_version
 from functions.routes.logic.transform import accept, jsonio
 from gateway_core.clock import iso
@@ -247,8 +248,10 @@ class Proxy:
         rng: random.Random | None = None,
         on_log_failure: Callable[[Exception], None] | None = None,
         on_error: Callable[[Exception], None] | None = None,
+        secrets: SecretValues | None = None,
     ) -> None:
         self.serving = serving
+        self.secrets = secrets
         self.limiter = limiter
         self.upstream = upstream
         self.cache = cache
@@ -479,6 +482,15 @@ class Proxy:
         # Per caller by default: an upstream answer may be specific to who asked.
         return f"{request.method} {subpath}?{query}|{accept}|{request.caller.client_id or 'anonymous'}"
 
+    def _with_secrets(self, route: DeployedRoute, context: dict[str, Any]) -> dict[str, Any]:
+        """The upstream request's template context with the gateway's secrets the route uses."""
+        names = referenced(route.request_transform, route.graphql)
+        if not names:
+            return context
+        if self.secrets is None:
+            raise SecretUnavailable("This route's upstream credentials cannot be read on this deployment.")
+        return {**context, "secrets": self.secrets.values(route.gateway_id, names)}
+
     def _call(
         self,
         route: DeployedRoute,
@@ -490,6 +502,7 @@ class Proxy:
         exchange: _Exchange,
         caller_key: str,
     ) -> tuple[UpstreamAnswer, str]:
+        context = self._with_secrets(route, context)  # only what goes upstream sees them
         method, headers, body = _upstream_request(route, request, context, exchange.correlation)
         headers[HOP_HEADER] = ", ".join([*exchange.hops, self.hop_id])
         upstream_path = paths.render(route.upstream_path or route.path, _upstream_values(route, params))

@@ -11,9 +11,18 @@ from __future__ import annotations
 from datetime import date
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializationInfo,
+    ValidationInfo,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
 
-from functions.routes.logic import paths
+from functions.routes.logic import paths, redaction
 from functions.routes.logic.catalog import SCOPES
 from functions.routes.logic.transform import graphql, rules, soap, templates
 from gateway_core.ssrf import SsrfPolicy, validate_upstream_url
@@ -41,6 +50,10 @@ class TargetSpec(_Strict):
         if not (info.context or {}).get("stored"):
             validate_upstream_url(url, SsrfPolicy.from_env())
         return url.rstrip("/")
+
+    @field_serializer("url")
+    def _masked(self, url: str, info: SerializationInfo) -> str:
+        return url if redaction.unmasked(info.context) else redaction.mask_url(url)
 
 
 class LimitsSpec(_Strict):
@@ -78,12 +91,20 @@ class RequestTransformSpec(_Strict):
     body: Any = None
 
     @model_validator(mode="after")
-    def _compiles(self) -> RequestTransformSpec:
+    def _compiles(self, info: ValidationInfo) -> RequestTransformSpec:
         rules.validate_rules(self.headers)
         rules.validate_rules(self.query)
         if self.body is not None:
             templates.validate_template(self.body)
+        if not (info.context or {}).get("stored"):  # routes stored earlier are read as they are
+            redaction.refuse_literal_credentials(
+                {"request_transform.headers": self.headers, "request_transform.query": self.query}
+            )
         return self
+
+    @field_serializer("headers", "query")
+    def _masked(self, rules: dict[str, Any] | None, info: SerializationInfo) -> dict[str, Any] | None:
+        return rules if redaction.unmasked(info.context) else redaction.mask_rules(rules)
 
 
 class ResponseTransformSpec(_Strict):
@@ -95,6 +116,8 @@ class ResponseTransformSpec(_Strict):
         rules.validate_rules(self.headers)
         if self.body is not None:
             templates.validate_template(self.body)
+        if rules.secret_references(self.headers) or templates.secret_references(self.body):
+            raise ValueError("response rules reach every caller: they cannot use secrets")
         return self
 
 
@@ -175,6 +198,8 @@ class RouteSpec(_Strict):
     def _key_template(cls, template: str | None) -> str | None:
         if template is not None:
             templates.validate_template(template)
+            if templates.secret_references(template):
+                raise ValueError("a cache key cannot use secrets")
         return template
 
     @model_validator(mode="after")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from functions.routes.logic.transform import templates
 from functions.routes.logic.transform.templates import TemplateError, render_text, validate_template
 from gateway_core.errors import BadRequest
 
@@ -38,6 +39,11 @@ def validate_rules(rules: dict[str, Any] | None) -> None:
         raise TemplateError(f"not valid names: {bad}")
     for value in add.values():
         validate_template(value)
+
+
+def secret_references(rules: dict[str, Any] | None) -> frozenset[str]:
+    """The secrets the `add` templates of (validated) rules use."""
+    return templates.secret_references(list((rules or {}).get("add", {}).values()))
 
 
 def apply_header_rules(

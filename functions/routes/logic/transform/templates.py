@@ -8,6 +8,9 @@ type (a Decimal stays a number, an object stays an object); an expression inside
 rendered as text. Nothing is evaluated beyond this: no attribute access on Python objects, no
 calls, no loops, so an admin's template cannot run code.
 
+`secrets.<name>` is one of the gateway's upstream secrets (logic/secrets.py): the proxy puts them
+only into the context of what goes upstream, and a route may name them only there.
+
 Why not Jinja2: it renders text, and a body mapping must keep types (money as exact numbers,
 objects as objects); its sandbox is also far more surface than these few paths and filters need.
 """
@@ -23,7 +26,9 @@ from typing import Any
 
 from functions.routes.logic.transform.jsonio import MAX_EXPONENT, dumps_json
 
-ROOTS = frozenset({"body", "path", "query", "headers", "client", "request"})
+ROOTS = frozenset({"body", "path", "query", "headers", "client", "request", "secrets"})
+# A secret's name, as `PUT .../secrets/{name}` takes it and `{{ secrets.<name> }}` refers to it.
+SECRET_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 _WHOLE = re.compile(r"^\s*\{\{(.*?)\}\}\s*$", re.S)
 _INLINE = re.compile(r"\{\{(.*?)\}\}", re.S)
 _TOKEN = re.compile(
@@ -130,6 +135,13 @@ def compile_expression(source: str) -> _Expression:
                     raise TemplateError(f"an index is a whole number or a string, not '{index}'")
                 take("punct", "]")
         path = tuple(parts)
+        if text == "secrets" and not (
+            len(parts) == 2 and isinstance(parts[1], str) and SECRET_NAME.fullmatch(parts[1])
+        ):
+            raise TemplateError(
+                "a secret is referred to as secrets.<name> (lower-case letters, digits, '_' and '-', "
+                "starting with a letter)"
+            )
     else:
         raise TemplateError(f"unexpected '{text}' in '{source.strip()}'")
     filters: list[_Filter] = []
@@ -246,3 +258,34 @@ def validate_template(template: Any, depth: int = 0) -> None:
             validate_template(value, depth + 1)
     elif template is not None and not isinstance(template, bool | int | float | Decimal):
         raise TemplateError("a template is JSON")
+
+
+def _expressions(template: Any, depth: int = 0) -> list[_Expression]:
+    if depth > MAX_TEMPLATE_DEPTH:
+        raise TemplateError(f"templates are nested at most {MAX_TEMPLATE_DEPTH} levels")
+    if isinstance(template, str):
+        return [compile_expression(m.group(1)) for m in _INLINE.finditer(template)]
+    if isinstance(template, dict):
+        return [e for value in template.values() for e in _expressions(value, depth + 1)]
+    if isinstance(template, list):
+        return [e for value in template for e in _expressions(value, depth + 1)]
+    return []
+
+
+def secret_references(template: Any) -> frozenset[str]:
+    """The names of the secrets a template uses (`{{ secrets.<name> }}`)."""
+    return frozenset(str(e.path[1]) for e in _expressions(template) if e.path is not None and e.path[0] == "secrets")
+
+
+def holds_literal(source: str) -> bool:
+    """Whether an expression carries a value written into it: a literal (`{{ "abc" }}`) or a
+    filter argument (`default("abc")`), rather than only a path into the context."""
+    expression = compile_expression(source)
+    return expression.path is None or any(f.args for f in expression.filters)
+
+
+def text_parts(template: str) -> tuple[list[str], list[str]]:
+    """A text template split into its literal text (one more piece than expressions: before,
+    between and after them) and the sources of its expressions."""
+    pieces = _INLINE.split(template)
+    return pieces[0::2], pieces[1::2]
