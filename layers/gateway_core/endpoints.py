@@ -11,11 +11,15 @@ settings (`gateway_core.cors`). Stdlib only.
 from __future__ import annotations
 
 import base64
+import logging
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 from gateway_core.cors import Cors
 from gateway_core.errors import PROBLEM_CONTENT_TYPE, GatewayError, NotFound, problem_from_error, problem_json
+from gateway_core.fields import writable_headers
+
+log = logging.getLogger(__name__)
 
 
 class Request(NamedTuple):
@@ -129,7 +133,16 @@ class Endpoints:
         self.on_error = on_error
 
     def __call__(self, event: Mapping[str, Any]) -> dict[str, Any]:
-        return self.reply(Request.from_event(event)).result()
+        result = self.reply(Request.from_event(event)).result()
+        # Whatever a handler or an upstream put in a header, only what HTTP can carry leaves: an
+        # unwritable value (a route's rule rendering U+2028 or CR LF) is left out, not sent to
+        # split the header or fail the whole answer.
+        result["headers"], dropped = writable_headers(result.get("headers") or {})
+        if dropped:
+            log.warning(
+                "headers left out of an answer: not writable as HTTP", extra={"headers": [n[:64] for n in dropped[:10]]}
+            )
+        return result
 
     def reply(self, request: Request) -> Reply:
         cors = Cors.from_env()

@@ -193,6 +193,15 @@ class RouteSpec(_Strict):
             raise ValueError(f"unknown scopes: {', '.join(unknown)}")
         return sorted(set(scopes))
 
+    @field_validator("request_transform", "response_transform")
+    @classmethod
+    def _writable_header_rules(cls, transform: Any, info: ValidationInfo) -> Any:
+        # Refused when written; a route stored earlier is read as it is (the function leaves out
+        # a header it cannot write: gateway_core.endpoints).
+        if transform is not None and not (info.context or {}).get("stored"):
+            rules.validate_header_values(transform.headers)
+        return transform
+
     @field_validator("cache_key_template")
     @classmethod
     def _key_template(cls, template: str | None) -> str | None:

@@ -10,6 +10,7 @@ from typing import Any
 
 from functions.routes.logic.transform import templates
 from functions.routes.logic.transform.templates import TemplateError, render_text, validate_template
+from gateway_core import fields
 from gateway_core.errors import BadRequest
 
 _OPERATIONS = frozenset({"add", "remove", "rename"})
@@ -44,6 +45,16 @@ def validate_rules(rules: dict[str, Any] | None) -> None:
 def secret_references(rules: dict[str, Any] | None) -> frozenset[str]:
     """The secrets the `add` templates of (validated) rules use."""
     return templates.secret_references(list((rules or {}).get("add", {}).values()))
+
+
+def validate_header_values(rules: dict[str, Any] | None) -> None:
+    """Header rules whose text can be a header: an `add` template holding a character no header
+    can carry (CR, LF, other controls, past Latin-1 such as U+2028) would render a value that
+    splits a header or fails the answer. Query rules may hold any text (it is percent-encoded)."""
+    add = rules.get("add") if isinstance(rules, dict) else None
+    for name, template in add.items() if isinstance(add, dict) else ():
+        if isinstance(template, str) and not fields.VALUE.fullmatch(template):
+            raise TemplateError(f"the value for header {name[:60]!r} holds characters a header cannot carry")
 
 
 def apply_header_rules(
