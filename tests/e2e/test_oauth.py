@@ -3,13 +3,17 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from typing import Any
 
 import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from tests.e2e.conftest import RunningGateway
 from tests.e2e.test_product import ADMIN_KEY
+from tests.jwks_server import JwksServer
 
 
 @pytest.fixture(scope="module")
@@ -138,3 +142,49 @@ def test_rotated_secret_replaces_the_old_one_and_suspension_stops_tokens(gateway
         http.post(f"/api/v1/clients/{client['client_id']}/suspend")
         suspended = _token(gateway, data=form, auth=(client["client_id"], rotated["client_secret"]))
     assert (suspended.status_code, suspended.json()["error"]) == (400, "unauthorized_client")
+
+
+def test_hostile_bearer_tokens_get_a_401_problem_never_a_500(gateway: RunningGateway) -> None:
+    # Given a partner issuer that signs with RSA and EC keys (its JWKS on loopback)
+    idp = JwksServer()
+    issuer = "https://login.multi-alg.example"
+    try:
+        with gateway.client(headers={"x-api-key": ADMIN_KEY}) as http:
+            created = http.post(
+                "/api/v1/gateway/issuers",
+                json={
+                    "issuer": issuer,
+                    "jwks_url": idp.url,
+                    "audiences": ["bank-api"],
+                    "algorithms": ["RS256", "ES256"],
+                },
+            )
+        assert created.status_code == 201, created.text
+
+        def b64(data: bytes) -> str:
+            return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+        claims = b64(json.dumps({"iss": issuer, "sub": "svc-1", "aud": "bank-api"}).encode())
+
+        def forged(header: bytes) -> str:
+            return f"{b64(header)}.{claims}.{b64(b'signature')}"
+
+        hostile = {
+            # The header names EC, the kid the partner's RSA key: PyJWT raised TypeError (a 500)
+            "ES256 header on an RSA key": idp.token(
+                issuer, signer=ec.generate_private_key(ec.SECP256R1()), headers={"alg": "ES256"}
+            ),
+            "header not JSON": forged(b"not json"),
+            "header JSON, not an object": forged(b"[1, 2]"),
+            "kid not a string": forged(json.dumps({"alg": "RS256", "kid": {"a": 1}}).encode()),
+            # Over the authorizer's 8 KiB, under the 10 KB of headers API Gateway (and the runtime) take
+            "8.6 KB token": forged(json.dumps({"alg": "RS256", "kid": idp.kid, "pad": "x" * 6_300}).encode()),
+        }
+        assert 8 * 1024 < len(hostile["8.6 KB token"]) < 9 * 1024
+        with gateway.client() as http:
+            for name, token in hostile.items():
+                response = http.get("/api/v1/whoami/token", headers={"Authorization": f"Bearer {token}"})
+                assert response.status_code == 401, (name, response.status_code, response.text)
+                assert response.headers["content-type"] == "application/problem+json", name
+    finally:
+        idp.close()
