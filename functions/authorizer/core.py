@@ -63,11 +63,21 @@ def earliest(*moments: float | None) -> float | None:
 
 
 def header(event: dict[str, Any], name: str) -> str:
-    """A request header, matched case-insensitively ("" when absent)."""
-    for key, value in (event.get("headers") or {}).items():
-        if key.lower() == name:
-            return str(value or "")
-    return ""
+    """A credential header (`name` in lower case), matched case-insensitively ("" when absent).
+    Sent twice with different values, under one spelling or two (`X-Api-Key` and `x-api-key`),
+    it is refused: which value API Gateway's identity source, its cache key and the function
+    would each read is not something to rely on, so none is checked."""
+    values = {
+        str(value)
+        for key, listed in (event.get("multiValueHeaders") or {}).items()
+        if key.lower() == name
+        for value in listed or ()
+        if value
+    }
+    values |= {str(value) for key, value in (event.get("headers") or {}).items() if key.lower() == name and value}
+    if len(values) > 1:
+        raise Denied("ambiguous_credential")
+    return next(iter(values), "")
 
 
 def source_ip(event: dict[str, Any]) -> str:
