@@ -202,7 +202,8 @@ def test_an_expired_clients_key_is_refused_from_its_second_although_its_allow_is
 
     assert_expired(get(gateway, "/api/v1/whoami", key))
     # The data plane's authorizer is not cached; it refuses the expired client itself.
-    assert get(gateway, f"{BASE}/open", key).status_code in (401, 403)
+    refused = get(gateway, f"{BASE}/open", key)
+    assert (refused.status_code, refused.json()["reason"]) == (403, "client_expired")
 
 
 # --- one budget per key lineage ----------------------------------------------------------------
