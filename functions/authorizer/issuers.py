@@ -50,17 +50,23 @@ def own_issuer(config: Settings) -> Issuer | None:
 
 
 def external_issuer(item: dict[str, Any]) -> Issuer | None:
+    """The issuer an active item configures; None for a disabled one, or one this authorizer
+    cannot use (written by hand, or before the accepted algorithms narrowed): its tokens are
+    refused as from an unknown issuer rather than crash the decision."""
     if item.get("status", {}).get("S") != "active":
         return None
-    return Issuer(
-        issuer=item["issuer"]["S"],
-        jwks_url=item["jwks_url"]["S"],
-        audiences=tuple(a["S"] for a in item["audiences"]["L"]),
-        algorithms=tuple(a["S"] for a in item["algorithms"]["L"]),
-        issuer_id=item["issuer_id"]["S"],
-        allowed_scopes=tuple(s["S"] for s in item.get("allowed_scopes", {}).get("L", [])),
-        tier=item.get("tier", {}).get("S", "free"),
-    )
+    try:
+        return Issuer(
+            issuer=item["issuer"]["S"],
+            jwks_url=item["jwks_url"]["S"],
+            audiences=tuple(a["S"] for a in item["audiences"]["L"]),
+            algorithms=tuple(a["S"] for a in item["algorithms"]["L"]),
+            issuer_id=item["issuer_id"]["S"],
+            allowed_scopes=tuple(s["S"] for s in item.get("allowed_scopes", {}).get("L", [])),
+            tier=item.get("tier", {}).get("S", "free"),
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 class IssuerDirectory:

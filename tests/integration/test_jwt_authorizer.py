@@ -538,3 +538,14 @@ def test_given_a_jwks_server_answering_a_compression_bomb_when_a_token_arrives_t
 
     assert refused(handler, event(idp.token(IDP))) == "jwks_unavailable"
     assert idp.fetches == 1
+
+
+@pytest.mark.parametrize("algorithms", [("HS256",), ()])
+def test_given_an_issuer_item_the_authorizer_cannot_use_when_its_token_arrives_then_401_not_a_crash(
+    handler: ModuleType, idp: JwksServer, algorithms: tuple[str, ...]
+) -> None:
+    # An item written by hand, or before the accepted algorithms narrowed
+    put_issuer(idp.url, algorithms=algorithms)
+
+    assert refused(handler, event(idp.token(IDP))) == "unknown_issuer"
+    assert idp.fetches == 0
