@@ -125,7 +125,7 @@ def _internal(address: IpAddress) -> bool:
 # inet_aton): `127.1`, `0x7f.1`, `2130706433`, `0177.0.0.1` all mean 127.0.0.1. Only the one
 # canonical spelling, four decimal numbers without leading zeros, is accepted, so no check can
 # read an address differently from the resolver that connects to it.
-_ENDS_IN_NUMBER = re.compile(r"(^|\.)(\d+|0x[0-9a-f]*)$")
+_ENDS_IN_NUMBER = re.compile(r"(^|\.)(\d+|0x[0-9a-f]*)\Z")
 _OCTET = r"(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
 _CANONICAL_V4 = re.compile(rf"^{_OCTET}(\.{_OCTET}){{3}}$")
 _LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")

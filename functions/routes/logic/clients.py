@@ -121,14 +121,14 @@ def validate(spec: ClientSpec, now: datetime, *, new_expiry: bool = True) -> Cli
         name = display_name(spec.name)
     except InvalidName as error:
         raise ValidationFailed(f"Client name: {error}", code="invalid_name") from error
-    if not _EMAIL.match(spec.contact_email):
+    if not _EMAIL.fullmatch(spec.contact_email):
         raise ValidationFailed("contact_email is not an e-mail address.", code="invalid_email")
     unknown = unknown_scopes(spec.allowed_scopes)
     if unknown:
         raise ValidationFailed(
             f"Unknown scope(s): {', '.join(unknown)}", code="unknown_scope", extensions={"unknown": unknown}
         )
-    bad_endpoints = [e for e in spec.allowed_endpoints if not _ENDPOINT.match(e)]
+    bad_endpoints = [e for e in spec.allowed_endpoints if not _ENDPOINT.fullmatch(e)]
     if bad_endpoints:
         raise ValidationFailed(
             f"Endpoints are paths starting with '/': {', '.join(bad_endpoints)}", code="invalid_endpoint"

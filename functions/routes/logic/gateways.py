@@ -45,7 +45,7 @@ class CorsSpec(_Strict):
     @field_validator("allow_origins")
     @classmethod
     def _origins(cls, origins: list[str]) -> list[str]:
-        bad = [o for o in origins if not _ORIGIN.match(o)]
+        bad = [o for o in origins if not _ORIGIN.fullmatch(o)]
         if bad:
             raise ValueError(f"origins are '*' or scheme://host[:port]: {bad}")
         return origins
@@ -53,7 +53,7 @@ class CorsSpec(_Strict):
     @field_validator("allow_headers", "expose_headers")
     @classmethod
     def _headers(cls, headers: list[str]) -> list[str]:
-        bad = [h for h in headers if not _HEADER.match(h)]
+        bad = [h for h in headers if not _HEADER.fullmatch(h)]
         if bad:
             raise ValueError(f"not header names: {bad}")
         return headers

@@ -41,7 +41,7 @@ def parse_template(path: str) -> tuple[Segment, ...]:
     segments: list[Segment] = []
     names: set[str] = set()
     for index, part in enumerate(parts):
-        param = _PARAM.match(part)
+        param = _PARAM.fullmatch(part)
         if param:
             name, greedy = param.group(1), bool(param.group(2))
             if name in names:
@@ -50,7 +50,7 @@ def parse_template(path: str) -> tuple[Segment, ...]:
                 raise ValueError("a greedy parameter {name+} must be the last segment")
             names.add(name)
             segments.append(Segment(param=name, greedy=greedy))
-        elif part and _LITERAL.match(part):
+        elif part and _LITERAL.fullmatch(part):
             segments.append(Segment(literal=part))
         else:
             raise ValueError(f"segment '{part}' is neither a literal nor a {{parameter}}")
