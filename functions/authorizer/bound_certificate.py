@@ -15,11 +15,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from functions.authorizer.client_state import parse_time
+from functions.authorizer.certificate_record import in_force_until, read_certificate
 from functions.authorizer.core import Denied
 from gateway_core.cert_binding import NotACertificate, fingerprint_of_x5t
-
-_PROJECTION = "client_id, #s, not_before, not_after"
 
 
 def certificate_in_force(
@@ -32,24 +30,13 @@ def certificate_in_force(
         fingerprint = fingerprint_of_x5t(x5t)
     except NotACertificate as error:
         raise Denied("unsupported_confirmation") from error
-    item = dynamodb.get_item(
-        TableName=table_name,
-        Key={"PK": {"S": f"CERT#{fingerprint}"}, "SK": {"S": "CERT"}},
-        ProjectionExpression=_PROJECTION,
-        ExpressionAttributeNames={"#s": "status"},
-        ConsistentRead=True,  # a revocation just written must not read as active
-    ).get("Item")
+    # Strongly consistent: a revocation just written must not read as active.
+    item = read_certificate(dynamodb, table_name, fingerprint, consistent=True)
     if item is None:
         if client_id is not None:
             raise Denied("certificate_not_registered")
         return None
     if client_id is not None and item.get("client_id", {}).get("S") != client_id:
         raise Denied("certificate_not_registered")
-    if item.get("status", {}).get("S") != "active":
-        raise Denied("certificate_revoked")
-    if parse_time(item["not_before"]["S"]) > now:
-        raise Denied("certificate_not_yet_valid")
-    certificate_end = parse_time(item["not_after"]["S"])
-    if certificate_end <= now:
-        raise Denied("certificate_expired")
+    certificate_end = in_force_until(item, now)
     return certificate_end.timestamp()

@@ -9,11 +9,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from functions.authorizer.client_state import ClientStateCache, check_client, epoch, parse_time
+from functions.authorizer.certificate_record import in_force_until, read_certificate
+from functions.authorizer.client_state import ClientStateCache, check_client, epoch
 from functions.authorizer.core import Denied, Principal, earliest
 from gateway_core.cert_binding import NotACertificate, der_from_pem, fingerprint_hex, x5t_s256
-
-_PROJECTION = "client_id, #s, not_before, not_after"
 
 
 def check_certificate(
@@ -32,21 +31,10 @@ def check_certificate(
     except NotACertificate as error:
         raise Denied("unreadable_client_certificate") from error
     fingerprint = fingerprint_hex(der)
-    item = dynamodb.get_item(
-        TableName=table_name,
-        Key={"PK": {"S": f"CERT#{fingerprint}"}, "SK": {"S": "CERT"}},
-        ProjectionExpression=_PROJECTION,
-        ExpressionAttributeNames={"#s": "status"},
-    ).get("Item")
+    item = read_certificate(dynamodb, table_name, fingerprint, consistent=False)
     if item is None:
         raise Denied("unknown_certificate")
-    if item.get("status", {}).get("S") != "active":
-        raise Denied("certificate_revoked")
-    if parse_time(item["not_before"]["S"]) > now:
-        raise Denied("certificate_not_yet_valid")
-    certificate_end = parse_time(item["not_after"]["S"])
-    if certificate_end <= now:
-        raise Denied("certificate_expired")
+    certificate_end = in_force_until(item, now)
     client_id = item["client_id"]["S"]
     state = check_client(clients.get(dynamodb, table_name, client_id), client_id, source_ip, now)
     return Principal(

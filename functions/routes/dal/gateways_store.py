@@ -20,11 +20,10 @@ import json
 import zlib
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from functions.routes.dal.deployed_versions import DEPLOYMENTS_KEY, DeployedVersions, version_sk
 from functions.routes.dal.pagination import gsi1_page
 from functions.routes.dal.secrets_store import secret_names
+from functions.routes.dal.transactions import transact_write
 from functions.routes.logic import paths
 from functions.routes.logic.clients import ConcurrentChange
 from functions.routes.logic.gateways import Deployment, DuplicateGateway, Gateway, GatewayVersion
@@ -89,16 +88,7 @@ class DynamoGatewayStore:
 
     def _write(self, items: list[dict[str, Any]], conflicts: dict[int, Exception]) -> None:
         """`conflicts` maps the index of an item whose condition may fail to the domain error."""
-        try:
-            self.dynamodb.transact_write_items(TransactItems=items)
-        except ClientError as error:
-            if error.response["Error"]["Code"] != "TransactionCanceledException":
-                raise
-            reasons = [r.get("Code", "None") for r in error.response.get("CancellationReasons", [])]
-            for index, reason in enumerate(reasons):
-                if reason == "ConditionalCheckFailed" and index in conflicts:
-                    raise conflicts[index] from error
-            raise
+        transact_write(self.dynamodb, items, conflicts)
 
     def _put(self, item: dict[str, Any], condition: str, values: dict[str, Any] | None = None) -> dict[str, Any]:
         put: dict[str, Any] = {"TableName": self.table, "Item": item, "ConditionExpression": condition}

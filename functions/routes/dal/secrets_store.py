@@ -13,6 +13,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from functions.routes.dal.transactions import transact_write
 from functions.routes.logic.clients import ConcurrentChange
 from functions.routes.logic.secret_values import encryption_context
 from functions.routes.logic.secrets import Secret
@@ -119,16 +120,8 @@ class DynamoSecretStore:
         }
 
     def _write(self, items: list[dict[str, Any]], conflicts: dict[int, Exception]) -> None:
-        try:
-            self.dynamodb.transact_write_items(TransactItems=items)
-        except ClientError as error:
-            if error.response["Error"]["Code"] != "TransactionCanceledException":
-                raise
-            reasons = [r.get("Code", "None") for r in error.response.get("CancellationReasons", [])]
-            for index, reason in enumerate(reasons):
-                if reason == "ConditionalCheckFailed" and index in conflicts:
-                    raise conflicts[index] from error
-            raise
+        """`conflicts` maps the index of an item whose condition may fail to the domain error."""
+        transact_write(self.dynamodb, items, conflicts)
 
     def put_secret(self, before: Secret | None, after: Secret, ciphertext: bytes, actor: Actor) -> None:
         put: dict[str, Any] = {
