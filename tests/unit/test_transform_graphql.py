@@ -182,7 +182,7 @@ def test_given_a_valid_config_when_validating_then_it_passes(config: dict[str, A
         ({"query": "{ a } }"}, "do not balance"),
         ({"query": QUERY, "operation_name": "Other"}, "operation_name 'Other' is not an operation of the document"),
         ({"query": "{ a }", "operation_name": "A"}, "operation_name 'A' is not an operation"),
-        ({"query": QUERY, "variables": {"id": "{{ secrets.id }}"}}, "is not one of"),
+        ({"query": QUERY, "variables": {"id": "{{ environ.id }}"}}, "is not one of"),
         ({"query": QUERY, "variables": {"id": "{{ path.id | nope }}"}}, "unknown filter"),
     ],
 )
