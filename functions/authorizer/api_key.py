@@ -38,6 +38,7 @@ def lookup_api_key(
         Key=lookup_key,
         ProjectionExpression=_PROJECTION,
         ExpressionAttributeNames={"#s": "status"},
+        ConsistentRead=True,  # the decision is cached: it must not rest on a stale copy
     ).get("Item")
     if item is None:
         raise Denied("unknown_key")

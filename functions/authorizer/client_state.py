@@ -76,6 +76,7 @@ def read_client(dynamodb: Any, table_name: str, client_id: str) -> ClientState |
         Key=client_key(client_id),
         ProjectionExpression=_PROJECTION,
         ExpressionAttributeNames={"#s": "status"},
+        ConsistentRead=True,  # the decision is cached: it must not rest on a stale copy
     ).get("Item")
     return client_state(item) if item else None
 

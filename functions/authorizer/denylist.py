@@ -28,7 +28,7 @@ class DenylistCache:
         with self._lock:
             now = self._clock()
             if self._loaded_at is None or now - self._loaded_at >= self._ttl:
-                item = dynamodb.get_item(TableName=table_name, Key=DENYLIST_KEY).get("Item") or {}
+                item = dynamodb.get_item(TableName=table_name, Key=DENYLIST_KEY, ConsistentRead=True).get("Item") or {}
                 cidrs = [c["S"] for c in item.get("cidrs", {}).get("L", [])]
                 self._networks = [ipaddress.ip_network(c) for c in cidrs]
                 self._loaded_at = now

@@ -80,7 +80,9 @@ class IssuerDirectory:
             return None
 
         def load() -> Issuer | None:
-            item = dynamodb.get_item(TableName=table_name, Key=issuer_key(issuer_id(iss))).get("Item")
+            item = dynamodb.get_item(TableName=table_name, Key=issuer_key(issuer_id(iss)), ConsistentRead=True).get(
+                "Item"
+            )
             # The id is a hash prefix: compare the full issuer so a collision cannot borrow a config.
             return external_issuer(item) if item and item.get("issuer", {}).get("S") == iss else None
 

@@ -22,6 +22,7 @@ once), then tokens are refused until a fetch succeeds.
 from __future__ import annotations
 
 import hmac
+import math
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -264,7 +265,21 @@ def decode_bearer(authorization: str, lookup: IssuerLookup, jwks: JwksCache) -> 
         raise Denied(_reason(error)) from error
     except Exception as error:  # an untrusted token is refused, whatever PyJWT raises on it
         raise Denied("invalid_token") from error
+    # PyJWT compares the times as Python numbers, so `exp: 1e400`-sized integers pass it; the
+    # decision's end (`not_after`) is a float, so each time claim must be one.
+    for claim in ("exp", "iat", "nbf"):
+        if claim in claims and not _finite_time(claims[claim]):
+            raise Denied("invalid_token")
     return issuer, claims
+
+
+def _finite_time(value: Any) -> bool:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
 
 
 def bound_thumbprint(claims: dict[str, Any], presented_x5t: str) -> str:

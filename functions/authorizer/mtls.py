@@ -31,7 +31,7 @@ def check_certificate(
     except NotACertificate as error:
         raise Denied("unreadable_client_certificate") from error
     fingerprint = fingerprint_hex(der)
-    item = read_certificate(dynamodb, table_name, fingerprint, consistent=False)
+    item = read_certificate(dynamodb, table_name, fingerprint)
     if item is None:
         raise Denied("unknown_certificate")
     certificate_end = in_force_until(item, now)

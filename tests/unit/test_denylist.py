@@ -12,8 +12,9 @@ class FakeDynamo:
         self.cidrs = cidrs
         self.reads = 0
 
-    def get_item(self, TableName: str, Key: dict[str, Any]) -> dict[str, Any]:
+    def get_item(self, TableName: str, Key: dict[str, Any], ConsistentRead: bool = False) -> dict[str, Any]:
         assert Key == DENYLIST_KEY
+        assert ConsistentRead, "a read that feeds a cached decision must be strongly consistent"
         self.reads += 1
         return {"Item": {**DENYLIST_KEY, "cidrs": {"L": [{"S": c} for c in self.cidrs]}}}
 
@@ -51,7 +52,7 @@ def test_the_list_is_read_once_per_ttl_and_then_again() -> None:
 
 def test_an_absent_list_denies_nobody() -> None:
     class Empty(FakeDynamo):
-        def get_item(self, TableName: str, Key: dict[str, Any]) -> dict[str, Any]:
+        def get_item(self, TableName: str, Key: dict[str, Any], ConsistentRead: bool = False) -> dict[str, Any]:
             return {}
 
     assert DenylistCache().networks(Empty([]), "t") == []

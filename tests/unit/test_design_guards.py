@@ -38,3 +38,35 @@ def test_the_guard_sees_a_scan_when_there_is_one(tmp_path: Path) -> None:
     offender = tmp_path / "offender.py"
     offender.write_text("def f(client):\n    return client.scan(TableName='t')\n")
     assert "scan" in _calls(offender)
+
+
+# API Gateway caches an authorizer's decision for minutes and an admin change flushes that cache,
+# so the decision made right after the flush must not rest on an eventually consistent copy from
+# before the change (moto is always consistent: only this guard catches a missing flag).
+AUTHORIZER_SOURCES = sorted((ROOT / "functions" / "authorizer").rglob("*.py"))
+DYNAMODB_READS = {"get_item", "query", "batch_get_item", "transact_get_items"}
+
+
+def _inconsistent_reads(path: Path) -> list[int]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    lines = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in DYNAMODB_READS:
+            consistent = [k for k in node.keywords if k.arg == "ConsistentRead"]
+            if not (consistent and isinstance(consistent[0].value, ast.Constant) and consistent[0].value.value is True):
+                lines.append(node.lineno)
+    return lines
+
+
+@pytest.mark.parametrize("path", AUTHORIZER_SOURCES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_authorizer_read_is_strongly_consistent(path: Path) -> None:
+    assert _inconsistent_reads(path) == [], f"reads without ConsistentRead=True in {path.name}"
+
+
+def test_the_consistency_guard_sees_a_plain_read(tmp_path: Path) -> None:
+    offender = tmp_path / "offender.py"
+    offender.write_text(
+        "def f(ddb):\n    ddb.get_item(TableName='t', Key={})\n    ddb.get_item(TableName='t', Key={}, ConsistentRead=False)\n"
+        "    ddb.query(TableName='t', ConsistentRead=True)\n"
+    )
+    assert _inconsistent_reads(offender) == [2, 3]

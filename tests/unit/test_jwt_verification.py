@@ -449,3 +449,22 @@ def test_payload_fields_of_the_wrong_type_are_refused(multi: Any, payload: dict[
     issuers, cache = multi
     token = _raw_token(b'{"alg":"RS256","kid":"rsa-1"}', payload)
     assert _reason(f"Bearer {token}", issuers, cache) == "unknown_issuer"
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"exp": 10**400},  # PyJWT compares Python ints: this passes it, and float() of it overflows
+        {"exp": 10**30, "iat": 10**400},
+        {"nbf": -(10**400)},
+        {"exp": float("inf")},  # written as the JSON extension `Infinity`, which json.loads reads
+        {"iat": float("nan")},
+    ],
+    ids=["exp-huge", "iat-huge", "nbf-huge", "exp-infinity", "iat-nan"],
+)
+def test_signed_time_claims_that_are_not_finite_numbers_are_refused_not_crashed(
+    setup: Any, key_a: Keys, claims: dict[str, Any]
+) -> None:
+    issuers, cache, _, _ = setup
+    reason = _reason(f"Bearer {key_a.token(claims)}", issuers, cache)
+    assert reason in {"invalid_token", "malformed_token", "token_not_yet_valid"}

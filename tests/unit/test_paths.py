@@ -120,6 +120,12 @@ CLIMBING_SEGMENTS = [
     "..;",
     "..;jsessionid=1",
     "%2E%2E%3Bx",
+    "..?x=1",  # an upstream that decodes before splitting off the query sees `..` and a query
+    "..%3Fx",
+    "..%253F",
+    "..#frag",
+    "..%23",
+    ".%3F",
     "\ufffd\ufffd",  # overlong UTF-8 (%c0%af) decoded once, with replacement characters
     "%c0%af",  # overlong '/'
     "..%c0%af..",

@@ -114,8 +114,10 @@ def _refuse_separators(value: str) -> str:
 
 
 def _dot_segment(view: str) -> bool:
-    # Tomcat drops `;params` from a segment; Windows and IIS drop trailing dots and spaces.
-    core = view.split(";", 1)[0].strip()
+    # Tomcat drops `;params` from a segment; an upstream (or a proxy before it) that decodes the
+    # path before splitting off the query or fragment ends the segment at `?` or `#`; Windows and
+    # IIS drop trailing dots and spaces.
+    core = re.split(r"[;?#]", view, maxsplit=1)[0].strip()
     return bool(core) and not core.strip(".")
 
 
