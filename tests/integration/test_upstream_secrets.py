@@ -476,6 +476,42 @@ def test_given_a_deployed_route_with_secret_references_when_called_then_the_upst
     assert len(upstream.received) == 2
 
 
+class StepClock:
+    """The warm container's clock for its secrets' check time (moved by the test, not waited for)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_given_a_secret_deleted_and_set_again_within_the_check_time_when_a_warm_container_rechecks_then_the_new_value_is_sent(
+    api: Api, dynamodb: Any, upstream: RecordingUpstream
+) -> None:
+    gateway_id = api.gateway(base_path="")["gateway_id"]
+    put_secret(api, gateway_id, "orders_token", TOKEN)
+    put_secret(api, gateway_id, "partner_key", API_KEY)
+    assert api.call("POST", ROUTES, _route(gateway_id, upstream.url, **REFERENCING)).status == 201
+    api.deploy(gateway_id)
+    warm = proxy_bootstrap.proxy()  # the container every call below runs in
+    assert warm.secrets is not None
+    clock = warm.secrets.clock = StepClock()
+    assert call_proxy("/gw/orders/42", "gw-req-20")["statusCode"] == 200
+    assert upstream.received[-1].headers["authorization"] == f"Bearer {TOKEN}"
+
+    # Deleted and set again before the container looks: the secret starts over at version 1.
+    for n, value in enumerate(["recreated-token-1", "recreated-token-2"]):
+        assert api.call("DELETE", f"{GATEWAYS}/{gateway_id}/secrets/orders_token").status == 204
+        again = put_secret(api, gateway_id, "orders_token", value)
+        assert (again.status, again.json["version"]) == (201, 1)
+        clock.now += warm.secrets.check_seconds
+
+        assert call_proxy("/gw/orders/42", f"gw-req-2{n + 1}")["statusCode"] == 200
+        assert upstream.received[-1].headers["authorization"] == f"Bearer {value}"
+    assert proxy_bootstrap.proxy() is warm
+
+
 def test_given_the_proxy_runs_with_a_key_that_cannot_open_the_secret_when_called_then_502_not_500(
     api: Api, dynamodb: Any, upstream: RecordingUpstream, monkeypatch: pytest.MonkeyPatch
 ) -> None:

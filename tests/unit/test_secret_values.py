@@ -35,13 +35,18 @@ class FakeSource:
     def sealed(self, gateway_id: str, name: str) -> Sealed | None:
         self.reads += 1
         found = self.stored.get((gateway_id, name))
-        return Sealed(found[0], f"v{found[0]}".encode()) if found else None
+        return Sealed(self.ciphertext(*found)) if found else None
+
+    @staticmethod
+    def ciphertext(version: int, value: str) -> bytes:
+        # As KMS's: another value (at any version) never gives the same ciphertext.
+        return f"v{version}:{value}".encode()
 
     def unseal(self, gateway_id: str, name: str, ciphertext: bytes) -> str:
         if self.fail_decrypt:
             raise SecretUnavailable(f"The upstream credential '{name}' this route uses cannot be decrypted.")
         version, value = self.stored[(gateway_id, name)]
-        assert ciphertext == f"v{version}".encode()
+        assert ciphertext == self.ciphertext(version, value)
         self.decryptions.append((gateway_id, name, version))
         return value
 
@@ -102,6 +107,37 @@ def test_given_a_rotated_secret_when_the_check_time_passed_then_the_new_version_
     clock.now += 30
     assert values.value("gw_1", "token") == "rotated"
     assert source.decryptions == [("gw_1", "token", 1), ("gw_1", "token", 2)]
+
+
+@pytest.mark.parametrize("recreated", ["recreated-token", TOKEN + "x", TOKEN[:-1]])
+def test_given_a_secret_deleted_and_set_again_within_the_check_time_when_rechecked_then_the_new_value_is_sent(
+    source: FakeSource, recreated: str
+) -> None:
+    # Deleted and set again: it starts over at version 1, the version this container holds.
+    clock = Clock()
+    values = SecretValues(source, check_seconds=30, clock=clock)
+    assert values.value("gw_1", "token") == TOKEN
+    del source.stored[("gw_1", "token")]
+    source.stored[("gw_1", "token")] = (1, recreated)
+
+    clock.now += 30
+    assert values.value("gw_1", "token") == recreated
+    assert source.decryptions == [("gw_1", "token", 1), ("gw_1", "token", 1)]
+
+
+def test_given_a_new_value_stored_under_the_version_held_when_rechecked_then_it_is_used_not_the_old_one(
+    source: FakeSource,
+) -> None:
+    # Whatever writes the item (a restore, a hand-made put, a store that reuses versions): the
+    # version number is not what tells values apart.
+    clock = Clock()
+    values = SecretValues(source, check_seconds=30, clock=clock)
+    values.value("gw_1", "key")
+    for n, value in enumerate(["second", "third", API_KEY]):
+        source.stored[("gw_1", "key")] = (1, value)
+        clock.now += 30
+        assert values.value("gw_1", "key") == value, n
+    assert len(source.decryptions) == 4
 
 
 def test_given_a_deleted_secret_when_the_check_time_passed_then_502_secret_unavailable_naming_only_it(

@@ -1,5 +1,5 @@
-"""The data plane's reads of upstream secrets: the item's version and ciphertext (one GetItem on
-`SECRET#<gateway id>`/`<name>`, the only `SECRET#` items the proxy's role may read) and their
+"""The data plane's reads of upstream secrets: the item's ciphertext (one GetItem on
+`SECRET#<gateway id>`/`<name>`, the only `SECRET#` items the proxy's role may read) and its
 decryption with the secrets key (kms:Decrypt, which only the proxy's role holds). The key is named
 on every call, so a ciphertext made under any other key is refused, and the encryption context
 binds it to its gateway and name. The KMS client is made at the first decryption: most containers
@@ -41,13 +41,13 @@ class DynamoKmsSecretSource:
             item = self.dynamodb.get_item(
                 TableName=self.table,
                 Key={"PK": {"S": f"SECRET#{gateway_id}"}, "SK": {"S": name}},
-                ProjectionExpression="version, ciphertext",
+                ProjectionExpression="ciphertext",
             ).get("Item")
         except (ClientError, BotoCoreError) as error:
             raise DependencyUnavailable("The route's upstream credential could not be read; try again.") from error
         if not item:
             return None
-        return Sealed(int(item["version"]["N"]), bytes(item["ciphertext"]["B"]))
+        return Sealed(bytes(item["ciphertext"]["B"]))
 
     def unseal(self, gateway_id: str, name: str, ciphertext: bytes) -> str:
         if not self.key_id:

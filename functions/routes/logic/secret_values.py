@@ -3,8 +3,10 @@ decrypted once per container and version, and checked again after a short time s
 value or a deletion takes effect within `CHECK_SECONDS`.
 
 Per secret: while its value is younger than `CHECK_SECONDS` it is used as it is; after that one
-read of the item's version (no decryption) tells whether it changed; only a new version is
-decrypted. A secret that is gone, or that cannot be decrypted, fails the call with a 502
+read of the item tells whether it changed, by its ciphertext (a digest of it is kept): only a new
+ciphertext is decrypted. Not by its version number: a secret deleted and set again starts over at
+version 1, so a number seen before may stand for another value. A ciphertext cannot: it decrypts
+to one value only (and KMS gives a new one on every encryption, so each put is seen as a change). A secret that is gone, or that cannot be decrypted, fails the call with a 502
 `secret_unavailable` naming the secret, never its value. Values live in this process's memory
 only: they are never logged, cached in DynamoDB or put in a request log (which records the
 caller's request, not the upstream's).
@@ -15,6 +17,7 @@ the data plane's cold path.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from collections import OrderedDict
@@ -39,7 +42,6 @@ class SecretUnavailable(UpstreamError):
 
 
 class Sealed(NamedTuple):
-    version: int
     ciphertext: bytes
 
 
@@ -47,7 +49,7 @@ class SecretSource(Protocol):
     """The stored secrets (dal/secret_reader.py)."""
 
     def sealed(self, gateway_id: str, name: str) -> Sealed | None:
-        """The secret's current version and ciphertext; None when it does not exist."""
+        """The secret's current ciphertext; None when it does not exist."""
         ...
 
     def unseal(self, gateway_id: str, name: str, ciphertext: bytes) -> str:
@@ -56,7 +58,7 @@ class SecretSource(Protocol):
 
 
 class _Entry(NamedTuple):
-    version: int
+    sealed_digest: bytes  # of the ciphertext the value came from
     value: str
     checked_at: float
 
@@ -97,10 +99,11 @@ class SecretValues:
                 f"The upstream credential '{name}' this route uses is not set on its gateway.",
                 extensions={"secret": name},
             )
-        if entry is not None and entry.version == sealed.version:
-            fresh = entry._replace(checked_at=now)  # unchanged: no decryption
+        digest = hashlib.sha256(sealed.ciphertext).digest()
+        if entry is not None and entry.sealed_digest == digest:
+            fresh = entry._replace(checked_at=now)  # the same ciphertext: the same value, no decryption
         else:
-            fresh = _Entry(sealed.version, self.source.unseal(gateway_id, name, sealed.ciphertext), now)
+            fresh = _Entry(digest, self.source.unseal(gateway_id, name, sealed.ciphertext), now)
         with self._lock:
             self._entries[key] = fresh
             self._entries.move_to_end(key)
