@@ -10,8 +10,10 @@ with `?code=`, a pre-signed URL's `X-Amz-Signature=`). So every function logs th
   lines are a URL per request and nothing we need;
 * puts `RedactSecrets` on the function's handler and on the root logger's handlers (where
   library loggers propagate to), so whatever is logged, by whom, has the value of every
-  secret-named `name=value` pair replaced before it is written: in the message, its arguments,
-  extra fields and the text of a logged exception.
+  secret-named `name=value` pair (and `"name": "value"` member, `<Name>value</Name>` element)
+  replaced before it is written: in the message, its arguments, extra fields and the text of a
+  logged exception. Which names are secret is gateway_core.secret_names, the same list that
+  keeps credentials out of routes.
 
 tests/unit/test_design_guards.py makes sure no function builds a Logger another way.
 """
@@ -19,72 +21,29 @@ tests/unit/test_design_guards.py makes sure no function builds a Logger another 
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any
-from urllib.parse import unquote
 
 from aws_lambda_powertools import Logger
 
-REDACTED = "[redacted]"
-# Names whose value is a secret, compared in lower case with `-` as `_`; a name that ends in
-# `_` + one of SUFFIXES (`refresh_token`, `x_amz_signature`, `client_secret`) or in its
-# capitalised form (`apiKey`, `accessToken`) is one too.
-SECRET_NAMES = frozenset(
-    {
-        "api_key",
-        "apikey",
-        "access_token",
-        "token",
-        "key",
-        "secret",
-        "password",
-        "passwd",
-        "pwd",
-        "signature",
-        "sig",
-        "client_secret",
-        "code",
-        "auth",
-        "authorization",
-        "credential",
-        "credentials",
-    }
-)
-SUFFIXES = ("key", "token", "secret", "password", "signature", "credential")
-QUIET_LOGGERS = ("httpx", "httpcore", "urllib3")
+from gateway_core.secret_names import secret_spans
 
-# `name=` where the name starts a word (after `?`, `&`, `;`, a space, a quote...). Found
-# without consuming what follows, so `url=https://h/?token=x` finds `token` too.
-_NAME = re.compile(r"(?<![\w.%-])([A-Za-z][\w.%-]{0,63})=")
-# A value runs to the next separator of a query or of the text around it.
-_VALUE = re.compile(r"[^&#\s\"'<>;,)\]}]*")
+REDACTED = "[redacted]"
+QUIET_LOGGERS = ("httpx", "httpcore", "urllib3")
 _MAX_DEPTH = 8
 
 
-def is_secret_name(name: str) -> bool:
-    plain = unquote(name)
-    lower = plain.lower().replace("-", "_")
-    if lower in SECRET_NAMES or any(lower.endswith("_" + suffix) for suffix in SUFFIXES):
-        return True
-    # camelCase: apiKey, accessToken, clientSecret (not "monkey": the suffix must start a word)
-    return any(plain.endswith(suffix.capitalize()) for suffix in SUFFIXES)
-
-
 def redact(text: str) -> str:
-    """`text` with the value of every secret-named `name=value` pair replaced."""
-    if "=" not in text:
+    """`text` with the value of every secret-named `name=value` pair, `"name": "value"` member and
+    `<Name>value</Name>` element replaced (the names: gateway_core.secret_names)."""
+    spans = secret_spans(text)
+    if not spans:
         return text
     out: list[str] = []
     done = 0
-    for match in _NAME.finditer(text):
-        if match.start() < done or not is_secret_name(match.group(1)):
-            continue
-        value = _VALUE.match(text, match.end())
-        end = value.end() if value else match.end()
-        if end > match.end():
-            out += [text[done : match.end()], REDACTED]
-            done = end
-    return "".join([*out, text[done:]]) if out else text
+    for start, end in spans:
+        out += [text[done:start], REDACTED]
+        done = end
+    return "".join([*out, text[done:]])
 
 
 def _scrub(value: Any, depth: int = 0) -> Any:

@@ -31,6 +31,7 @@ TABLE = "gateway-data-secrets"
 BUCKETS = "gateway-buckets-secrets"
 TOKEN = "tok_live_7f3a9c2e51d84b6a"  # what the upstream expects; nothing else may ever show it
 API_KEY = "ak_9d8c7b6a5f4e3d2c"
+CLIENT_SECRET = "cs_live_5e6f7a8b9c0d1e2f"
 MASK = "********"
 
 
@@ -281,6 +282,13 @@ def test_given_a_route_naming_a_missing_secret_when_created_then_422_unknown_sec
         ({"headers": {"add": {"X-Partner": "Basic dXNlcjpwYXNz"}}}, "X-Partner"),
         ({"query": {"add": {"access_token": TOKEN}}}, "access_token"),
         ({"headers": {"add": {"Authorization": MASK}}}, "Authorization"),
+        ({"query": {"add": {"sig": TOKEN}}}, "request_transform.query: sig"),
+        ({"query": {"add": {"code": TOKEN}}}, "request_transform.query: code"),
+        ({"body": {"client_id": "{{ client.id }}", "client_secret": TOKEN}}, "request_transform.body: client_secret"),
+        ({"body": {"auth": {"user": "svc", "pwd": API_KEY}}}, "request_transform.body: auth.pwd"),
+        ({"body": {"api_keys": [API_KEY]}}, "request_transform.body: api_keys[0]"),
+        ({"body": {"form": f"grant_type=client_credentials&client_secret={TOKEN}"}}, "request_transform.body: form"),
+        ({"body": {"Password": MASK}}, "request_transform.body: Password"),
     ],
 )
 def test_given_credentials_written_into_a_route_when_created_then_422_naming_the_rule_not_the_value(
@@ -327,6 +335,7 @@ def _legacy_route(
             "request_transform": {
                 "headers": {"add": {"Authorization": "Bearer " + TOKEN, "X-Partner": "{{ client.id }}"}},
                 "query": {"add": {"api_key": API_KEY}},
+                "body": {"client_secret": CLIENT_SECRET, "client_id": "{{ client.id }}"},
             },
         }
     )
@@ -359,12 +368,52 @@ def test_given_a_route_holding_credentials_when_read_anyhow_by_anyone_then_they_
     for read in READS:
         reply = _read(api, *read(gateway_id, route_id), authorizer=reader)
         assert reply.status == 200, reply.text
-        for secret in (TOKEN, API_KEY, "svc:pa55", "pa55"):
+        for secret in (TOKEN, API_KEY, CLIENT_SECRET, "svc:pa55", "pa55"):
             assert secret not in reply.text, (read(gateway_id, route_id), reply.text)
         assert MASK in reply.text
         assert "{{ client.id }}" in reply.text  # what is not a credential reads as written
     # Stored as written: the proxy still sends what the route says.
     assert TOKEN in _all_table_text(dynamodb)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "place"),
+    [
+        (
+            {
+                "graphql": {
+                    "query": "query($k: String) { a(k: $k) }",
+                    "variables": {"k": "{{ body.k }}", "apiKey": TOKEN},
+                }
+            },
+            "graphql.variables: apiKey",
+        ),
+        ({"graphql": {"query": f'mutation {{ login(user: "svc", password: "{TOKEN}") {{ ok }} }}'}}, "graphql.query"),
+        (
+            {
+                "protocol": "soap",
+                "soap": {"namespace": "urn:bank:accounts", "operation": "GetBalance"},
+                "request_transform": {"body": {"Credentials": {"Username": "svc", "Password": TOKEN}}},
+            },
+            "request_transform.body: Credentials.Password",
+        ),
+    ],
+)
+def test_given_credentials_written_into_graphql_or_soap_templates_when_created_then_422_naming_the_place(
+    api: Api, dynamodb: Any, overrides: dict[str, Any], place: str
+) -> None:
+    gateway_id = api.gateway()["gateway_id"]
+    before = _items(dynamodb)
+    spec = {"method": "POST", "path": "/accounts", **overrides}
+    if "graphql" in overrides:
+        spec["protocol"] = "graphql"
+
+    reply = api.call("POST", ROUTES, _route(gateway_id, "https://orders.public-looking.example", **spec))
+
+    _assert_problem(reply, 422, "validation_failed")
+    assert place in reply.text
+    assert TOKEN not in reply.text
+    assert _items(dynamodb) == before
 
 
 def test_given_a_masked_route_when_written_back_with_its_etag_then_422_and_the_stored_value_is_kept(
@@ -384,6 +433,7 @@ def test_given_a_masked_route_when_written_back_with_its_etag_then_422_and_the_s
     _assert_problem(written, 422, "validation_failed")
     assert "Authorization" in written.text
     assert "api_key" in written.text
+    assert "request_transform.body: client_secret" in written.text
     assert _items(dynamodb) == before
 
 

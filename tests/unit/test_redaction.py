@@ -245,3 +245,203 @@ def test_given_a_masked_route_when_written_back_then_refused_rather_than_storing
     with pytest.raises(ValidationError) as refused:
         RouteSpec.model_validate(shown)
     assert "Authorization" in str(refused.value)
+
+
+# -- templates: the request body (SOAP's elements too), GraphQL variables and document -------------
+
+BODY_SECRET = "s3cr3t-Body-Value"
+# Credentials written into what a route sends upstream, outside header and query rules: each is
+# refused on write naming its place (never the value) and masked on read. (place, template)
+BODY_LITERALS: list[tuple[str, Any]] = [
+    (
+        "client_secret",
+        {"grant_type": "client_credentials", "client_id": "{{ client.id }}", "client_secret": BODY_SECRET},
+    ),
+    ("auth.password", {"auth": {"username": "svc", "password": BODY_SECRET}}),
+    ("credentials[1].apiKey", {"credentials": [{"apiKey": "{{ secrets.k }}"}, {"apiKey": BODY_SECRET}]}),
+    ("api_keys[0]", {"api_keys": [BODY_SECRET]}),
+    ("Password", {"Username": "svc", "Password": BODY_SECRET}),  # a SOAP element
+    ("pwd", {"pwd": 12345678}),  # a number is a literal too
+    ("pass", {"user": "svc", "pass": BODY_SECRET}),
+    ("passwd", {"passwd": BODY_SECRET}),
+    ("sig", {"sig": BODY_SECRET}),
+    ("X-Signature", {"X-Signature": BODY_SECRET}),
+    ("client_assertion", {"client_assertion": BODY_SECRET}),
+    ("refreshToken", {"refreshToken": BODY_SECRET}),
+    ("session_id", {"session_id": BODY_SECRET}),
+    ("token", {"token": '{{ "' + BODY_SECRET + '" }}'}),  # a literal inside an expression
+    ("token", {"token": '{{ body.t | default("' + BODY_SECRET + '") }}'}),  # ... or as a default
+    ("token", {"token": BODY_SECRET + "{{ secrets.t }}"}),  # text glued to a reference
+    ("note", {"note": "Bearer " + BODY_SECRET}),  # any name: the value reads as a credential
+    ("form", {"form": "grant_type=client_credentials&client_secret=" + BODY_SECRET}),  # inside text
+    ("envelope", {"envelope": "<wsse:Password>" + BODY_SECRET + "</wsse:Password>"}),
+    ("raw", {"raw": '{"api_key": "' + BODY_SECRET + '"}'}),
+    ("(the template)", "access_token=" + BODY_SECRET),  # the whole template is text
+    ("password", {"password": MASK}),  # the mask of a read, written back
+    ("comment", {"comment": "was " + MASK}),  # the mask, whatever the name
+]
+# Not credentials, or not written into the route: accepted, and read as written.
+BODY_ACCEPTED: list[Any] = [
+    {"password": "{{ secrets.p }}", "client_secret": "{{ secrets.cs | trim }}"},
+    {"authorization": "Bearer {{ secrets.t }}"},
+    {"password": "{{ body.password }}"},  # the caller's own, passed on
+    {"token_type": "Bearer", "tokens_used": 12, "token_count": 3},
+    {"idempotency_key": "fixed-1", "public_key": "MFkwEwYHKoZI", "sort_key": "created_at"},
+    {"partition_key": "p", "cache_key": "c", "key_id": "kid-1", "secret_name": "orders"},
+    {"code": "EUR", "currency_code": "EUR", "country_code": "DE", "error_code": "E1", "sort_code": "12-34-56"},
+    {"key": "customer_id", "value": "{{ body.id }}"},  # a look-up, not a credential
+    {"auth": {"type": "basic"}, "auth_required": True, "signature_method": "HMAC-SHA256"},
+    {"password": None, "token": "", "secret": True},
+    {"next_token": "abc", "page_token": "p2"},
+    {"form": "grant_type=client_credentials&client_secret={{ secrets.cs }}&scope=read"},
+    {"envelope": "<wsse:Password>{{ secrets.p }}</wsse:Password><Nonce>n-1</Nonce>"},
+    {"monkey": "business", "keyword": "rates", "author": "svc", "bypass": "no"},
+    {"amount": "{{ body.amount }}", "currency": "EUR", "memo": "secret santa"},
+]
+
+
+def _body_route(body: Any, **overrides: Any) -> dict[str, Any]:
+    return _spec(method="POST", path="/pay", request_transform={"body": body}, **overrides)
+
+
+def _graphql_route(variables: Any, query: str = "query($k: String) { a(k: $k) }") -> dict[str, Any]:
+    return _spec(method="POST", path="/graph", protocol="graphql", graphql={"query": query, "variables": variables})
+
+
+def _soap_route(body: Any) -> dict[str, Any]:
+    return _body_route(body, protocol="soap", soap={"namespace": "urn:bank:accounts", "operation": "GetBalance"})
+
+
+def _refusal(spec: dict[str, Any]) -> str:
+    with pytest.raises(ValidationError) as refused:
+        RouteSpec.model_validate(spec)
+    return json.dumps([[e["loc"], e["msg"], e["type"]] for e in refused.value.errors()])
+
+
+@pytest.mark.parametrize(("place", "body"), BODY_LITERALS)
+def test_given_a_credential_written_into_the_body_template_when_a_route_is_written_then_422_names_its_place(
+    place: str, body: Any
+) -> None:
+    message = _refusal(_body_route(body))
+    assert f"request_transform.body: {place}" in message
+    assert "secrets" in message
+    assert BODY_SECRET not in message
+    assert "12345678" not in message
+
+
+@pytest.mark.parametrize(("place", "variables"), [(p, b) for p, b in BODY_LITERALS if isinstance(b, dict)])
+def test_given_a_credential_written_into_graphql_variables_when_a_route_is_written_then_422_names_its_place(
+    place: str, variables: Any
+) -> None:
+    message = _refusal(_graphql_route(variables))
+    assert f"graphql.variables: {place}" in message
+    assert BODY_SECRET not in message
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"Credentials": {"Username": "svc", "Password": BODY_SECRET}},
+        {"Auth": {"ApiKey": BODY_SECRET}},
+        {"SecurityToken": BODY_SECRET},
+    ],
+)
+def test_given_a_credential_in_a_soap_routes_elements_when_written_then_refused(body: Any) -> None:
+    message = _refusal(_soap_route(body))
+    assert "request_transform.body" in message
+    assert BODY_SECRET not in message
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        'mutation { login(user: "svc", password: "' + BODY_SECRET + '") { ok } }',
+        'query { rates(apiKey: "' + BODY_SECRET + '") { ccy } }',
+        'query { rates(auth: {clientSecret: "' + BODY_SECRET + '"}) { ccy } }',
+        'query($token: String = "' + BODY_SECRET + '") { rates(token: $token) { ccy } }',
+        'query { rates(apiKey: "' + MASK + '") { ccy } }',
+    ],
+)
+def test_given_a_credential_written_into_the_graphql_document_when_a_route_is_written_then_refused(query: str) -> None:
+    message = _refusal(_graphql_route(None, query))
+    assert "graphql.query" in message
+    assert BODY_SECRET not in message
+
+
+@pytest.mark.parametrize("body", BODY_ACCEPTED)
+def test_given_references_or_plain_values_in_templates_when_a_route_is_written_then_accepted_and_read_as_written(
+    body: Any,
+) -> None:
+    for spec in (_body_route(body), _graphql_route(body), _soap_route(body)):
+        route = RouteSpec.model_validate(spec)
+        shown = route.model_dump(mode="json")
+        assert shown == route.model_dump(mode="json", context=UNMASKED)
+        assert MASK not in json.dumps(shown)
+    graphql = RouteSpec.model_validate(
+        _graphql_route(None, 'query($k: String = "EUR") { rates(token_type: "Bearer", code: "EUR", k: $k) { ccy } }')
+    )
+    assert graphql.graphql is not None
+
+
+def _stored_templates() -> Route:
+    """A route written before template literals were refused (read as it is stored)."""
+    return Route.stored(
+        _spec(
+            route_id="rt_2",
+            version=1,
+            created_at="2026-01-01T00:00:00.000Z",
+            updated_at="2026-01-01T00:00:00.000Z",
+            created_by="admin-1",
+            method="POST",
+            path="/graph",
+            protocol="graphql",
+            graphql={
+                "query": 'query($k: String) { rates(apiKey: "' + BODY_SECRET + '", k: $k, ccy: "EUR") { ccy } }',
+                "variables": {"k": "{{ body.k }}", "auth": {"password": BODY_SECRET, "user": "svc"}},
+            },
+            request_transform={
+                "body": {
+                    "client_secret": BODY_SECRET,
+                    "client_id": "{{ client.id }}",
+                    "api_keys": [BODY_SECRET, "{{ secrets.k }}"],
+                    "form": "scope=read&client_secret=" + BODY_SECRET,
+                    "pin_hint": 12345678,
+                    "pwd": 12345678,
+                    "ref": "{{ secrets.t }}",
+                }
+            },
+        )
+    )
+
+
+def test_given_a_stored_route_with_template_literals_when_read_then_each_is_masked_and_the_rest_reads_as_written() -> (
+    None
+):
+    route = _stored_templates()
+
+    shown = route.model_dump(mode="json")
+
+    assert BODY_SECRET not in json.dumps(shown)
+    assert BODY_SECRET not in route.model_dump_json()
+    body = shown["request_transform"]["body"]
+    assert body == {
+        "client_secret": MASK,
+        "client_id": "{{ client.id }}",
+        "api_keys": [MASK, "{{ secrets.k }}"],
+        "form": MASK,
+        "pin_hint": 12345678,
+        "pwd": MASK,
+        "ref": "{{ secrets.t }}",
+    }
+    assert shown["graphql"]["variables"] == {"k": "{{ body.k }}", "auth": {"password": MASK, "user": "svc"}}
+    assert shown["graphql"]["query"] == 'query($k: String) { rates(apiKey: "' + MASK + '", k: $k, ccy: "EUR") { ccy } }'
+    # Storage keeps what was written; a read written back is refused rather than storing masks.
+    stored = route.model_dump(mode="json", context=UNMASKED)
+    assert stored["request_transform"]["body"]["client_secret"] == BODY_SECRET
+    assert Route.stored(stored) == route
+    message = _refusal(
+        {k: v for k, v in shown.items() if k in RouteSpec.model_fields and k not in ("targets",)}
+        | {"targets": [{"url": "https://orders.example"}]}
+    )
+    for place in ("request_transform.body: client_secret", "graphql.variables: auth.password", "graphql.query"):
+        assert place in message

@@ -98,13 +98,21 @@ class RequestTransformSpec(_Strict):
             templates.validate_template(self.body)
         if not (info.context or {}).get("stored"):  # routes stored earlier are read as they are
             redaction.refuse_literal_credentials(
-                {"request_transform.headers": self.headers, "request_transform.query": self.query}
+                {
+                    "request_transform.headers": redaction.literal_credentials(self.headers),
+                    "request_transform.query": redaction.literal_credentials(self.query),
+                    "request_transform.body": redaction.template_literals(self.body),
+                }
             )
         return self
 
     @field_serializer("headers", "query")
     def _masked(self, rules: dict[str, Any] | None, info: SerializationInfo) -> dict[str, Any] | None:
         return rules if redaction.unmasked(info.context) else redaction.mask_rules(rules)
+
+    @field_serializer("body")
+    def _masked_body(self, body: Any, info: SerializationInfo) -> Any:
+        return body if redaction.unmasked(info.context) else redaction.mask_template(body)
 
 
 class ResponseTransformSpec(_Strict):
@@ -139,9 +147,24 @@ class GraphqlSpec(_Strict):
     variables: Any = None
 
     @model_validator(mode="after")
-    def _compiles(self) -> GraphqlSpec:
-        graphql.validate_graphql_config(self.model_dump(exclude_none=True))
+    def _compiles(self, info: ValidationInfo) -> GraphqlSpec:
+        graphql.validate_graphql_config(self.model_dump(exclude_none=True, context=redaction.UNMASKED))
+        if not (info.context or {}).get("stored"):
+            redaction.refuse_literal_credentials(
+                {
+                    "graphql.query": redaction.graphql_literals(self.query),
+                    "graphql.variables": redaction.template_literals(self.variables),
+                }
+            )
         return self
+
+    @field_serializer("query")
+    def _masked_query(self, query: str, info: SerializationInfo) -> str:
+        return query if redaction.unmasked(info.context) else redaction.mask_graphql(query)
+
+    @field_serializer("variables")
+    def _masked_variables(self, variables: Any, info: SerializationInfo) -> Any:
+        return variables if redaction.unmasked(info.context) else redaction.mask_template(variables)
 
 
 class HealthCheckSpec(_Strict):
