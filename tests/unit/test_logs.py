@@ -6,18 +6,20 @@ from __future__ import annotations
 
 import ast
 import io
+import itertools
 import json
 import logging
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 import pytest
 
-from gateway_core.logs import REDACTED, redact, service_logger
+from gateway_core.logs import REDACTED, RedactSecrets, redact, service_logger
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "s3cr3t-Value_42"
@@ -188,3 +190,132 @@ def test_the_guard_sees_a_logger_built_directly(tmp_path: Path) -> None:
     offender = tmp_path / "offender.py"
     offender.write_text("from aws_lambda_powertools import Logger\nlogger = Logger()\nchild = Logger(child=True)\n")
     assert _logger_calls(offender) == [2]
+
+
+# -- whatever an extra field holds, the filter redacts what it can and never fails the call ---------
+
+
+_LOGGERS = itertools.count()
+
+
+class Pair(NamedTuple):
+    url: str
+    token: str
+
+
+@dataclass
+class Call:
+    url: str
+    password: str
+    attempts: int = 1
+
+
+class Unprintable:
+    def __str__(self) -> str:
+        raise RuntimeError("no text for you")
+
+    __repr__ = __str__
+
+
+class Exploding(list[str]):
+    def __iter__(self) -> Iterator[str]:
+        raise RuntimeError("cannot be walked")
+
+
+def _json_logger(name: str) -> tuple[Any, io.StringIO]:
+    # A service name of its own: powertools keeps the first handler given for a name.
+    stream = io.StringIO()
+    unique = f"{name}-{next(_LOGGERS)}"
+    return service_logger(service=unique, logger_handler=logging.StreamHandler(stream)), stream
+
+
+def _lines(stream: io.StringIO) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in stream.getvalue().splitlines()]
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"pair": Pair(f"https://h.example/?api_key={SECRET}&page=2", SECRET)},  # a NamedTuple
+        {"pairs": [Pair("u", SECRET), (f"token={SECRET}",)]},
+        {"call": Call(f"https://h.example/?access_token={SECRET}", SECRET)},  # a dataclass
+        {"urls": {f"https://h.example/?client_secret={SECRET}"}},  # a set
+        {"seen": frozenset({f"sig={SECRET}"})},
+        {"request": {"headers": {"Authorization": f"Bearer {SECRET}"}, "body": {"auth": {"client_secret": SECRET}}}},
+        {"token": SECRET, "api_keys": [SECRET, SECRET]},  # extra fields named like secrets
+        {"text": f"{{'password': '{SECRET}'}}"},  # a dict's repr in a text
+        {"deep": {"a": {"b": {"c": {"d": {"e": {"f": {"g": {"h": {"i": {"password": SECRET}}}}}}}}}}},
+    ],
+)
+def test_extra_fields_of_any_shape_are_redacted_and_the_line_is_written(extra: dict[str, Any]) -> None:
+    logger, stream = _json_logger("test-shapes")
+
+    logger.info("calling upstream", extra={**extra, "ccy": "EUR"})
+
+    (line,) = _lines(stream)
+    assert SECRET not in stream.getvalue()
+    assert (line["message"], line["ccy"]) == ("calling upstream", "EUR")
+
+
+def test_a_named_tuple_keeps_its_type_and_other_tuples_become_plain_tuples() -> None:
+    record = logging.LogRecord("t", logging.INFO, __file__, 1, "m", (), None)
+    record.__dict__["pair"] = Pair(f"x?token={SECRET}", "t-1")
+    record.__dict__["point"] = type("Point", (tuple,), {})(("a", f"key={SECRET}"))
+
+    assert RedactSecrets().filter(record) is True
+
+    assert record.__dict__["pair"] == Pair(f"x?token={REDACTED}", REDACTED)
+    assert type(record.__dict__["point"]) is tuple
+    assert record.__dict__["point"] == ("a", f"key={REDACTED}")
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"thing": Unprintable()},
+        {"things": [Unprintable(), f"api_key={SECRET}"]},
+        {"nested": {"thing": Unprintable(), "password": SECRET}},
+        {"items": Exploding([f"api_key={SECRET}"])},
+    ],
+)
+def test_a_field_that_cannot_be_read_is_dropped_not_the_line(extra: dict[str, Any]) -> None:
+    logger, stream = _json_logger("test-unprintable")
+
+    logger.info(f"fetching https://h.example/?api_key={SECRET}", extra={**extra, "ccy": "EUR"})
+
+    (line,) = _lines(stream)
+    assert SECRET not in stream.getvalue()
+    assert line["ccy"] == "EUR"
+    assert line["message"] == f"fetching https://h.example/?api_key={REDACTED}"
+    assert "RuntimeError" in json.dumps(line)  # what was left out says why
+
+
+def test_arguments_that_cannot_be_formatted_leave_a_redacted_line_and_nothing_on_stderr(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    logger, stream = _json_logger("test-args")
+
+    logger.info("fetching %s with %s", f"https://h.example/?api_key={SECRET}", Unprintable())
+    logger.info("two %s %s", f"token={SECRET}")  # one argument short
+
+    lines = _lines(stream)
+    assert len(lines) == 2
+    assert SECRET not in stream.getvalue() + "".join(capsys.readouterr())
+    assert all("fetching" in line["message"] or "two" in line["message"] for line in lines)
+
+
+def test_an_exception_inside_the_filter_never_reaches_the_caller() -> None:
+    class Hostile(logging.LogRecord):
+        def getMessage(self) -> str:
+            raise RuntimeError(f"password={SECRET}")
+
+        def __getattribute__(self, name: str) -> Any:
+            if name == "exc_info":
+                raise RuntimeError("unreadable")
+            return super().__getattribute__(name)
+
+    record = Hostile("t", logging.INFO, __file__, 1, f"msg token={SECRET}", (), None)
+    record.__dict__["detail"] = f"api_key={SECRET}"
+
+    assert RedactSecrets().filter(record) is True
+    assert SECRET not in json.dumps({k: str(v) for k, v in vars(record).items()})
