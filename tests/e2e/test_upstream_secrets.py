@@ -50,7 +50,7 @@ def admin(gateway: RunningGateway) -> httpx.Client:
     return gateway.client(headers={"x-api-key": ADMIN_KEY})
 
 
-def key_with(gateway: RunningGateway, scopes: list[str]) -> str:
+def key_with(gateway: RunningGateway, scopes: list[str], tier: str = "free") -> str:
     with admin(gateway) as http:
         created = http.post(
             "/api/v1/clients/register",
@@ -59,6 +59,7 @@ def key_with(gateway: RunningGateway, scopes: list[str]) -> str:
                 "client_type": "integration",
                 "contact_email": "ops@partner.example",
                 "allowed_scopes": scopes,
+                "tier": tier,
             },
         )
         assert created.status_code == 201, created.text
@@ -140,8 +141,29 @@ def test_a_gateway_read_client_reads_the_route_and_versions_without_any_credenti
     assert secrets_list.status_code == 403  # names and history of secrets are for admins
 
 
-def test_a_literal_credential_in_a_route_is_refused_naming_the_header(
-    gateway: RunningGateway, setup: dict[str, Any]
+@pytest.mark.parametrize(
+    ("overrides", "place"),
+    [
+        ({"request_transform": {"headers": {"add": {"X-Api-Key": PARTNER_KEY}}}}, "X-Api-Key"),
+        (
+            {
+                "method": "POST",
+                "request_transform": {"body": {"grant_type": "client_credentials", "client_secret": TOKEN}},
+            },
+            "request_transform.body: client_secret",
+        ),
+        (
+            {
+                "method": "POST",
+                "protocol": "graphql",
+                "graphql": {"query": "query($k: String) { a(k: $k) }", "variables": {"auth": {"apiKey": TOKEN}}},
+            },
+            "graphql.variables: auth.apiKey",
+        ),
+    ],
+)
+def test_a_literal_credential_in_a_route_is_refused_naming_where_it_is(
+    gateway: RunningGateway, setup: dict[str, Any], overrides: dict[str, Any], place: str
 ) -> None:
     with admin(gateway) as http:
         refused = http.post(
@@ -152,13 +174,41 @@ def test_a_literal_credential_in_a_route_is_refused_naming_the_header(
                 "method": "GET",
                 "path": "/literal",
                 "targets": [{"url": "https://orders.example.com"}],
-                "request_transform": {"headers": {"add": {"X-Api-Key": PARTNER_KEY}}},
+                **overrides,
             },
         )
     assert refused.status_code == 422
     assert refused.headers["content-type"] == "application/problem+json"
-    assert "X-Api-Key" in refused.text
+    assert place in refused.text
     assert PARTNER_KEY not in refused.text
+    assert TOKEN not in refused.text
+
+
+def test_a_secret_deleted_and_set_again_is_sent_with_its_new_value_by_every_warm_container(
+    gateway: RunningGateway, upstream: RecordingUpstream, setup: dict[str, Any]
+) -> None:
+    recreated = "tok_e2e_again_" + secrets.token_hex(12)
+    # A client of its own, whose limits leave room for polling (anonymous callers get 30/min).
+    caller = {"x-api-key": key_with(gateway, ["gateway:read"], tier="professional")}
+    with gateway.client(headers=caller) as http:
+        for _ in range(4):  # warm the proxy's containers with the first value
+            assert http.get("/gw/secret-partners/orders/44").status_code == 200
+    with admin(gateway) as http:
+        assert http.delete(f"/api/v1/gateways/{setup['gateway_id']}/secrets/orders_token").status_code == 204
+        again = http.put(f"/api/v1/gateways/{setup['gateway_id']}/secrets/orders_token", json={"value": recreated})
+    assert (again.status_code, again.json()["version"]) == (201, 1)  # the version the containers hold
+
+    # Each container checks a secret it holds again within 30 s; then every call has the new value.
+    def all_new() -> bool:
+        with gateway.client(headers=caller) as http:
+            for _ in range(6):
+                before = len(upstream.received)
+                assert http.get("/gw/secret-partners/orders/44").status_code == 200
+                if upstream.received[before:][-1].headers["authorization"] != f"Bearer {recreated}":
+                    return False
+        return True
+
+    eventually(all_new, timeout=60, interval=1)
 
 
 def test_a_deleted_secret_fails_the_calls_that_need_it_with_a_502_problem(
