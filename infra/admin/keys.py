@@ -16,7 +16,7 @@ import getpass
 import socket
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from functions.routes.dal.clients_store import DynamoClientStore
@@ -247,9 +247,10 @@ class AdminKeys:
         return key_rules.revoke(self.store, key_id, actor, now)
 
 
-def shown(key: ApiKey) -> dict[str, Any]:
-    """What may be shown of a stored key: never its hash (nor, after creation, its secret)."""
-    public = key.public()
+def shown(key: ApiKey, now: datetime | None = None) -> dict[str, Any]:
+    """What may be shown of a stored key: never its hash (nor, after creation, its secret); its
+    status as it is at `now` (expired, rotated past its grace), like the keys API's."""
+    public = key.shown_at(now or datetime.now(UTC))
     public.pop("key_hash", None)
     return public
 

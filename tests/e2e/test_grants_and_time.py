@@ -165,12 +165,17 @@ def test_a_batch_sub_request_holds_only_what_the_client_still_allows(
 def test_an_expired_key_is_refused_from_its_second_although_its_allow_is_cached(gateway: RunningGateway) -> None:
     client_id = new_client(gateway, "Short Lived Key Fund", ["data:read"])
     expires_at, past = soon(3)
-    _, key = new_key(gateway, client_id, expires_at=expires_at)
+    key_id, key = new_key(gateway, client_id, expires_at=expires_at)
     assert get(gateway, "/api/v1/whoami", key).status_code == 200  # cached by the API key authorizer
+    assert get(gateway, f"/api/v1/gateway/keys/{key_id}", ADMIN_KEY).json()["status"] == "active"
 
     wait_until(past)
 
     assert_expired(get(gateway, "/api/v1/whoami", key))
+    # Its record says what it is now, in the key and in its client's listing.
+    assert get(gateway, f"/api/v1/gateway/keys/{key_id}", ADMIN_KEY).json()["status"] == "expired"
+    listing = get(gateway, f"/api/v1/gateway/keys?client_id={client_id}", ADMIN_KEY).json()["items"]
+    assert [(k["key_id"], k["status"]) for k in listing] == [(key_id, "expired")]
 
 
 def test_a_rotated_key_is_refused_when_its_grace_ends_although_its_allow_is_cached(gateway: RunningGateway) -> None:
@@ -186,6 +191,7 @@ def test_a_rotated_key_is_refused_when_its_grace_ends_although_its_allow_is_cach
 
     assert_expired(get(gateway, "/api/v1/whoami", key))
     assert get(gateway, "/api/v1/whoami", rotation["new_key"]["api_key"]).status_code == 200
+    assert get(gateway, f"/api/v1/gateway/keys/{key_id}", ADMIN_KEY).json()["status"] == "rotated"
 
 
 def test_an_expired_clients_key_is_refused_from_its_second_although_its_allow_is_cached(

@@ -172,3 +172,20 @@ def test_sync_client_copies_suspension_and_deletion_onto_keys() -> None:
     assert (store.items[key.key_id].client_status, store.items[key.key_id].tier) == ("suspended", "enterprise")
     keys.sync_client(store, _client(), deleted=True)
     assert store.items[key.key_id].client_status == "deleted"
+
+
+def test_a_listed_key_shows_what_it_is_good_for_now_not_only_what_is_stored() -> None:
+    store, clients = Keys(), Clients(_client())
+    expiring, _ = _create(store, clients, expires_at=(NOW + timedelta(hours=1)).isoformat())
+    rotated, _ = _create(store, clients)
+    _, _, old = keys.rotate(store, clients, rotated.key_id, timedelta(minutes=5), ACTOR, NOW, "test")
+    revoked = keys.revoke(store, expiring.key_id, ACTOR, NOW + timedelta(hours=2))
+    # Stored: all three still say "active" until revoked; shown: what the authorizer decides.
+    assert (expiring.shown_at(NOW)["status"], expiring.shown_at(NOW + timedelta(hours=1))["status"]) == (
+        "active",
+        "expired",
+    )
+    assert old.status == "active"
+    assert old.shown_at(NOW + timedelta(minutes=4))["status"] == "active"  # within its grace
+    assert old.shown_at(NOW + timedelta(minutes=5))["status"] == "rotated"
+    assert revoked.shown_at(NOW + timedelta(hours=2))["status"] == "revoked"

@@ -142,7 +142,10 @@ class KeyOut(BaseModel):
     name: str
     scopes: list[str]
     tier: str
-    status: Literal["active", "revoked"]
+    status: Literal["active", "expired", "rotated", "revoked"] = Field(
+        description="What the key is good for now: `expired` past `expires_at`, `rotated` past its"
+        " rotation grace (`grace_until`), `revoked`; `active` otherwise, during a rotation grace too"
+    )
     prefix: str
     last_four: str
     created_at: str

@@ -3,7 +3,7 @@ Every operation needs the `admin` scope; changes that narrow access flush the au
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
@@ -48,7 +48,7 @@ def _flush() -> None:
 
 
 def _out(key: keys.ApiKey) -> KeyOut:
-    return KeyOut.model_validate(key.public())
+    return KeyOut.model_validate(key.shown_at(datetime.now(UTC)))
 
 
 def _limits(value: Any) -> RateLimits | None:

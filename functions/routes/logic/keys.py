@@ -61,10 +61,27 @@ class ApiKey:
     # Set by the API key authorizer at most once an hour per key (README: last use of a key).
     last_used_at: str | None = None
 
+    def state(self, now: datetime) -> str:
+        """What the key is good for at `now`, as the authorizer decides it: `revoked`, `rotated`
+        (its rotation grace is over), `expired`, or `active` (during a rotation grace too:
+        `grace_until` says until when). The stored `status` changes only on revocation."""
+        if self.status == "revoked":
+            return "revoked"
+        if self.grace_until and parse_iso(self.grace_until) <= now:
+            return "rotated"
+        if self.expires_at and parse_iso(self.expires_at) <= now:
+            return "expired"
+        return "active"
+
     def public(self) -> dict[str, Any]:
+        """The stored record without its hash (what audit events keep)."""
         data = asdict(self)
         data.pop("key_hash")
         return data
+
+    def shown_at(self, now: datetime) -> dict[str, Any]:
+        """What readers see: the public record with `status` as the key is at `now`."""
+        return {**self.public(), "status": self.state(now)}
 
 
 class KeyStore(Protocol):
