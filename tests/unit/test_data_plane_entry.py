@@ -15,10 +15,11 @@ from typing import Any
 import pytest
 
 from functions.routes import proxy_bootstrap, proxy_handler
+from functions.routes.logic.proxy_ports import UpstreamAnswer
 from gateway_core.cert_binding import pem_x5t_s256
 from tests.certificates import make_certificate
 from tests.integration.helpers import FakeLambdaContext, proxy_event
-from tests.unit.proxy_fakes import Harness, answer, harness, make_route
+from tests.unit.proxy_fakes import Harness, Sent, answer, harness, make_route
 
 CLIENT = {"client_id": "cl_1", "scopes": "banking:read", "tier": "basic", "credential_kind": "api_key"}
 
@@ -74,7 +75,12 @@ def test_a_bound_token_on_another_certificate_is_refused_before_the_proxy(gatewa
 
 
 def test_a_batch_runs_each_request_through_the_proxy_in_order(gateway: Harness) -> None:
-    gateway.upstream.script = [answer(200, {"n": 1}), answer(201, {"amount": 1234.50})]
+    # The batch runs its requests concurrently: each answer follows from its request, not from the
+    # order the requests happen to reach the upstream.
+    def by_method(sent: Sent) -> UpstreamAnswer:
+        return answer(201, {"amount": 1234.50}) if sent.method == "POST" else answer(200, {"n": 1})
+
+    gateway.upstream.script = [by_method, by_method]
     batch = {
         "requests": [
             {"id": "a", "method": "GET", "path": "/gw/orders/1"},
@@ -88,7 +94,7 @@ def test_a_batch_runs_each_request_through_the_proxy_in_order(gateway: Harness) 
     out = json.loads(result["body"])
     assert [(r["id"], r["status"]) for r in out["responses"]] == [("a", 200), ("b", 201)]
     assert '"amount":1234.5' in result["body"]
-    assert gateway.upstream.calls[1].body == b'{"amount":1234.5}'
+    assert [c.body for c in gateway.upstream.calls if c.method == "POST"] == [b'{"amount":1234.5}']
 
 
 @pytest.mark.parametrize(
