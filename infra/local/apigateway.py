@@ -32,6 +32,10 @@ access_log = logging.getLogger("local.access")
 INTEGRATION_TIMEOUT_S = 29.0
 MAX_REQUEST_BYTES = 10 * 1024 * 1024
 MAX_LAMBDA_RESPONSE_BYTES = 6 * 1024 * 1024
+# The methods a REST API can define (ANY stands for all of them). A method is case-sensitive
+# (RFC 9110 section 9.1): `get`, TRACE, PROPFIND or ANY itself as a request's method match no
+# method of any resource, so they get the MISSING_AUTHENTICATION_TOKEN gateway response.
+API_GATEWAY_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 
 # API Gateway's built-in answers when the API defines no gateway response of that type.
 _DEFAULTS: dict[str, tuple[int, str]] = {
@@ -193,7 +197,7 @@ class RestApiDataPlane:
         found = match(self.api.root, path)
         method: Method | None = None
         params: dict[str, str] = {}
-        if found:
+        if found and request.method in API_GATEWAY_METHODS:
             node, params = found
             method = node.methods.get(request.method) or node.methods.get("ANY")
         if method is None:

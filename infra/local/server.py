@@ -97,6 +97,13 @@ class _Handler(BaseHTTPRequestHandler):
         if size > MAX_HEADER_BYTES:
             self.send_error(431, f"The request line and headers are larger than {MAX_HEADER_BYTES} bytes")
             return False
+        if not _TOKEN.fullmatch(self.command):
+            self.send_error(400, "Invalid method")
+            return False
+        # Every method token goes to the API, spelled as sent: which ones a resource serves is
+        # the API's to say (API Gateway's answer for the others is a gateway response, never the
+        # standard library's 501). The standard library looks up do_<method> next.
+        setattr(self, "do_" + self.command, self._serve)
         return True
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
@@ -136,7 +143,7 @@ class _Handler(BaseHTTPRequestHandler):
         if too_large:
             self.close_connection = True  # answered without reading the rest of the body
         request = HttpRequest(
-            method=self.command.upper(),
+            method=self.command,
             target=self.path,
             headers=list(self.headers.items()),
             body=body,
@@ -246,8 +253,6 @@ class _Handler(BaseHTTPRequestHandler):
                 "notAfter": certificate.not_valid_after_utc.strftime(stamp),
             },
         }
-
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _serve
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         log.debug(format, *args)

@@ -6,13 +6,14 @@ carry is a 502, not a broken connection."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 import pytest
 
 from functions.authorizer.core import Denied, header
-from infra.local.api_model import ApiModel, Authorizer, Method, ResourceNode
+from infra.local.api_model import ApiModel, Authorizer, GatewayResponse, Method, ResourceNode
 from infra.local.apigateway import HttpRequest, RestApiDataPlane
 from infra.local.lambdas import FunctionError
 
@@ -161,3 +162,79 @@ def test_a_function_answer_with_a_header_http_cannot_carry_is_a_502(answer: dict
     assert response.status == 502
     assert b"stolen" not in response.body
     assert all("\r" not in v and "\n" not in v for _, v in response.headers)
+
+
+# -- methods: which one serves a request, as API Gateway picks it ---------------------------------
+
+# The template's MISSING_AUTHENTICATION_TOKEN gateway response (infra/constructs/api.py), in short.
+_NOT_FOUND = GatewayResponse(
+    status=404,
+    templates={"application/problem+json": '{"code":"route_not_found","request_id":"$context.requestId"}'},
+    headers={"Content-Type": "'application/problem+json'"},
+)
+STANDARD_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+# Extension methods, other spellings of standard ones (a method is case-sensitive, RFC 9110 9.1),
+# and the names API Gateway uses for itself in a template.
+OTHER_METHODS = ["TRACE", "CONNECT", "PROPFIND", "BREW", "M-SEARCH", "get", "Post", "ANY", "any"]
+
+
+def _methods_plane(lambdas: Lambdas, gateway_responses: dict[str, GatewayResponse]) -> RestApiDataPlane:
+    def method(http_method: str, path: str) -> Method:
+        return Method(http_method, path, path.strip("/"), "NONE", None, "AWS_PROXY", "function")
+
+    items = ResourceNode("items", "/items", "items", methods={"GET": method("GET", "/items")})
+    catch_all = ResourceNode("any", "/any", "any", methods={"ANY": method("ANY", "/any")})
+    root = ResourceNode("", "/", "root-id", children=[items, catch_all])
+    return RestApiDataPlane(ApiModel("abc123", "test", root, gateway_responses), cast(Any, lambdas), "127.0.0.1:8080")
+
+
+@pytest.mark.parametrize("http_method", [*STANDARD_METHODS[1:], *OTHER_METHODS])
+@pytest.mark.parametrize("path", ["/items", "/nowhere", "/items/deeper"])
+def test_a_method_no_resource_defines_gets_the_templates_missing_token_response(http_method: str, path: str) -> None:
+    # Given an API whose /items takes GET only, with the template's 404 problem for no method
+    lambdas = Lambdas()
+    plane = _methods_plane(lambdas, {"MISSING_AUTHENTICATION_TOKEN": _NOT_FOUND})
+
+    # When another method, or any method on an unknown path, is sent
+    response = plane.handle(HttpRequest(http_method, path, [], b"", "127.0.0.1"))
+
+    # Then API Gateway's answer is the gateway response: a problem, and no function ran
+    assert response.status == 404
+    assert ("Content-Type", "application/problem+json") in response.headers
+    assert json.loads(response.body)["code"] == "route_not_found"
+    assert lambdas.seen == []
+
+
+@pytest.mark.parametrize("http_method", STANDARD_METHODS)
+def test_an_any_method_serves_the_seven_methods_api_gateway_knows(http_method: str) -> None:
+    lambdas = Lambdas()
+    plane = _methods_plane(lambdas, {"MISSING_AUTHENTICATION_TOKEN": _NOT_FOUND})
+
+    response = plane.handle(HttpRequest(http_method, "/any", [], b"", "127.0.0.1"))
+
+    assert response.status == 200
+    (event,) = lambdas.seen
+    assert event["httpMethod"] == http_method
+
+
+@pytest.mark.parametrize("http_method", OTHER_METHODS)
+def test_an_any_method_does_not_serve_other_method_names(http_method: str) -> None:
+    lambdas = Lambdas()
+    plane = _methods_plane(lambdas, {"MISSING_AUTHENTICATION_TOKEN": _NOT_FOUND})
+
+    response = plane.handle(HttpRequest(http_method, "/any", [], b"", "127.0.0.1"))
+
+    assert response.status == 404
+    assert lambdas.seen == []
+
+
+@pytest.mark.parametrize("http_method", ["TRACE", "get", "ANY", "DELETE"])
+def test_without_a_gateway_response_no_method_is_api_gateways_own_403(http_method: str) -> None:
+    lambdas = Lambdas()
+    plane = _methods_plane(lambdas, {})
+
+    response = plane.handle(HttpRequest(http_method, "/items", [], b"", "127.0.0.1"))
+
+    assert response.status == 403
+    assert json.loads(response.body) == {"message": "Missing Authentication Token"}
+    assert lambdas.seen == []

@@ -154,8 +154,8 @@ def test_a_request_line_past_the_url_limit_is_a_json_414(front: Front) -> None:
 
 @pytest.mark.parametrize(
     "raw",
-    [b"GARBAGE\r\n\r\n", b"GET /items HTTP/9.9\r\n\r\n", b"BREW /pot HTTP/1.1\r\nHost: x\r\n\r\n"],
-    ids=["bad request line", "unsupported version", "unknown method"],
+    [b"GARBAGE\r\n\r\n", b"GET /items HTTP/9.9\r\n\r\n"],
+    ids=["bad request line", "unsupported version"],
 )
 def test_the_standard_librarys_own_refusals_are_json_too(front: Front, raw: bytes) -> None:
     answer = front.exchange(raw)
@@ -163,6 +163,41 @@ def test_the_standard_librarys_own_refusals_are_json_too(front: Front, raw: byte
     assert 400 <= answer.status < 600
     assert answer.headers["content-type"] == "application/json"
     assert "message" in answer.json()
+
+
+@pytest.mark.parametrize(
+    ("method", "target"),
+    [
+        ("TRACE", "/items"),
+        ("CONNECT", "127.0.0.1:443"),
+        ("PROPFIND", "/items"),
+        ("BREW", "/pot"),
+        ("M-SEARCH", "*"),
+        ("get", "/items"),
+        ("Delete", "/items"),
+        ("ANY", "/items"),
+    ],
+)
+def test_every_method_name_reaches_the_api_as_sent(front: Front, method: str, target: str) -> None:
+    # Given any method token (the API decides what it serves, as API Gateway does)
+    front.plane.answer = HttpResponse(404, [("Content-Type", "application/problem+json")], b'{"code":"x"}')
+
+    # When it is sent
+    answer = front.exchange(request(target=target, method=method))
+
+    # Then the API's answer goes out, never the standard library's 501
+    assert answer.status == 404
+    assert answer.headers["content-type"] == "application/problem+json"
+    (seen,) = front.plane.requests
+    assert (seen.method, seen.target) == (method, target)
+
+
+@pytest.mark.parametrize("method", ["G(T", "GET;", "G@T", 'GE"T', "G\u00e9T", "GET,POST"])
+def test_a_method_that_is_not_a_token_is_a_json_400(front: Front, method: str) -> None:
+    answer = front.exchange(request(method=method))
+
+    _api_gateway_error(answer, 400)
+    assert front.plane.requests == []
 
 
 # -- body framing -------------------------------------------------------------------------------------
