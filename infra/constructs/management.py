@@ -30,7 +30,7 @@ class ManagementApi(Construct):
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         # Clients, keys, certificates, issuers, the denylist, gateways, routes, versions and audit
-        # events: item reads and writes (in transactions) and the listing index.
+        # events: item reads and writes (in transactions) and the listing indexes.
         function.add_to_role_policy(
             iam.PolicyStatement(
                 actions=[
@@ -42,7 +42,11 @@ class ManagementApi(Construct):
                     "dynamodb:BatchWriteItem",
                     "dynamodb:ConditionCheckItem",
                 ],
-                resources=[data.table.table_arn, f"{data.table.table_arn}/index/GSI1"],
+                resources=[
+                    data.table.table_arn,
+                    f"{data.table.table_arn}/index/GSI1",
+                    f"{data.table.table_arn}/index/GSI2",  # every key across clients
+                ],
             )
         )
         data.grant_table_key(function, write=True)

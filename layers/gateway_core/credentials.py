@@ -11,6 +11,7 @@ import secrets
 from typing import Any
 
 KEY_PREFIX = "gk"
+ALL_KEYS_PARTITION = "KEYS"
 MIN_KEY_LENGTH = 32
 
 
@@ -46,6 +47,10 @@ def api_key_items(record: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any
     lookup.update(key_lookup_key(record["key_hash"]))
     lookup["GSI1PK"] = {"S": f"CLIENT#{record['client_id']}#KEYS"}
     lookup["GSI1SK"] = {"S": f"{record['created_at']}#{record['key_id']}"}
+    # Every key, newest first (the admins' listing across clients); every write of the whole item
+    # adds it, so a key stored before this index joins the listing on its next change.
+    lookup["GSI2PK"] = {"S": ALL_KEYS_PARTITION}
+    lookup["GSI2SK"] = lookup["GSI1SK"]
     pointer = {**pointer_key(record["key_id"]), "key_hash": {"S": record["key_hash"]}}
     return lookup, pointer
 

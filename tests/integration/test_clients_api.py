@@ -552,3 +552,83 @@ def test_given_debug_logging_when_clients_are_registered_rotated_and_read_then_n
         assert secret not in logs
         assert secret not in read.text
         assert secret not in listed.text
+
+
+# --- keys across clients -------------------------------------------------------------------------
+
+
+def _create_key(api: Api, client_id: str, name: str) -> str:
+    _next_millisecond()
+    reply = api.call("POST", "/api/v1/gateway/keys", {"client_id": client_id, "name": name})
+    assert reply.status == 201, reply.text
+    key_id: str = reply.json["key_id"]
+    return key_id
+
+
+def test_given_keys_of_several_clients_when_listed_without_a_client_then_all_newest_first_paged(api: Api) -> None:
+    # Given: keys of two clients, interleaved
+    first, second = api.register().json["client_id"], api.register(name="Beta Payroll").json["client_id"]
+    created = [
+        _create_key(api, first, "a1"),
+        _create_key(api, second, "b1"),
+        _create_key(api, first, "a2"),
+        _create_key(api, second, "b2"),
+    ]
+
+    # When: listed across clients, two a page
+    page_one = api.call("GET", "/api/v1/gateway/keys", query={"limit": "2"})
+    cursor = page_one.json["next_cursor"]
+    page_two = api.call("GET", "/api/v1/gateway/keys", query={"limit": "2", "cursor": cursor})
+    everything = api.call("GET", "/api/v1/gateway/keys").json
+
+    # Then: every key, newest first, split across the pages; a client's own listing is unchanged
+    assert page_one.status == 200, page_one.text
+    listed = [k["key_id"] for k in page_one.json["items"] + page_two.json["items"]]
+    assert listed == list(reversed(created))
+    assert [k["key_id"] for k in everything["items"]] == list(reversed(created))
+    assert everything["next_cursor"] is None
+    assert all("api_key" not in k for k in everything["items"])
+    own = api.call("GET", "/api/v1/gateway/keys", query={"client_id": first}).json["items"]
+    assert [k["key_id"] for k in own] == [created[2], created[0]]
+
+
+@pytest.mark.parametrize("other_list", ["/api/v1/clients", "/api/v1/gateway/keys?client_id"])
+def test_given_a_cursor_of_another_list_when_listing_all_keys_then_400_invalid_cursor(
+    api: Api, other_list: str
+) -> None:
+    # Given: a cursor a different listing issued
+    client_id = api.register().json["client_id"]
+    api.register(name="Beta Payroll")
+    _create_key(api, client_id, "a1")
+    _create_key(api, client_id, "a2")
+    if other_list.endswith("client_id"):
+        cursor = api.call("GET", "/api/v1/gateway/keys", query={"client_id": client_id, "limit": "1"})
+    else:
+        cursor = api.call("GET", "/api/v1/clients", query={"limit": "1"})
+    assert cursor.json["next_cursor"]
+
+    # When
+    reply = api.call("GET", "/api/v1/gateway/keys", query={"limit": "1", "cursor": cursor.json["next_cursor"]})
+
+    # Then
+    _assert_problem(reply, 400, "invalid_cursor")
+
+
+def test_given_a_key_stored_before_the_listing_index_when_it_next_changes_then_it_joins_the_listing(
+    api: Api, dynamodb: Any
+) -> None:
+    # Given: a key whose item lacks the across-clients index attributes (written before them)
+    client_id = api.register().json["client_id"]
+    key_id = _create_key(api, client_id, "legacy")
+    lookup = next(i for i in _items(dynamodb) if i["PK"]["S"].startswith("APIKEY#"))
+    dynamodb.update_item(
+        TableName=TABLE, Key={"PK": lookup["PK"], "SK": lookup["SK"]}, UpdateExpression="REMOVE GSI2PK, GSI2SK"
+    )
+    assert api.call("GET", "/api/v1/gateway/keys").json["items"] == []
+
+    # When: the key is changed
+    changed = api.call("PUT", f"/api/v1/gateway/keys/{key_id}", {"name": "renamed"})
+
+    # Then: the write backfills it
+    assert changed.status == 200, changed.text
+    assert [k["key_id"] for k in api.call("GET", "/api/v1/gateway/keys").json["items"]] == [key_id]

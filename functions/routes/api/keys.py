@@ -1,4 +1,4 @@
-"""/api/v1/gateway/keys: create (shown once), list by client, read, change, revoke, rotate.
+"""/api/v1/gateway/keys: create (shown once), list (by client or all), read, change, revoke, rotate.
 Every operation needs the `admin` scope; changes that narrow access flush the authorizer cache."""
 
 from __future__ import annotations
@@ -76,14 +76,24 @@ def create_key(body: KeyCreate) -> Response[KeyWithSecret]:
     return Response(status_code=201, content_type="application/json", body=out, headers=headers)
 
 
-@router.get("/api/v1/gateway/keys", tags=["keys"], summary="A client's keys, newest first (prefix and last four only)")
+@router.get(
+    "/api/v1/gateway/keys",
+    tags=["keys"],
+    summary="Keys of one client, or of every client, newest first (prefix and last four only)",
+)
 def list_keys(
-    client_id: Annotated[str, Query(min_length=1, max_length=100)],
+    client_id: Annotated[
+        str | None, Query(min_length=1, max_length=100, description="Absent: every client's keys")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 25,
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> KeyPage:
     actor(router.current_event, required_scope=ADMIN)
-    items, next_cursor = _stores()[0].list_for_client(client_id, limit, cursor)
+    store = _stores()[0]
+    if client_id is None:
+        items, next_cursor = store.list_all(limit, cursor)
+    else:
+        items, next_cursor = store.list_for_client(client_id, limit, cursor)
     return KeyPage(items=[_out(k) for k in items], next_cursor=next_cursor)
 
 

@@ -1,5 +1,5 @@
 """API keys in DynamoDB: the lookup item at `APIKEY#<sha256>` (the authorizer's one GetItem), a
-pointer `KEY#<id>` to find it by id, the client's keys on GSI1. Changes are transactions with
+pointer `KEY#<id>` to find it by id, the client's keys on GSI1, every key on GSI2 (`GSI2PK=KEYS`). Changes are transactions with
 their audit event and a condition on the version read."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from functions.routes.logic.catalog import RateLimits
 from functions.routes.logic.clients import Client, ConcurrentChange
 from functions.routes.logic.keys import ApiKey
 from gateway_core.audit import Actor, audit_put
-from gateway_core.credentials import api_key_items, key_lookup_key, pointer_key
+from gateway_core.credentials import ALL_KEYS_PARTITION, api_key_items, key_lookup_key, pointer_key
 
 _deserializer = TypeDeserializer()
 _FIELDS = tuple(ApiKey.__dataclass_fields__)
@@ -98,6 +98,10 @@ class DynamoKeyStore:
         items, next_cursor = gsi1_page(self.dynamodb, self.table, f"CLIENT#{client_id}#KEYS", limit, cursor)
         return [_key(i) for i in items], next_cursor
 
+    def list_all(self, limit: int, cursor: str | None) -> tuple[list[ApiKey], str | None]:
+        items, next_cursor = gsi1_page(self.dynamodb, self.table, ALL_KEYS_PARTITION, limit, cursor, index="GSI2")
+        return [_key(i) for i in items], next_cursor
+
     def replace(self, before: ApiKey, after: ApiKey, action: str, actor: Actor) -> None:
         self._write([self._put_versioned(before, after), self._audit(actor, action, before, after)], after.key_id)
 
@@ -123,7 +127,7 @@ class DynamoKeyStore:
                     Key=key_lookup_key(key.key_hash),
                     UpdateExpression=(
                         "SET client_status = :s, client_expires_at = :e, ip_allowlist = :ips, tier = :t,"
-                        " client_allowed_scopes = :scopes"
+                        " client_allowed_scopes = :scopes, GSI2PK = :all, GSI2SK = :created"
                     ),
                     ExpressionAttributeValues={
                         ":s": {"S": status or client.status},
@@ -131,6 +135,9 @@ class DynamoKeyStore:
                         ":ips": {"L": [{"S": c} for c in client.ip_allowlist]},
                         ":t": {"S": client.tier},
                         ":scopes": {"L": [{"S": s} for s in client.allowed_scopes]},
+                        # Backfills the listing across clients for keys stored before it.
+                        ":all": {"S": ALL_KEYS_PARTITION},
+                        ":created": {"S": f"{key.created_at}#{key.key_id}"},
                     },
                     ConditionExpression="attribute_exists(PK)",
                 )

@@ -44,13 +44,14 @@ def gsi1_page(
     cursor: str | None,
     *,
     status: str | None = None,
+    index: str = "GSI1",
 ) -> tuple[list[dict[str, Any]], str | None]:
-    """One page of a GSI1 partition, newest first (GSI1SK starts with the creation time), with
-    an optional filter on `status`; returns the raw items and the next cursor."""
+    """One page of a GSI1 (or `index`) partition, newest first (its sort key starts with the
+    creation time), with an optional filter on `status`; returns the raw items and the next cursor."""
     request: dict[str, Any] = {
         "TableName": table,
-        "IndexName": "GSI1",
-        "KeyConditionExpression": "GSI1PK = :pk",
+        "IndexName": index,
+        "KeyConditionExpression": f"{index}PK = :pk",
         "ExpressionAttributeValues": {":pk": {"S": partition}},
         "ScanIndexForward": False,
         "Limit": limit,
@@ -61,7 +62,7 @@ def gsi1_page(
         request["ExpressionAttributeValues"][":status"] = {"S": status}
     if cursor:
         start = decode_cursor(cursor)
-        if start.get("GSI1PK", {}).get("S") != partition:
+        if start.get(f"{index}PK", {}).get("S") != partition:
             # A cursor of another list: DynamoDB would refuse it with a 500-worthy error.
             raise BadRequest("The cursor is not one this list issued.", code="invalid_cursor")
         request["ExclusiveStartKey"] = start
