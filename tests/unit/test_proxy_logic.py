@@ -886,7 +886,7 @@ def test_a_caller_body_that_is_not_json_is_400_when_a_template_needs_it() -> Non
     h = harness([route])
     response = h.call("POST", "/payments", body=b"{not json", headers={"Content-Type": "application/json"})
     assert response.status == 400
-    assert problem(response)["code"] == "invalid_json"
+    assert problem(response)["code"] == "invalid_body"
     assert h.upstream.calls == []
 
 

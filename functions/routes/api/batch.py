@@ -20,6 +20,7 @@ from functions.routes.logic.proxy import (
     ProxyCaller,
     ProxyRequest,
     ProxyResponse,
+    header_values,
     hops_passed,
 )
 from functions.routes.logic.transform.jsonio import dumps_json, loads_json
@@ -111,7 +112,9 @@ def _answer(sub_id: str, response: ProxyResponse) -> dict[str, Any]:
             body = response.body.decode("utf-8")
         except UnicodeDecodeError:
             body = base64.b64encode(response.body).decode()
-    return {"id": sub_id, "status": response.status, "headers": response.headers, "body": body}
+    # One member per header: a repeated one (two `Link`s) as its values joined, as HTTP allows.
+    headers = {name: ", ".join(values) for name, values in header_values(response).items()}
+    return {"id": sub_id, "status": response.status, "headers": headers, "body": body}
 
 
 def _wire_size(answer: dict[str, Any]) -> int:

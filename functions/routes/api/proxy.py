@@ -42,7 +42,15 @@ def _key_limits(value: str) -> Limits | None:
 
 
 class ProxiedReply(Reply):
-    """An upstream's answer, whatever its bytes."""
+    """An upstream's answer, whatever its bytes, with every value of a repeated header."""
+
+    __slots__ = ("more_headers",)
+
+    def __init__(
+        self, status: int, headers: dict[str, str], body: bytes, more_headers: tuple[tuple[str, str], ...] = ()
+    ) -> None:
+        super().__init__(status, headers, body)
+        self.more_headers = more_headers
 
     def result(self) -> dict[str, Any]:
         body = self.body.encode() if isinstance(self.body, str) else self.body
@@ -51,11 +59,24 @@ class ProxiedReply(Reply):
         except UnicodeDecodeError:
             # Binary answers reach clients as bytes only when the API lists binary media types.
             text, encoded = base64.b64encode(body).decode(), True
-        return {"statusCode": self.status, "headers": self.headers, "body": text, "isBase64Encoded": encoded}
+        # A repeated header goes in multiValueHeaders alone: API Gateway merges the two maps, so a
+        # name in both would send its first value twice.
+        multi: dict[str, list[str]] = {}
+        for name, value in self.more_headers:
+            if name in self.headers:
+                multi.setdefault(name, [self.headers[name]]).append(value)
+        single = {name: value for name, value in self.headers.items() if name not in multi}
+        return {
+            "statusCode": self.status,
+            "headers": single,
+            "multiValueHeaders": multi,
+            "body": text,
+            "isBase64Encoded": encoded,
+        }
 
 
 def to_reply(response: ProxyResponse) -> Reply:
-    return ProxiedReply(response.status, response.headers, response.body)
+    return ProxiedReply(response.status, response.headers, response.body, response.more_headers)
 
 
 def handle(request: Request, proxy: Proxy) -> Reply:

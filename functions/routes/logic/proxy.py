@@ -146,6 +146,10 @@ _NOT_RETURNED = frozenset(
         "content-encoding",
         "set-cookie",
         "trailer",
+        # API Gateway writes its own Date (one per answer); the upstream's Server names software
+        # callers have no business knowing (and would be a second Server beside the front's).
+        "date",
+        "server",
         # Ours describe the gateway's limits; an upstream's own would contradict them.
         "ratelimit",
         "ratelimit-policy",
@@ -215,8 +219,32 @@ class ProxyRequest(NamedTuple):
 
 class ProxyResponse(NamedTuple):
     status: int
-    headers: dict[str, str]
+    headers: dict[str, str]  # one value per name: the first (or only) one
     body: bytes
+    # Further values of names in `headers`, in the order the upstream sent them (two `Link`s, two
+    # `Vary`s): they reach the caller as multi-value headers.
+    more_headers: tuple[tuple[str, str], ...] = ()
+
+
+def header_values(response: ProxyResponse) -> dict[str, list[str]]:
+    """Every header of an answer with all its values, in order."""
+    out = {name: [value] for name, value in response.headers.items()}
+    for name, value in response.more_headers:
+        if name in out:
+            out[name].append(value)
+    return out
+
+
+def _split_values(pairs: list[tuple[str, str]]) -> tuple[dict[str, str], tuple[tuple[str, str], ...]]:
+    """Header pairs as `headers` (first value per name) and `more_headers` (the rest)."""
+    first: dict[str, str] = {}
+    more: list[tuple[str, str]] = []
+    for name, value in pairs:
+        if name in first:
+            more.append((name, value))
+        else:
+            first[name] = value
+    return first, tuple(more)
 
 
 class _Exchange:
@@ -299,12 +327,22 @@ class Proxy:
         response.headers.update(exchange.headers)
         vary = exchange.cors.pop("Vary", None)
         response.headers.update(exchange.cors)
-        if vary:
-            upstream_vary = response.headers.get("Vary", "")
-            listed = {v.strip().lower() for v in upstream_vary.split(",")}
-            if vary.lower() not in listed:
-                response.headers["Vary"] = f"{upstream_vary}, {vary}" if upstream_vary else vary
         response.headers["X-Request-Id"] = exchange.correlation
+        # A header the gateway sets replaces every value the upstream gave it.
+        ours = {*exchange.headers, *exchange.cors, "X-Request-Id"}
+        more = tuple((k, v) for k, v in response.more_headers if k not in ours)
+        if vary:
+            listed = {
+                v.strip().lower()
+                for value in [response.headers.get("Vary", ""), *(v for k, v in more if k == "Vary")]
+                for v in value.split(",")
+            }
+            if vary.lower() not in listed:
+                if "Vary" in response.headers:
+                    more += (("Vary", vary),)
+                else:
+                    response.headers["Vary"] = vary
+        response = response._replace(more_headers=more)
         record = exchange.record
         record.status_code = response.status
         record.response_size = len(response.body)
@@ -361,7 +399,8 @@ class Proxy:
             if hit is not None:
                 exchange.headers["X-Cache"] = "HIT"
                 exchange.headers["Age"] = str(max(0, int(route.cache_ttl_seconds - (hit.expires_at - self.clock()))))
-                return ProxyResponse(hit.status, dict(hit.headers), hit.body)
+                first, more = _split_values(hit.headers)
+                return ProxyResponse(hit.status, first, hit.body, more)
             exchange.headers["X-Cache"] = "MISS"
         context = _context(request, params, exchange.correlation)
         answer, target = self._call(route, settings, compiled, request, params, context, exchange, caller_key)
@@ -379,7 +418,7 @@ class Proxy:
                     cache_key,
                     CachedAnswer(
                         response.status,
-                        list(response.headers.items()),
+                        [*response.headers.items(), *response.more_headers],
                         response.body,
                         self.clock() + route.cache_ttl_seconds,
                     ),
@@ -719,6 +758,7 @@ def _upstream_request(
     for name in request.headers.get("connection", "").split(","):
         headers.pop(name.strip().lower(), None)
     needs_body = route.protocol != "rest" or (transform is not None and transform.body is not None)
+    _require_body(_body_templates(route), request, context)
     full = _resolved(context) if needs_body or _mentions_body(transform) else {**context, "body": None}
     if transform is not None and transform.headers:
         from functions.routes.logic.transform.rules import apply_header_rules
@@ -763,6 +803,58 @@ def _upstream_request(
     return method, headers, body
 
 
+def _body_templates(route: DeployedRoute) -> list[Any]:
+    """The templates that build what goes upstream from the caller's body."""
+    if route.protocol == "graphql":
+        return [route.graphql.variables] if route.graphql is not None and route.graphql.variables is not None else []
+    transform = route.request_transform
+    return [transform.body] if transform is not None and transform.body is not None else []
+
+
+_BODY_MEDIA = ("", "application/json", "application/x-www-form-urlencoded")
+
+
+def _require_body(templates: list[Any], request: ProxyRequest, context: dict[str, Any]) -> None:
+    """A 400 before anything is sent when the body lacks what the templates read (fields without
+    a `default`): `invalid_body` for no body or one that is not JSON (or a form), `missing_field`
+    naming the JSON path of every field it lacks. Otherwise upstream would get nulls."""
+    from functions.routes.logic.transform.templates import body_reads, json_path, missing_fields
+
+    reads = [read for template in templates for read in body_reads(template)]
+    if not reads:
+        return
+    wanted = ", ".join(json_path(read) for read in reads)
+    if not request.body:
+        raise BadRequest(f"This route reads {wanted} from a JSON body; none was sent.", code="invalid_body")
+    media = (request.headers.get("content-type") or "").split(";", 1)[0].strip().lower()
+    if media not in _BODY_MEDIA and not media.endswith("+json"):
+        raise BadRequest(f"This route reads {wanted} from a JSON body, not {media[:80]}.", code="invalid_body")
+    lazy = context.get("body")
+    try:
+        body = lazy.value() if isinstance(lazy, _LazyBody) else lazy
+    except GatewayError as error:
+        raise BadRequest(f"This route reads {wanted} from a JSON body: {error.detail}", code="invalid_body") from error
+    if any(read and isinstance(read[0], str) for read in reads) and not isinstance(body, dict):
+        raise BadRequest(
+            f"This route reads {wanted} from a JSON object; the body is {_json_kind(body)}.", code="invalid_body"
+        )
+    missing = missing_fields(body, reads)
+    if missing:
+        raise BadRequest(f"The body lacks {', '.join(missing)}.", code="missing_field", extensions={"missing": missing})
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, str):
+        return "a string"
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    return "a number"
+
+
 def _forwardable(transform: Any) -> frozenset[str]:
     """The allowlist, and the caller's headers the route's rules rename (the route named them)."""
     renamed = (transform.headers or {}).get("rename") if transform is not None else None
@@ -803,7 +895,8 @@ def _respond(
             value = jsonio.loads_json(answer.body)
         except GatewayError as error:
             raise UpstreamError("The upstream's JSON could not be read.", code="upstream_unreadable") from error
-    headers = {k: v for k, v in upstream_headers.items() if k not in _NOT_RETURNED and not k.startswith(_OURS)}
+    returned = [(k.lower(), v) for k, v in answer.headers]
+    headers, more = _split_values([(k, v) for k, v in returned if k not in _NOT_RETURNED and not k.startswith(_OURS)])
     if value is not _NOTHING:
         if media is None:
             raise _not_acceptable()
@@ -821,8 +914,28 @@ def _respond(
     if transform is not None and transform.headers:
         from functions.routes.logic.transform.rules import apply_header_rules
 
-        headers = apply_header_rules(headers, transform.headers, {**context, "body": None, "headers": upstream_headers})
-    return ProxyResponse(status, {_title(k): v for k, v in _for_callers(headers).items()}, body)
+        ruled = apply_header_rules(headers, transform.headers, {**context, "body": None, "headers": upstream_headers})
+        more = _more_after_rules(headers, more, ruled, transform.headers)
+        headers = ruled
+    kept = _for_callers(headers)
+    # A value the gateway rendered itself (content-type) or dropped has no further upstream values.
+    more = tuple((_title(k), v) for k, v in more if k in kept and k != "content-type" and _for_callers({k: v}))
+    return ProxyResponse(status, {_title(k): v for k, v in kept.items()}, body, more)
+
+
+def _more_after_rules(
+    before: dict[str, str], more: tuple[tuple[str, str], ...], after: dict[str, str], rules: dict[str, Any]
+) -> tuple[tuple[str, str], ...]:
+    """The further values of repeated headers once the route's rules ran: a rule acts on the whole
+    header, so `remove` and `add` take every value, and `rename` moves them all."""
+    renamed = {old.lower(): new.lower() for old, new in (rules.get("rename") or {}).items() if old.lower() in before}
+    out: list[tuple[str, str]] = []
+    for name, value in more:
+        name = renamed.get(name, name)
+        first = before.get(next((old for old, new in renamed.items() if new == name), name))
+        if after.get(name) is not None and after.get(name) == first:
+            out.append((name, value))
+    return tuple(out)
 
 
 _NOTHING: Any = object()

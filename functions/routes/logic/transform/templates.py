@@ -277,6 +277,48 @@ def secret_references(template: Any) -> frozenset[str]:
     return frozenset(str(e.path[1]) for e in _expressions(template) if e.path is not None and e.path[0] == "secrets")
 
 
+def body_reads(template: Any) -> list[tuple[str | int, ...]]:
+    """The fields of the request body a template needs (paths below `body`; `()` for the whole
+    body), in order: every `body` expression without a `default` filter, which is how a template
+    says a field is optional."""
+    found: list[tuple[str | int, ...]] = []
+    for expression in _expressions(template):
+        path = expression.path
+        optional = any(f.name == "default" for f in expression.filters)
+        if path and path[0] == "body" and not optional and path[1:] not in found:
+            found.append(path[1:])
+    return found
+
+
+def missing_fields(body: Any, reads: list[tuple[str | int, ...]]) -> list[str]:
+    """The JSON paths (`$.payee.iban`, `$.items[0].sku`) of the fields in `reads` the body lacks.
+    A member sent as null is there: the caller said so."""
+    missing: list[str] = []
+    for path in reads:
+        value: Any = body
+        for part in path:
+            in_object = isinstance(value, dict) and isinstance(part, str) and part in value
+            in_array = isinstance(value, list) and isinstance(part, int) and -len(value) <= part < len(value)
+            if in_object or in_array:
+                value = value[part]
+            else:
+                missing.append(json_path(path))
+                break
+    return missing
+
+
+def json_path(path: tuple[str | int, ...]) -> str:
+    out = "$"
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", part):
+            out += f".{part}"
+        else:
+            out += "[" + dumps_json(part).decode() + "]"
+    return out
+
+
 def holds_literal(source: str) -> bool:
     """Whether an expression carries a value written into it: a literal (`{{ "abc" }}`) or a
     filter argument (`default("abc")`), rather than only a path into the context."""
