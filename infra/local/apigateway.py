@@ -429,7 +429,8 @@ class RestApiDataPlane:
                 raise GatewayFailure("INTEGRATION_FAILURE", "Malformed Lambda proxy response")
             headers.extend((str(name), str(v)) for v in values)
         for name, value in single.items():
-            if name not in multi:
+            # API Gateway merges both maps into one list; a pair in both appears once.
+            if str(value) not in [str(v) for v in multi.get(name, [])]:
                 headers.append((str(name), str(value)))
         if not all(valid_header(name, value) for name, value in headers):
             # API Gateway answers a proxy response it cannot turn into HTTP as a malformed one.

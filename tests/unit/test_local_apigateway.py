@@ -164,6 +164,38 @@ def test_a_function_answer_with_a_header_http_cannot_carry_is_a_502(answer: dict
     assert all("\r" not in v and "\n" not in v for _, v in response.headers)
 
 
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        ({"multiValueHeaders": {"Link": ["<a>", "<b>"]}}, [("Link", "<a>"), ("Link", "<b>")]),
+        (
+            {"headers": {"Link": "<a>"}, "multiValueHeaders": {"Link": ["<a>", "<b>"]}},
+            [("Link", "<a>"), ("Link", "<b>")],
+        ),
+        (
+            {"headers": {"Link": "<c>"}, "multiValueHeaders": {"Link": ["<a>", "<b>"]}},
+            [("Link", "<a>"), ("Link", "<b>"), ("Link", "<c>")],
+        ),
+        (
+            {"headers": {"Etag": '"1"'}, "multiValueHeaders": {"Vary": ["Accept", "Prefer"]}},
+            [("Vary", "Accept"), ("Vary", "Prefer"), ("Etag", '"1"')],
+        ),
+    ],
+)
+def test_headers_and_multi_value_headers_merge_into_one_list_with_each_pair_once(
+    answer: dict[str, Any], expected: list[tuple[str, str]]
+) -> None:
+    # API Gateway's documented rule: both maps merge into a single list; a key-value pair in both
+    # appears once (from multiValueHeaders).
+    plane = _plane(Lambdas(answer={"statusCode": 200, "body": "", **answer}), authorized=False)
+
+    response = plane.handle(HttpRequest("GET", "/items", [], b"", "127.0.0.1"))
+
+    assert response.status == 200
+    names = {name.lower() for name, _ in expected}
+    assert [(k, v) for k, v in response.headers if k.lower() in names] == expected
+
+
 # -- methods: which one serves a request, as API Gateway picks it ---------------------------------
 
 # The template's MISSING_AUTHENTICATION_TOKEN gateway response (infra/constructs/api.py), in short.
