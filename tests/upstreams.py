@@ -43,6 +43,7 @@ class Reply:
     body: bytes = b""
     content_type: str = "application/json"
     headers: dict[str, str] = field(default_factory=dict)
+    more_headers: list[tuple[str, str]] = field(default_factory=list)  # sent after, names may repeat
 
 
 def json_reply(status: int, value: Any, **headers: str) -> Reply:
@@ -108,7 +109,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(reply.status)
         self.send_header("Content-Type", reply.content_type)
         self.send_header("Content-Length", str(len(reply.body)))
-        for name, value in reply.headers.items():
+        for name, value in [*reply.headers.items(), *reply.more_headers]:
             self.send_header(name, value)
         self.end_headers()
         if self.command != "HEAD":

@@ -33,6 +33,7 @@ INSIDE = [
     "/\\10.0.0.5/",
     "http:192.168.0.1/",
 ]
+LINKS = ['</p?page=2>; rel="next"', '</p?page=9>; rel="last"']
 UPSTREAM_CORS = {
     "Access-Control-Allow-Origin": "*",
     "Access-Control-Allow-Credentials": "true",
@@ -66,6 +67,8 @@ def _answers() -> dict[str, Reply | Any]:
         "/answer/cors": json_reply(200, {"ok": True}, **UPSTREAM_CORS),
         "/answer/public-redirect": Reply(302, b"", "text/plain", {"Location": "https://partner.example/next"}),
         "/answer/created": Reply(201, BODY, "application/json", {"Location": "/orders/5"}),
+        # BaseHTTPRequestHandler sends its own Server and Date before these.
+        "/answer/links": Reply(200, BODY, "application/json", {}, [("Link", LINKS[0]), ("Link", LINKS[1])]),
     }
     for index, location in enumerate(INSIDE):
         replies[f"/answer/redirect-{index}"] = Reply(302, b"", "text/plain", {"Location": location})
@@ -92,6 +95,17 @@ def routes(gateway: RunningGateway, upstream: ScriptedUpstream) -> dict[str, str
         "seg": {"method": "GET", "path": "/seg/{id}", "upstream_path": "/v1/accounts/{id}/public"},
         "files": {"method": "GET", "path": "/files/{key+}", "upstream_path": "/v1/files/{key+}"},
         "headers": {"method": "GET", "path": "/headers"},
+        "pay": {
+            "method": "POST",
+            "path": "/pay",
+            "request_transform": {
+                "body": {
+                    "amount": "{{ body.amount }}",
+                    "iban": "{{ body.payee.iban }}",
+                    "memo": "{{ body.memo | default(null) }}",
+                }
+            },
+        },
         "answer": {"method": "GET", "path": "/answer/{case}", "upstream_path": "/answer/{case}", "timeout_seconds": 20},
         # Each loop has a target of its own, so their 508s open no circuit the other depends on.
         "loop": {"method": "GET", "path": "/loop", "upstream_path": "/hard/loop", "target": gateway.base_url + "/gw"},
@@ -436,3 +450,56 @@ def test_upstream_urls_that_are_not_canonical_or_special_purpose_are_422_on_crea
         )
         assert updated.status_code == 422, updated.text
         assert re.search(r"not a canonical|private, loopback", updated.text), updated.text
+
+
+# -- 4. what a caller gets back, and what a body template needs ---------------------------------------
+
+# A caller address of these tests' own: anonymous callers are limited per address (30 a minute),
+# and the module's other tests spend 127.0.0.1's share.
+OWN_ADDRESS = "127.0.0.7"
+
+
+def test_repeated_upstream_headers_all_arrive_with_one_date_and_no_upstream_server(
+    gateway: RunningGateway, upstream: ScriptedUpstream, routes: dict[str, str]
+) -> None:
+    parts = urlsplit(gateway.base_url)
+    connection = http.client.HTTPConnection(
+        parts.hostname or "127.0.0.1", parts.port, timeout=60, source_address=(OWN_ADDRESS, 0)
+    )
+    try:
+        connection.request("GET", BASE + "/answer/links")
+        response = connection.getresponse()
+        assert response.status == 200, response.read()
+        pairs = [(name.lower(), value) for name, value in response.getheaders()]
+        response.read()
+    finally:
+        connection.close()
+    assert [v for k, v in pairs if k == "link"] == LINKS
+    assert len([v for k, v in pairs if k == "date"]) == 1
+    assert len([v for k, v in pairs if k == "server"]) <= 1
+
+
+BAD_BODIES = [
+    (b"", "application/json", "invalid_body"),
+    (b'{"amount": "1.00", "payee": {"iban": "DE1"}}', "text/plain", "invalid_body"),
+    (b'{"amount": ', "application/json", "invalid_body"),
+    (b'[{"amount": "1.00"}]', "application/json", "invalid_body"),
+    (b'{"amount": "1.00", "payee": {}}', "application/json", "missing_field"),
+]
+
+
+def test_a_body_template_route_refuses_a_body_it_cannot_read_and_sends_nothing(
+    gateway: RunningGateway, upstream: ScriptedUpstream, routes: dict[str, str]
+) -> None:
+    before = upstream.count
+    with gateway.client(transport=httpx.HTTPTransport(local_address=OWN_ADDRESS)) as client:
+        for body, content_type, code in BAD_BODIES:
+            response = client.post(BASE + "/pay", content=body, headers={"Content-Type": content_type})
+            assert response.status_code == 400, (body, response.text)
+            assert response.headers["content-type"] == "application/problem+json"
+            assert response.json()["code"] == code, (body, response.text)
+        assert response.json()["missing"] == ["$.payee.iban"]
+        assert upstream.count == before
+        sent = client.post(BASE + "/pay", content=b'{"amount": 12.50, "payee": {"iban": "DE1"}}')
+    assert sent.status_code == 200, sent.text
+    assert upstream.requests[-1].body == b'{"amount":12.50,"iban":"DE1","memo":null}'

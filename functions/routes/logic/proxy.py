@@ -818,6 +818,8 @@ def _require_body(templates: list[Any], request: ProxyRequest, context: dict[str
     """A 400 before anything is sent when the body lacks what the templates read (fields without
     a `default`): `invalid_body` for no body or one that is not JSON (or a form), `missing_field`
     naming the JSON path of every field it lacks. Otherwise upstream would get nulls."""
+    if not templates:
+        return  # a pass-through route: no template module to import on its cold start
     from functions.routes.logic.transform.templates import body_reads, json_path, missing_fields
 
     reads = [read for template in templates for read in body_reads(template)]
