@@ -18,7 +18,7 @@ LAMBDA_PLATFORM = "manylinux2014_x86_64"
 FUNCTION_NAMES = ("authorizer", "routes", "integrations", "webhooks", "marketdata")
 
 # The Lambda functions: (name, code folder, handler module), one per job. A folder may hold
-# several: functions/authorizer holds four authorizers sharing one core, functions/routes the data
+# several: functions/authorizer holds five authorizers sharing one core, functions/routes the data
 # plane, the management API, the OAuth2 server and the health checks. Each is its own function so
 # each has its own role and its cold start imports only its own path (the API key check never
 # loads PyJWT; the data plane never loads the resolver, pydantic or the OpenAPI machinery).
@@ -27,6 +27,7 @@ LAMBDA_FUNCTIONS = (
     ("jwt_authorizer", "authorizer", "jwt_handler"),
     ("mtls_authorizer", "authorizer", "mtls_handler"),
     ("gateway_authorizer", "authorizer", "gateway_handler"),
+    ("admin_authorizer", "authorizer", "admin_handler"),  # the admin API: an API key or a bearer token
     ("proxy", "routes", "proxy_handler"),  # /gw, /gw/{proxy+}, POST /api/v1/batch
     ("management", "routes", "management_handler"),  # the admin API, whoami, /api/v1/docs
     ("oauth", "routes", "oauth_handler"),  # token, JWKS, discovery: the only token signer

@@ -22,6 +22,7 @@ _FUNCTION_ROLES = [
         "JwtAuthorizer",
         "MtlsAuthorizer",
         "GatewayAuthorizer",
+        "AdminAuthorizer",
         "Proxy",
         "Management",
         "Oauth",

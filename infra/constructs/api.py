@@ -290,6 +290,17 @@ class RestApi(Construct):
             identity_sources=[],
             results_cache_ttl=Duration.seconds(0),
         )
+        # The admin API's: an API key or a bearer token (OAuth2 client credentials). Both cannot
+        # be identity sources (API Gateway would answer 401 unless both were sent), and without
+        # identity sources the cache must be off: each admin request reads the credential's
+        # current state, so a suspension or a removed scope applies to the next request.
+        self.admin_authorizer = apigw.RequestAuthorizer(
+            self,
+            "AdminAuthorizer",
+            handler=functions["admin_authorizer"],
+            identity_sources=[],
+            results_cache_ttl=Duration.seconds(0),
+        )
         # One invoke permission per function for the whole API, not one per method: Lambda's
         # resource policy is capped at 20 KB, which per-method statements (stage and test-invoke
         # for each of dozens of methods) overflow at deploy time. A template test guards it.
@@ -330,7 +341,7 @@ class RestApi(Construct):
         def authorized(
             resource: apigw.IResource, http_method: str, authorizer: apigw.IAuthorizer | None = None
         ) -> None:
-            method(resource, http_method, "management", authorizer or self.api_key_authorizer)
+            method(resource, http_method, "management", authorizer or self.admin_authorizer)
 
         v1 = self.api.root.add_resource("api").add_resource("v1")
         gateway = v1.add_resource("gateway")
@@ -343,7 +354,7 @@ class RestApi(Construct):
             method(well_known.add_resource(document), "GET", "oauth")
 
         whoami = v1.add_resource("whoami")
-        authorized(whoami, "GET")
+        authorized(whoami, "GET", self.api_key_authorizer)
         authorized(whoami.add_resource("token"), "GET", self.jwt_authorizer)
         authorized(whoami.add_resource("certificate"), "GET", self.mtls_authorizer)
         clients = v1.add_resource("clients")

@@ -1,4 +1,4 @@
-"""The four Lambda authorizers' roles: one GetItem per check, each narrowed to the item kinds that
+"""The five Lambda authorizers' roles: one GetItem per check, each narrowed to the item kinds that
 authorizer reads (`dynamodb:LeadingKeys`), and the API key authorizers' hourly last-use stamp."""
 
 from __future__ import annotations
@@ -19,11 +19,13 @@ READS = {
     "mtls_authorizer": ("CONFIG", "CERT#*", "CLIENT#*"),
     # Any one credential: an API key, a bearer token or a client certificate.
     "gateway_authorizer": ("CONFIG", "APIKEY#*", "CLIENT#*", "ISSUER#*", "CERT#*"),
+    # The admin API: an API key or a bearer token.
+    "admin_authorizer": ("CONFIG", "APIKEY#*", "CLIENT#*", "ISSUER#*", "CERT#*"),
 }
 # The authorizers that check API keys also record a key's last use (at most hourly).
-STAMPS_KEYS = ("api_key_authorizer", "gateway_authorizer")
+STAMPS_KEYS = ("api_key_authorizer", "gateway_authorizer", "admin_authorizer")
 # The authorizers that verify bearer tokens, ours with the signing keys' public halves.
-VERIFIES_TOKENS = ("jwt_authorizer", "gateway_authorizer")
+VERIFIES_TOKENS = ("jwt_authorizer", "gateway_authorizer", "admin_authorizer")
 
 
 class Authorizers(Construct):
@@ -61,6 +63,15 @@ class Authorizers(Construct):
                     },
                 )
             )
+        # Whether a client has registered certificates (its admin tokens must then be bound):
+        # counted on the index of a client's certificates; COUNT only, so no item is ever read.
+        functions["admin_authorizer"].add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["dynamodb:Query"],
+                resources=[f"{data.table.table_arn}/index/GSI1"],
+                conditions={"StringEquals": {"dynamodb:Select": "COUNT"}},
+            )
+        )
         for name in VERIFIES_TOKENS:
             functions[name].add_environment("TOKEN_ISSUER", issuer_url)
             functions[name].add_environment("TOKEN_AUDIENCE", token_audience)

@@ -31,6 +31,7 @@ _SETTINGS = {
     "jwt_authorizer": {"memory": 512, "timeout": 10},
     "mtls_authorizer": {"memory": 512, "timeout": 10},
     "gateway_authorizer": {"memory": 512, "timeout": 10},
+    "admin_authorizer": {"memory": 512, "timeout": 10},
     "proxy": {"memory": 1024, "timeout": 29},
     "management": {"memory": 1024, "timeout": 29},
     "oauth": {"memory": 512, "timeout": 10},

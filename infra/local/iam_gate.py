@@ -5,13 +5,13 @@ every properly scoped grant (a table ARN, a key ARN) would be refused, and it ne
 (the runtime, the tests) to sign with IAM users it knows. This gate does what AWS does for the
 calls that matter here: each function signs with credentials of its own (its role), the gate finds
 the action and the resource ARNs the request touches, and evaluates the role's identity policies
-from the deployed template (Allow needed; explicit Deny wins; `dynamodb:LeadingKeys` and
-`dynamodb:Attributes` conditions evaluated). A refused call gets AccessDeniedException, as in AWS.
+from the deployed template (Allow needed; explicit Deny wins; `dynamodb:LeadingKeys`,
+`dynamodb:Attributes` and `dynamodb:Select` conditions evaluated). A refused call gets AccessDeniedException, as in AWS.
 
 Calls signed with any other credentials (the runtime itself, tests, the AWS CLI) pass unchecked,
 like an administrator's. Not evaluated here (README, local versus AWS): KMS key use by DynamoDB,
 SQS and SNS on the caller's behalf, resource policies, permission boundaries, condition keys other
-than the two above (a statement with one is treated as not matching, so a grant is never widened).
+than the three above (a statement with one is treated as not matching, so a grant is never widened).
 """
 
 from __future__ import annotations
@@ -186,6 +186,11 @@ class IamGate:
                     elif not token.startswith(":") and token not in _UPDATE_WORDS and not _is_function(token):
                         attributes.add(token)
             context["dynamodb:Attributes"] = sorted(attributes)
+        if operation in ("Query", "Scan"):
+            # What the read returns, as DynamoDB defaults it when the request does not say.
+            default = "SPECIFIC_ATTRIBUTES" if request.get("ProjectionExpression") else None
+            default = default or ("ALL_PROJECTED_ATTRIBUTES" if request.get("IndexName") else "ALL_ATTRIBUTES")
+            context["dynamodb:Select"] = [str(request.get("Select") or default)]
         return Call(f"dynamodb:{operation}", (resource,), context)
 
     def _scheduler(self, environ: dict[str, Any]) -> list[Call] | None:
@@ -221,7 +226,7 @@ def _matches(patterns: Iterable[Any], value: str, *, case_sensitive: bool = True
     return False
 
 
-_SUPPORTED_CONDITION_KEYS = {"dynamodb:leadingkeys", "dynamodb:attributes"}
+_SUPPORTED_CONDITION_KEYS = {"dynamodb:leadingkeys", "dynamodb:attributes", "dynamodb:select"}
 
 
 def _conditions_hold(conditions: dict[str, Any], context: dict[str, list[str]]) -> bool:

@@ -28,6 +28,7 @@ BUDGETS: dict[str, float] = {
     "jwt_authorizer": 1.8,  # PyJWT and cryptography verify the signature
     "mtls_authorizer": 1.5,
     "gateway_authorizer": 1.8,
+    "admin_authorizer": 1.8,  # the API key and JWT checks
     "proxy": 1.5,  # the data plane: its pipeline only
     "management": 3.0,  # the resolver with validation, pydantic models, OpenAPI
     "oauth": 2.0,  # PyJWT assembles the tokens KMS signs

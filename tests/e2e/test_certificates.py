@@ -125,3 +125,100 @@ def test_revoking_a_certificate_ends_every_token_bound_to_it_even_cached_ones(ga
     # And A can get no new token
     with old.https(gateway) as https:
         assert https.post("/oauth2/token", data=form, auth=secret).status_code == 401
+
+
+# -- the admin API with OAuth2 client credentials (issue 12) -----------------------------------
+
+
+def _register_admin_client(gateway: RunningGateway, name: str) -> dict[str, Any]:
+    with gateway.client(headers={"x-api-key": ADMIN_KEY}) as http:
+        response = http.post(
+            "/api/v1/clients/register",
+            json={
+                "name": name,
+                "client_type": "internal",
+                "contact_email": "platform@ops.example",
+                "allowed_scopes": ["admin", "data:read"],
+            },
+        )
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+def _change_client(gateway: RunningGateway, client_id: str, change: dict[str, Any]) -> None:
+    with gateway.client(headers={"x-api-key": ADMIN_KEY}) as http:
+        etag = http.get(f"/api/v1/clients/{client_id}").headers.get("etag")
+        changed = http.put(f"/api/v1/clients/{client_id}", json=change, headers={"If-Match": etag} if etag else {})
+    assert changed.status_code == 200, changed.text
+
+
+def test_an_admin_token_by_client_credentials_administers_until_the_client_is_narrowed_or_suspended(
+    gateway: RunningGateway,
+) -> None:
+    # Given a platform team's client allowed admin, and tokens with and without the admin scope
+    client = _register_admin_client(gateway, "Platform Automation")
+    secret = (client["client_id"], client["client_secret"])
+    with gateway.client() as http:
+        issued = http.post("/oauth2/token", data={"grant_type": "client_credentials", "scope": "admin"}, auth=secret)
+        reader = http.post(
+            "/oauth2/token", data={"grant_type": "client_credentials", "scope": "data:read"}, auth=secret
+        )
+    assert issued.status_code == 200, issued.text
+    admin = {"Authorization": f"Bearer {issued.json()['access_token']}"}
+    not_admin = {"Authorization": f"Bearer {reader.json()['access_token']}"}
+
+    def list_clients(headers: dict[str, str]) -> Any:
+        with gateway.client(headers=headers) as http:
+            return http.get("/api/v1/clients")
+
+    # Then the admin token administers, the other one is refused by scope, and the API key still works
+    assert list_clients(admin).status_code == 200, list_clients(admin).text
+    refused = list_clients(not_admin)
+    assert (refused.status_code, refused.json()["code"]) == (403, "insufficient_scope")
+    assert list_clients({"x-api-key": ADMIN_KEY}).status_code == 200
+    unauthenticated = list_clients({})
+    assert unauthenticated.status_code == 401
+    assert unauthenticated.headers["content-type"] == "application/problem+json"
+    assert "Bearer" in unauthenticated.headers["www-authenticate"]
+
+    # When admin is removed from the client, its admin token is refused on the next request
+    _change_client(gateway, client["client_id"], {"allowed_scopes": ["data:read"]})
+    narrowed = list_clients(admin)
+    assert (narrowed.status_code, narrowed.json()["code"]) == (403, "insufficient_scope")
+
+    # And when admin is given back and the client suspended, the token is denied with the reason
+    _change_client(gateway, client["client_id"], {"allowed_scopes": ["admin", "data:read"]})
+    assert list_clients(admin).status_code == 200
+    with gateway.client(headers={"x-api-key": ADMIN_KEY}) as http:
+        assert http.post(f"/api/v1/clients/{client['client_id']}/suspend").status_code == 200
+    suspended = list_clients(admin)
+    assert (suspended.status_code, suspended.json()["reason"]) == (403, "client_not_active")
+
+
+def test_a_client_with_certificates_administers_only_with_a_token_bound_to_one(gateway: RunningGateway) -> None:
+    # Given a client allowed admin that registered a certificate
+    client = _register_admin_client(gateway, "Bound Platform Automation")
+    certificate = Certificate(gateway, "platform-automation")
+    with gateway.client(headers={"x-api-key": ADMIN_KEY}) as http:
+        registered = http.post(f"/api/v1/clients/{client['client_id']}/certificates", json={"pem": certificate.pem})
+    assert registered.status_code == 201, registered.text
+    form = {"grant_type": "client_credentials", "scope": "admin"}
+    secret = (client["client_id"], client["client_secret"])
+
+    # When it asks for an admin token without its certificate, the token is issued unbound and
+    # the admin API denies it
+    with gateway.client() as http:
+        unbound = http.post("/oauth2/token", data=form, auth=secret).json()["access_token"]
+        denied = http.get("/api/v1/clients", headers={"Authorization": f"Bearer {unbound}"})
+    assert (denied.status_code, denied.json()["reason"]) == (403, "certificate_binding_required")
+
+    # Then a token asked for over mTLS is bound and administers over mTLS with that certificate
+    with certificate.https(gateway) as https:
+        bound = https.post("/oauth2/token", data=form, auth=secret).json()["access_token"]
+        over_mtls = https.get("/api/v1/clients", headers={"Authorization": f"Bearer {bound}"})
+    assert over_mtls.status_code == 200, over_mtls.text
+    # and is refused without it
+    with gateway.client() as http:
+        stolen = http.get("/api/v1/clients", headers={"Authorization": f"Bearer {bound}"})
+    assert stolen.status_code == 401
+    assert stolen.headers["content-type"] == "application/problem+json"

@@ -283,3 +283,20 @@ def binary_media_type_problems(template: dict[str, Any], code_dirs: Iterable[Pat
                 f"{logical}: binaryMediaTypes {types} while {', '.join(p.name for p in returning)} answer base64 bodies"
             )
     return problems
+
+
+# -- API Gateway authorizers ---------------------------------------------------------------------
+def authorizer_cache_problems(template: dict[str, Any]) -> list[str]:
+    """A REQUEST authorizer that caches needs identity sources (its cache key): API Gateway refuses
+    one without them at deploy time, while moto and the local runtime accept it. (With identity
+    sources, API Gateway also answers 401 without calling the authorizer unless all of them are
+    present, which is why an authorizer taking one of two credentials has none and no cache.)"""
+    problems = []
+    for name, authorizer in sorted(resources(template, "AWS::ApiGateway::Authorizer").items()):
+        properties = authorizer.get("Properties", {})
+        if properties.get("Type") != "REQUEST":
+            continue
+        ttl = int(properties.get("AuthorizerResultTtlInSeconds", 300))
+        if ttl > 0 and not str(properties.get("IdentitySource", "")).strip():
+            problems.append(f"{name}: caches for {ttl} s but has no identity source")
+    return problems

@@ -9,7 +9,7 @@ from typing import Any
 
 from infra.app import STACK_NAME, build_app
 
-TOKEN_VERIFIERS = ("JwtAuthorizerFunction", "GatewayAuthorizerFunction")
+TOKEN_VERIFIERS = ("JwtAuthorizerFunction", "GatewayAuthorizerFunction", "AdminAuthorizerFunction")
 
 
 def _environments(template_json: dict[str, Any]) -> dict[str, dict[str, Any]]:

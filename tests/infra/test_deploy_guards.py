@@ -20,6 +20,7 @@ from infra.build import CONSTRAINTS, pip_install_command
 from infra.config import FUNCTIONS_SRC, deps_layer_asset_dir, local_deps_layer_dir
 from tests.infra.template_guards import (
     LAMBDA_POLICY_LIMIT_BYTES,
+    authorizer_cache_problems,
     binary_media_type_problems,
     lambda_resource_policy_sizes,
     missing_key_grants,
@@ -143,3 +144,20 @@ def test_dependency_layers_are_installed_under_the_constraints_file() -> None:
         assert {"boto3", "aws-lambda-powertools", "pydantic"} <= set(installed), layer
         unpinned = {name: version for name, version in installed.items() if pins.get(name) != version}
         assert unpinned == {}, f"{layer}: versions that differ from requirements/constraints.txt"
+
+
+# -- Authorizers (BadRequestException at deploy) -------------------------------------------------
+def test_every_caching_request_authorizer_has_identity_sources(template_json: dict[str, Any]) -> None:
+    assert authorizer_cache_problems(template_json) == []
+
+
+def test_a_caching_authorizer_without_identity_sources_is_caught(template_json: dict[str, Any]) -> None:
+    broken = copy.deepcopy(template_json)
+    authorizers = resources(broken, "AWS::ApiGateway::Authorizer")
+    admin = next(k for k in authorizers if "AdminAuthorizer" in k)
+    cached_key = next(k for k, a in authorizers.items() if a["Properties"].get("IdentitySource"))
+    authorizers[admin]["Properties"]["AuthorizerResultTtlInSeconds"] = 300
+    del authorizers[cached_key]["Properties"]["IdentitySource"]
+    assert authorizer_cache_problems(broken) == [
+        f"{name}: caches for 300 s but has no identity source" for name in sorted((admin, cached_key))
+    ]

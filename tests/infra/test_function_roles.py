@@ -35,6 +35,7 @@ CALLS: dict[str, set[str]] = {
     "jwt_authorizer": {"dynamodb:GetItem", "kms:GetPublicKey"},
     "mtls_authorizer": {"dynamodb:GetItem"},
     "gateway_authorizer": {"dynamodb:GetItem", "dynamodb:UpdateItem", "kms:GetPublicKey"},
+    "admin_authorizer": {"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query", "kms:GetPublicKey"},
     "proxy": {
         "dynamodb:BatchGetItem",
         "dynamodb:GetItem",

@@ -22,7 +22,8 @@ def test_every_resource_kind_is_provisioned(template: Template) -> None:
     for kind, count in {
         "AWS::ApiGateway::RestApi": 1,
         "AWS::ApiGateway::Stage": 1,
-        "AWS::ApiGateway::Authorizer": 4,  # API key, JWT, mTLS, and the proxy's (any one or none)
+        # API key, JWT, mTLS, the proxy's (any one or none) and the admin API's (key or token)
+        "AWS::ApiGateway::Authorizer": 5,
         "AWS::Lambda::Function": len(LAMBDA_FUNCTIONS),
         "AWS::Lambda::LayerVersion": 2,
         "AWS::DynamoDB::Table": 2,
@@ -177,13 +178,17 @@ def test_scheduler_role_may_only_invoke_the_integrations_function(template_json:
 
 def test_authorizer_roles_read_single_items_only(template_json: dict[str, Any]) -> None:
     policies = [p for k, p in _of_type(template_json, "AWS::IAM::Policy").items() if "AuthorizerRole" in k]
-    assert len(policies) == 4
+    assert len(policies) == 5
     for policy in policies:
         actions = json.dumps(policy["Properties"]["PolicyDocument"]["Statement"])
         assert "dynamodb:GetItem" in actions
         for forbidden in ("dynamodb:Scan", "dynamodb:PutItem", "dynamodb:*", "kms:Sign"):
             assert forbidden not in actions
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            if "dynamodb:Query" in json.dumps(statement["Action"]):
+                # only the admin authorizer counting a client's certificates: a count, never an item
+                assert statement["Condition"] == {"StringEquals": {"dynamodb:Select": "COUNT"}}
+                assert json.dumps(statement["Resource"]).endswith('/index/GSI1"]]}')
             if "dynamodb:UpdateItem" in json.dumps(statement["Action"]):
                 # only the API key authorizer's last-use stamp, on key lookup items
                 assert statement["Condition"]["ForAllValues:StringLike"] == {"dynamodb:LeadingKeys": ["APIKEY#*"]}
@@ -314,3 +319,24 @@ def test_the_proxy_is_behind_the_gateway_authorizer_and_reaches_no_private_addre
     (rule,) = _of_type(template_json, "AWS::Events::Rule").values()
     assert rule["Properties"]["ScheduleExpression"] == "rate(1 minute)"
     assert json.loads(rule["Properties"]["Targets"][0]["Input"]) == {"gateway_task": "health_checks"}
+
+
+def test_the_admin_api_takes_a_key_or_a_token_through_one_uncached_authorizer(
+    template_json: dict[str, Any],
+) -> None:
+    # Given the synthesized template
+    authorizers = _of_type(template_json, "AWS::ApiGateway::Authorizer")
+    admin = next(k for k in authorizers if "AdminAuthorizer" in k)
+    methods = _of_type(template_json, "AWS::ApiGateway::Method")
+    paths = {k: m for k, m in methods.items() if m["Properties"].get("AuthorizerId") == {"Ref": admin}}
+
+    # Then every admin group is behind it (keys, clients, issuers, denylist, audit, gateways, routes)
+    names = " ".join(paths).lower()
+    for group in ("keys", "clients", "issuers", "ipdenylist", "audit", "gateways", "routes"):
+        assert group in names, group
+    assert not any("whoami" in k.lower() for k in paths)
+    # And it has no identity source, so neither credential is required by API Gateway, and no cache
+    properties = authorizers[admin]["Properties"]
+    assert properties["Type"] == "REQUEST"
+    assert properties.get("IdentitySource", "") == ""
+    assert properties["AuthorizerResultTtlInSeconds"] == 0

@@ -138,3 +138,29 @@ def test_leading_keys_come_from_the_tables_partition_key_whatever_the_attribute_
     assert status == "200 OK"
     status, _ = _call(gate, "PutItem", {"TableName": "Data", "Item": {**item, "PK": {"S": "CLIENT#x"}}})
     assert status.startswith("400")
+
+
+def test_a_select_condition_lets_only_that_kind_of_query_through() -> None:
+    # Given a role that may only count on an index (the admin authorizer's certificate check)
+    gate = IamGate(lambda e, s: [], "123456789012", "us-east-1")
+    gate.register(
+        "ASIAFN",
+        Principal(
+            "arn:aws:iam::123456789012:role/r",
+            "s",
+            [
+                {
+                    "Effect": "Allow",
+                    "Action": "dynamodb:Query",
+                    "Resource": f"{TABLE}/index/GSI1",
+                    "Condition": {"StringEquals": {"dynamodb:Select": "COUNT"}},
+                }
+            ],
+        ),
+    )
+    query = {"TableName": "Data", "IndexName": "GSI1", "KeyConditionExpression": "GSI1PK = :pk"}
+
+    # Then a count passes, and reading the items (asked for or by default) is refused
+    assert _call(gate, "Query", {**query, "Select": "COUNT"})[0] == "200 OK"
+    for select in ({"Select": "ALL_PROJECTED_ATTRIBUTES"}, {"Select": "SPECIFIC_ATTRIBUTES"}, {}):
+        assert _call(gate, "Query", {**query, **select})[0].startswith("400"), select
