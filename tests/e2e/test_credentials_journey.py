@@ -209,10 +209,16 @@ def test_forged_expired_revoked_and_misused_credentials_are_refused(gateway: Run
         assert response.headers["content-type"] == "application/problem+json", name
         assert "Bearer" in response.headers["www-authenticate"], name
 
-    # A token cannot reach the admin API, even a valid one.
+    # The admin API takes tokens too (issue 12): a valid one without `admin` is refused by scope,
+    # a forged one by the authorizer.
     with gateway.client() as http:
         admin_with_token = http.get("/api/v1/clients", headers={"Authorization": f"Bearer {token}"})
-    assert admin_with_token.status_code == 401
+        admin_with_forged = http.get(
+            "/api/v1/clients", headers={"Authorization": f"Bearer {_forged_token(gateway, client['client_id'], kid)}"}
+        )
+    assert (admin_with_token.status_code, admin_with_token.json()["code"]) == (403, "insufficient_scope")
+    assert admin_with_forged.status_code == 401
+    assert admin_with_forged.headers["content-type"] == "application/problem+json"
 
     # An unregistered certificate from the same CA, then a revoked one.
     stranger = Certificate(gateway, "stranger")
