@@ -25,6 +25,7 @@ from tests.integration.test_jwt_authorizer import (
     ADMIN,
     TABLE,
     Kms,
+    _count_calls,
     kms,  # noqa: F401  (the fixture, with the table and the signing keys)
     our_token,
     put_client,
@@ -240,3 +241,33 @@ def test_given_another_clients_certificates_when_an_unbound_admin_token_arrives_
     register_certificate("other.bank.example", client_id="cl_other")
 
     assert call_admin_api(authorizer, management, bearer(our_token(kms.current, scopes=ADMIN_SCOPES)))[0] == 200
+
+
+def test_what_each_admin_decision_reads_since_none_is_cached(
+    authorizer: ModuleType,
+    kms: Kms,  # noqa: F811
+) -> None:
+    # Given a warm container (our public keys fetched) and each kind of admin credential
+    put_client(allowed_scopes=ADMIN_SCOPES)
+    put_client(client_id="cl_bound", name="bound", allowed_scopes=ADMIN_SCOPES)
+    pem, _ = register_certificate("bound.bank.example", client_id="cl_bound")
+    key = store_key(["admin"])
+    unbound = request(bearer(our_token(kms.current, scopes=ADMIN_SCOPES)))
+    bound = request(
+        bearer(our_token(kms.current, scopes=ADMIN_SCOPES, sub="cl_bound", cnf={"x5t#S256": pem_x5t_s256(pem)})),
+        cert_pem=pem,
+    )
+    not_admin = request(bearer(our_token(kms.current, scopes=["banking:read"])))
+    for event in (unbound, bound, not_admin, request({"x-api-key": key})):
+        authorizer.lambda_handler(event, None)
+
+    def reads(event: dict[str, Any]) -> list[str]:
+        return _count_calls(lambda: authorizer.lambda_handler(event, None), 1)
+
+    # Then every request pays only these reads: the denylist, the credential's items, and for an
+    # unbound admin token the count of its client's certificates
+    # (this key was stored without a copy of its client's scopes, so the client is read too)
+    assert reads(request({"x-api-key": key})) == ["GetItem", "GetItem", "GetItem"]
+    assert reads(unbound) == ["GetItem", "GetItem", "Query"]
+    assert reads(bound) == ["GetItem", "GetItem", "GetItem"]
+    assert reads(not_admin) == ["GetItem", "GetItem"]
