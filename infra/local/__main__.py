@@ -11,7 +11,7 @@ import sys
 import threading
 from pathlib import Path
 
-from infra.local.runtime import LocalGateway, RuntimeOptions, default_admin_key
+from infra.local.runtime import LocalGateway, PortInUse, RuntimeOptions, default_admin_key
 from infra.local.state import STATE_FILE, discard
 
 
@@ -70,7 +70,11 @@ def main(argv: list[str] | None = None) -> int:
             context=dict(item.split("=", 1) for item in args.context),
         )
     )
-    gateway.start()
+    try:
+        gateway.start()
+    except PortInUse as refused:
+        print(f"python -m infra.local: {refused}", file=sys.stderr)
+        return 2
     print(gateway.banner(), flush=True)
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())

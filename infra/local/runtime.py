@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -10,10 +11,11 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import boto3
 
@@ -131,10 +133,33 @@ class LocalGateway:
         started = time.perf_counter()
         state = self.options.state_dir
         state.mkdir(parents=True, exist_ok=True)
-        self.moto_server, self.moto_port = moto_host.start_moto()
-        # Bind first: the port is part of the OAuth2 issuer URL the template is synthesized with.
-        self.http = GatewayHttpServer(self.options.host, self.options.port, None)
+        # Listen first, before anything is started: the port is part of the OAuth2 issuer URL the
+        # template is synthesized with, and a port in use is refused at once (PortInUse).
+        host = self.options.host
+        self.http = _listen(lambda port: GatewayHttpServer(host, port, None), host, self.options.port, tls=False)
         self.port = self.http.server_address[1]
+        self.tls: MtlsGatewayHttpServer | None = None
+        if self.options.tls_port is not None:
+            self.pki = ensure_pki(state / "pki")
+            try:
+                self.tls = _listen(
+                    lambda port: MtlsGatewayHttpServer(
+                        host,
+                        port,
+                        None,
+                        cert=str(self.pki.server_cert),
+                        key=str(self.pki.server_key),
+                        ca=str(self.pki.ca_cert),
+                    ),
+                    host,
+                    self.options.tls_port,
+                    tls=True,
+                )
+            except PortInUse:
+                self.http.server_close()
+                raise
+            self.tls_port = self.tls.server_address[1]
+        self.moto_server, self.moto_port = moto_host.start_moto()
         # Upstreams on loopback are what local development and the tests proxy to; in AWS only
         # an operator's allowlist lets the proxy reach private addresses (README, SSRF guard).
         context = {
@@ -178,18 +203,8 @@ class LocalGateway:
         moto_host.serve_authorizer_cache_flush(self._flush_authorizers)
         self._bootstrap_admin(state)
         self.http.data_plane = self.data_plane
-        self.tls: MtlsGatewayHttpServer | None = None
-        if self.options.tls_port is not None:
-            self.pki = ensure_pki(state / "pki")
-            self.tls = MtlsGatewayHttpServer(
-                self.options.host,
-                self.options.tls_port,
-                self.data_plane,
-                cert=str(self.pki.server_cert),
-                key=str(self.pki.server_key),
-                ca=str(self.pki.ca_cert),
-            )
-            self.tls_port = self.tls.server_address[1]
+        if self.tls is not None:
+            self.tls.data_plane = self.data_plane
             # What the mTLS custom domain is in AWS: discovery advertises it as the place to ask
             # for certificate-bound tokens (a template value, when the app sets one, wins).
             self.lambdas.base_environment["MTLS_BASE_URL"] = f"https://{self.options.host}:{self.tls_port}"
@@ -287,6 +302,28 @@ class LocalGateway:
         if getattr(self, "local_state", None) is not None:
             self.local_state.close()  # the final save, once nothing writes any more
         self.moto_server.stop()
+
+
+class PortInUse(Exception):
+    """A listener's port is taken (or not ours to use): said in one line with the setting that
+    changes it, before anything has started."""
+
+
+_Server = TypeVar("_Server", bound=GatewayHttpServer)
+
+
+def _listen(create: Callable[[int], _Server], host: str, port: int, *, tls: bool) -> _Server:
+    try:
+        return create(port)
+    except OSError as error:
+        if error.errno not in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
+            raise
+        prefix, option, off = ("TLS_", "--tls-port", "; -1 turns HTTPS off") if tls else ("", "--port", "")
+        reason = "is in use" if error.errno == errno.EADDRINUSE else f"cannot be used ({error.strerror})"
+        raise PortInUse(
+            f"{host}:{port} {reason}: choose another with `make local {prefix}PORT=<port>` "
+            f"(or `{option} <port>`; 0 picks a free one{off})"
+        ) from None
 
 
 def default_admin_key() -> str | None:
