@@ -149,3 +149,32 @@ def test_bad_bodies_are_4xx_problems_that_change_nothing(
         assert out_of_range.status_code == 422
         assert _probe_clients(http) == clients
         assert http.get("/api/v1/gateway/ip-denylist").json() == denylist
+
+
+# -- methods (the product stack's gateway responses) ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "target"),
+    [
+        ("TRACE", "/api/v1/gateway/health"),
+        ("PROPFIND", "/api/v1/gateway/health"),
+        ("get", "/api/v1/gateway/health"),
+        ("BREW", "/api/v1/gateway/health"),
+        ("DELETE", "/api/v1/gateway/health"),
+        ("CONNECT", "127.0.0.1:443"),
+        ("TRACE", "/api/v1/nowhere"),
+        ("GET", "/api/v1/nowhere"),
+    ],
+)
+def test_a_method_no_resource_defines_is_the_templates_404_problem_never_html(
+    product_gateway: RunningGateway, method: str, target: str
+) -> None:
+    request = f"{method} {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode()
+
+    status, headers, body = _raw(product_gateway, request)
+
+    # What API Gateway answers from the template: MISSING_AUTHENTICATION_TOKEN's gateway response
+    assert status == 404, body[:200]
+    assert headers["content-type"] == PROBLEM
+    assert json.loads(body)["code"] == "route_not_found"
