@@ -124,7 +124,9 @@ def test_refusals_use_rfc_6749_error_bodies(gateway: RunningGateway, registered:
     assert registered["client_secret"] not in "".join(gateway.output), "the client secret was logged"
 
 
-def test_rotated_secret_replaces_the_old_one_and_suspension_stops_tokens(gateway: RunningGateway) -> None:
+def test_a_rotated_secret_works_through_its_grace_a_rotation_without_grace_ends_it_and_suspension_stops_tokens(
+    gateway: RunningGateway,
+) -> None:
     with gateway.client(headers={"x-api-key": ADMIN_KEY}) as http:
         client = http.post(
             "/api/v1/clients/register",
@@ -135,12 +137,19 @@ def test_rotated_secret_replaces_the_old_one_and_suspension_stops_tokens(gateway
                 "allowed_scopes": ["data:read"],
             },
         ).json()
-        rotated = http.post(f"/api/v1/clients/{client['client_id']}/secret").json()
         form = {"grant_type": "client_credentials"}
-        assert _token(gateway, data=form, auth=(client["client_id"], client["client_secret"])).status_code == 401
-        assert _token(gateway, data=form, auth=(client["client_id"], rotated["client_secret"])).status_code == 200
+        first = client["client_secret"]
+        # A rotation without a body: the old secret keeps working for the default grace (24 h)
+        second = http.post(f"/api/v1/clients/{client['client_id']}/secret").json()["client_secret"]
+        assert _token(gateway, data=form, auth=(client["client_id"], first)).status_code == 200
+        assert _token(gateway, data=form, auth=(client["client_id"], second)).status_code == 200
+        # Without grace: only the newest secret works from now on
+        third = http.post(f"/api/v1/clients/{client['client_id']}/secret", json={"grace_seconds": 0}).json()
+        for old in (first, second):
+            assert _token(gateway, data=form, auth=(client["client_id"], old)).status_code == 401
+        assert _token(gateway, data=form, auth=(client["client_id"], third["client_secret"])).status_code == 200
         http.post(f"/api/v1/clients/{client['client_id']}/suspend")
-        suspended = _token(gateway, data=form, auth=(client["client_id"], rotated["client_secret"]))
+        suspended = _token(gateway, data=form, auth=(client["client_id"], third["client_secret"]))
     assert (suspended.status_code, suspended.json()["error"]) == (400, "unauthorized_client")
 
 

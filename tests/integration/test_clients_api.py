@@ -6,13 +6,14 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import boto3
 import pytest
 
 from functions.routes.dal.clients_store import DynamoClientStore
-from gateway_core.clock import iso, utc_now
+from gateway_core.clock import iso, parse_iso, utc_now
 from gateway_core.secrets_hashing import verify_secret
 from gateway_core.settings import settings
 from tests.integration.conftest import create_data_table, table_items
@@ -306,6 +307,49 @@ def test_given_a_client_when_its_secret_is_rotated_then_a_new_secret_is_shown_on
     read = api.call("GET", f"/api/v1/clients/{client_id}").text
     assert new_secret not in read
     assert old_secret not in read
+
+
+@pytest.mark.parametrize(
+    ("body", "grace_seconds"), [(None, 86_400), ({}, 86_400), ({"grace_seconds": 600}, 600), ({"grace_seconds": 0}, 0)]
+)
+def test_given_a_grace_or_none_when_the_secret_is_rotated_then_the_old_one_is_kept_that_long(
+    api: Api, dynamodb: Any, body: dict[str, Any] | None, grace_seconds: int
+) -> None:
+    # Given
+    registered = api.register().json
+    client_id, old_secret = registered["client_id"], registered["client_secret"]
+
+    # When
+    reply = api.call("POST", f"/api/v1/clients/{client_id}/secret", body)
+
+    # Then: the stored record keeps the old secret's hash until the grace ends, and says until when
+    assert reply.status == 200, reply.text
+    stored = DynamoClientStore(dynamodb, TABLE).get(client_id)
+    assert stored is not None
+    if grace_seconds:
+        assert stored.previous_secret_hash is not None
+        assert verify_secret(old_secret, stored.previous_secret_hash)
+        until = parse_iso(reply.json["grace_until"])
+        assert until - parse_iso(reply.json["updated_at"]) == timedelta(seconds=grace_seconds)
+        assert stored.grace_until == reply.json["grace_until"]
+    else:
+        assert (stored.previous_secret_hash, stored.grace_until) == (None, None)
+        assert reply.json["grace_until"] is None
+    assert "previous_secret_hash" not in reply.text
+    assert "previous_secret_hash" not in api.call("GET", f"/api/v1/clients/{client_id}").text
+
+
+@pytest.mark.parametrize("body", [{"grace_seconds": -1}, {"grace_seconds": 2_592_001}, {"grace": 5}, [1]])
+def test_given_a_bad_grace_when_rotating_the_secret_then_422_and_nothing_changes(
+    api: Api, dynamodb: Any, body: Any
+) -> None:
+    client_id = api.register().json["client_id"]
+    before = _items(dynamodb)
+
+    reply = api.call("POST", f"/api/v1/clients/{client_id}/secret", body)
+
+    _assert_problem(reply, 422, "validation_failed")
+    assert _items(dynamodb) == before
 
 
 def test_given_a_client_when_deleted_then_204_and_then_404_client_not_found(api: Api) -> None:

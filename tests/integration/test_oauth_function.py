@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import datetime, timedelta
 from typing import Any
 
 import boto3
@@ -14,7 +15,9 @@ import pytest
 
 from functions.routes.api.models import JwksOut, ServerMetadataOut, TokenOut
 from functions.routes.dal.clients_store import DynamoClientStore
+from functions.routes.logic import clients
 from gateway_core.audit import Actor
+from gateway_core.clock import utc_now
 from gateway_core.secrets_hashing import hash_secret
 from tests.integration.conftest import create_data_table
 from tests.integration.helpers import REGION, FakeLambdaContext, proxy_event, response_header
@@ -94,3 +97,46 @@ def test_anything_else_is_a_route_not_found_problem(oauth: Any) -> None:
     assert found["statusCode"] == 404
     assert response_header(found, "Content-Type") == "application/problem+json"
     assert json.loads(found["body"])["request_id"] == "req-x"
+
+
+# -- client secret rotation: both secrets work during the grace, then only the new one ------------
+
+ADMIN_ACTOR = Actor("admin-1", "api_key", "k1", "req-1")
+
+
+def _status(handler: Any, secret: str) -> int:
+    status: int = token_request(handler, secret)["statusCode"]
+    return status
+
+
+def _rotate(grace: timedelta, at: datetime) -> str:
+    store = DynamoClientStore(boto3.client("dynamodb", region_name=REGION), TABLE)
+    return clients.rotate_secret(store, "cl_pay", ADMIN_ACTOR, at, "test", grace)[1]
+
+
+def test_during_a_rotation_grace_the_old_and_the_new_secret_both_get_tokens(oauth: Any) -> None:
+    new_secret = _rotate(timedelta(hours=1), utc_now())
+    assert _status(oauth, new_secret) == 200
+    assert _status(oauth, SECRET) == 200
+    assert _status(oauth, "gs_test_neither-of-them") == 401
+
+
+@pytest.mark.parametrize(
+    ("grace", "rotated_ago"),
+    [(timedelta(0), timedelta(0)), (timedelta(hours=1), timedelta(hours=2)), (timedelta(days=30), timedelta(days=31))],
+)
+def test_after_a_rotation_grace_only_the_new_secret_gets_tokens(
+    oauth: Any, grace: timedelta, rotated_ago: timedelta
+) -> None:
+    # A rotation that happened `rotated_ago`: its grace is over by now
+    new_secret = _rotate(grace, utc_now() - rotated_ago)
+    assert _status(oauth, new_secret) == 200
+    refused = token_request(oauth, SECRET)
+    assert refused["statusCode"] == 401
+    assert json.loads(refused["body"])["error"] == "invalid_client"
+
+
+def test_a_second_rotation_during_the_grace_ends_the_first_secret_at_once(oauth: Any) -> None:
+    second = _rotate(timedelta(hours=1), utc_now())
+    third = _rotate(timedelta(hours=1), utc_now())
+    assert (_status(oauth, third), _status(oauth, second), _status(oauth, SECRET)) == (200, 200, 401)

@@ -479,17 +479,70 @@ def test_given_a_client_when_rotating_its_secret_then_only_the_new_secret_verifi
     # When
     after, new_secret = clients.rotate_secret(store, before.client_id, ACTOR, LATER, "test")
 
-    # Then
+    # Then: a new secret, and the old one kept (hashed) for the default grace of 24 h
     assert new_secret != old_secret
     assert new_secret.startswith("gs_test_")
     assert verify_secret(new_secret, after.secret_hash)
     assert not verify_secret(old_secret, after.secret_hash)
+    assert after.previous_secret_hash == before.secret_hash
+    assert after.grace_until == iso(LATER + timedelta(hours=24))
     assert new_secret not in after.secret_hash
     assert after.version == before.version + 1
     assert after.updated_at == iso(LATER)
-    assert after.public() == {**before.public(), "version": 2, "updated_at": iso(LATER)}
+    assert after.public() == {
+        **before.public(),
+        "version": 2,
+        "updated_at": iso(LATER),
+        "grace_until": iso(LATER + timedelta(hours=24)),
+    }
+    assert "previous_secret_hash" not in after.public()
     assert store.items[before.client_id] == after
     assert store.events[-1] == ("client.secret.rotate", before.client_id)
+
+
+@pytest.mark.parametrize("grace", [timedelta(0), timedelta(seconds=1), timedelta(hours=1), timedelta(days=30)])
+def test_given_a_grace_when_rotating_the_secret_then_the_previous_one_is_kept_exactly_that_long(
+    store: FakeClientStore, grace: timedelta
+) -> None:
+    before, _ = _register(store)
+
+    after, _ = clients.rotate_secret(store, before.client_id, ACTOR, LATER, "test", grace)
+
+    if grace:
+        assert (after.previous_secret_hash, after.grace_until) == (before.secret_hash, iso(LATER + grace))
+    else:  # no grace: the old secret is gone at once
+        assert (after.previous_secret_hash, after.grace_until) == (None, None)
+
+
+@pytest.mark.parametrize("grace", [timedelta(seconds=-1), timedelta(days=30, seconds=1), timedelta(days=365)])
+def test_given_a_grace_out_of_range_when_rotating_then_422_invalid_grace_and_nothing_changes(
+    store: FakeClientStore, grace: timedelta
+) -> None:
+    before, _ = _register(store)
+
+    with pytest.raises(ValidationFailed) as error:
+        clients.rotate_secret(store, before.client_id, ACTOR, LATER, "test", grace)
+
+    _assert_validation(error, "invalid_grace")
+    assert store.items[before.client_id] == before
+
+
+def test_given_a_rotation_in_grace_when_rotating_again_then_only_the_secret_just_replaced_stays_valid(
+    store: FakeClientStore,
+) -> None:
+    # Given: a first rotation whose grace has not ended
+    before, first = _register(store)
+    middle, second = clients.rotate_secret(store, before.client_id, ACTOR, LATER, "test")
+
+    # When: rotated again
+    after, third = clients.rotate_secret(store, before.client_id, ACTOR, LATER + timedelta(minutes=1), "test")
+
+    # Then: at most two secrets work: the newest and the one it replaced, never the first
+    assert verify_secret(third, after.secret_hash)
+    assert after.previous_secret_hash == middle.secret_hash
+    assert after.previous_secret_hash is not None
+    assert verify_secret(second, after.previous_secret_hash)
+    assert not verify_secret(first, after.previous_secret_hash)
 
 
 def test_given_a_client_when_deleted_then_it_is_gone(store: FakeClientStore) -> None:

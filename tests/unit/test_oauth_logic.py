@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from urllib.parse import quote_plus
 
 import pytest
@@ -13,12 +13,16 @@ from functions.routes.logic.certificates import Certificate
 from functions.routes.logic.clients import Client
 from functions.routes.logic.oauth import (
     OAuthError,
+    TokenRequest,
     access_token_claims,
+    authenticate,
     certificate_confirmation,
     granted_scopes,
     parse_token_request,
 )
 from gateway_core.cert_binding import pem_x5t_s256
+from gateway_core.clock import iso
+from gateway_core.secrets_hashing import hash_secret
 from tests.certificates import make_certificate
 from tests.unit.factories import make_client
 
@@ -181,3 +185,74 @@ def test_a_certificate_that_cannot_bind_is_refused_rather_than_ignored(overrides
     with pytest.raises(OAuthError) as raised:
         certificate_confirmation(registry, _client(), pem, NOW)
     assert (raised.value.error, raised.value.status) == ("invalid_client", 401)
+
+
+# -- client secret rotation: the previous secret works until its grace ends ---------------------
+
+OLD_SECRET, NEW_SECRET = "gs_test_the-old-secret", "gs_test_the-new-secret"
+ROTATED_AT = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+GRACE_END = ROTATED_AT + timedelta(hours=24)
+
+
+class _Clients:
+    def __init__(self, client: Client) -> None:
+        self.client = client
+
+    def get(self, client_id: str) -> Client | None:
+        return self.client if client_id == self.client.client_id else None
+
+
+def _rotated_client(**overrides: object) -> Client:
+    values: dict[str, object] = {
+        "client_id": "cl_1",
+        "secret_hash": hash_secret(NEW_SECRET),
+        "previous_secret_hash": hash_secret(OLD_SECRET),
+        "grace_until": iso(GRACE_END),
+    }
+    return make_client(**{**values, **overrides})
+
+
+def _authenticate(client: Client, secret: str, now: datetime) -> Client:
+    request = TokenRequest("client_credentials", client.client_id, secret, None, "client_secret_basic")
+    return authenticate(_Clients(client), request, now)[0]
+
+
+@pytest.mark.parametrize(
+    "now",
+    [ROTATED_AT, ROTATED_AT + timedelta(hours=23, minutes=59), GRACE_END - timedelta(milliseconds=1)],
+)
+def test_during_the_grace_both_the_new_and_the_previous_secret_authenticate(now: datetime) -> None:
+    client = _rotated_client()
+    assert _authenticate(client, NEW_SECRET, now) == client
+    assert _authenticate(client, OLD_SECRET, now) == client
+
+
+@pytest.mark.parametrize("now", [GRACE_END, GRACE_END + timedelta(seconds=1), GRACE_END + timedelta(days=40)])
+def test_from_the_end_of_the_grace_only_the_new_secret_authenticates(now: datetime) -> None:
+    client = _rotated_client()
+    assert _authenticate(client, NEW_SECRET, now) == client
+    with pytest.raises(OAuthError) as refused:
+        _authenticate(client, OLD_SECRET, now)
+    assert (refused.value.error, refused.value.status) == ("invalid_client", 401)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"previous_secret_hash": None, "grace_until": None},  # rotated without grace
+        {"grace_until": None},  # a hash without an end never works
+        {"previous_secret_hash": None},
+    ],
+)
+def test_without_a_complete_grace_record_the_previous_secret_is_refused(overrides: dict[str, object]) -> None:
+    client = _rotated_client(**overrides)
+    with pytest.raises(OAuthError) as refused:
+        _authenticate(client, OLD_SECRET, ROTATED_AT)
+    assert refused.value.error == "invalid_client"
+    assert _authenticate(client, NEW_SECRET, ROTATED_AT) == client
+
+
+def test_during_the_grace_a_wrong_secret_is_still_refused() -> None:
+    with pytest.raises(OAuthError) as refused:
+        _authenticate(_rotated_client(), "gs_test_neither", ROTATED_AT)
+    assert refused.value.error == "invalid_client"

@@ -84,6 +84,9 @@ class ClientOut(BaseModel):
     created_at: str
     updated_at: str
     version: int
+    grace_until: str | None = Field(
+        default=None, description="Until when the secret replaced by the last rotation still authenticates"
+    )
 
 
 class ClientWithSecret(ClientOut):
@@ -121,6 +124,16 @@ class KeyCreate(BaseModel):
     )
     expires_at: str | None = Field(default=None, description="ISO 8601 UTC")
     rate_limits: RateLimitsIn | None = Field(default=None, description="Overrides the client's limits for this key")
+
+
+class ClientSecretRotate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    grace_seconds: int | None = Field(
+        default=None,
+        ge=0,
+        le=30 * 24 * 3600,
+        description="How long the replaced secret still authenticates; default 86400 (24 h), 0 ends it now",
+    )
 
 
 class KeyUpdate(BaseModel):

@@ -1,8 +1,10 @@
-"""/api/v1/clients: register, read, list, change, suspend, reactivate, delete, rotate the secret.
+"""/api/v1/clients: register, read, list, change, suspend, reactivate, delete, rotate the secret
+(with a grace, as keys: the old secret works until `grace_until`).
 Every operation needs the `admin` scope."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
@@ -14,6 +16,7 @@ from functions.routes.api.client_models import (
     ClientOut,
     ClientPage,
     ClientRegistration,
+    ClientSecretRotate,
     ClientUpdate,
     ClientWithSecret,
 )
@@ -24,6 +27,7 @@ from functions.routes.logic import clients, keys
 from functions.routes.logic.catalog import RateLimits
 from gateway_core import aws
 from gateway_core.clock import utc_now
+from gateway_core.errors import ValidationFailed
 from gateway_core.settings import settings
 
 router = APIGatewayRouter()
@@ -111,10 +115,22 @@ def reactivate(client_id: str) -> ClientOut:
     return _out(client)
 
 
-@router.post("/api/v1/clients/<client_id>/secret", tags=["clients"], summary="Rotate the client secret; shown once")
-def rotate_secret(client_id: str) -> Response[ClientWithSecret]:
+@router.post(
+    "/api/v1/clients/<client_id>/secret",
+    tags=["clients"],
+    summary="Rotate the client secret (shown once); the old one works until its grace ends",
+)
+def rotate_secret(client_id: str, body: ClientSecretRotate | None = None) -> Response[ClientWithSecret]:
     caller = actor(router.current_event, required_scope=ADMIN)
-    client, secret = clients.rotate_secret(_store(), client_id, caller, utc_now(), _environment())
+    if body is None and router.current_event.body is not None:
+        # Sent, but not an object (JSON null, an empty text): only an absent body takes the defaults.
+        raise ValidationFailed(
+            "The body is a JSON object, or absent for every default.",
+            extensions={"errors": [{"loc": ["body"], "msg": "Input should be an object", "type": "model_type"}]},
+        )
+    seconds = body.grace_seconds if body is not None else None
+    grace = timedelta(seconds=seconds) if seconds is not None else None
+    client, secret = clients.rotate_secret(_store(), client_id, caller, utc_now(), _environment(), grace)
     out = ClientWithSecret(**_out(client).model_dump(), client_secret=secret)
     return Response(status_code=200, content_type="application/json", body=out, headers={"Cache-Control": "no-store"})
 

@@ -11,7 +11,7 @@ import ipaddress
 import re
 import uuid
 from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
 from functions.routes.logic.catalog import TIERS, RateLimits, unknown_scopes
@@ -22,6 +22,9 @@ from gateway_core.errors import Conflict, NotFound, ValidationFailed
 from gateway_core.secrets_hashing import generate_client_secret, hash_secret
 
 Status = Literal["active", "suspended"]
+# A rotated credential (a key, a client secret) keeps working this long unless told otherwise.
+DEFAULT_GRACE = timedelta(hours=24)
+MAX_GRACE = timedelta(days=30)
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _ENDPOINT = re.compile(r"^/[A-Za-z0-9_\-./{}*+]*$")
 
@@ -46,6 +49,9 @@ class Client:
     updated_at: str
     version: int
     secret_hash: str = field(repr=False)
+    # The secret a rotation replaced, accepted until `grace_until` (the rotation grace).
+    previous_secret_hash: str | None = field(default=None, repr=False)
+    grace_until: str | None = None
 
     def effective_limits(self) -> RateLimits:
         return self.rate_limits or TIERS[self.tier].limits
@@ -54,9 +60,10 @@ class Client:
         return self.monthly_quota if self.monthly_quota is not None else TIERS[self.tier].monthly_quota
 
     def public(self) -> dict[str, Any]:
-        """Everything but the secret hash: what responses and audit hashes are made of."""
+        """Everything but the secret hashes: what responses and audit hashes are made of."""
         data = asdict(self)
         data.pop("secret_hash")
+        data.pop("previous_secret_hash")
         data["rate_limits"] = asdict(self.effective_limits())
         data["rate_limits_overridden"] = self.rate_limits is not None
         data["monthly_quota"] = self.effective_quota()
@@ -251,11 +258,31 @@ def set_status(store: ClientStore, client_id: str, status: Status, actor: Actor,
 
 
 def rotate_secret(
-    store: ClientStore, client_id: str, actor: Actor, now: datetime, environment: str
+    store: ClientStore,
+    client_id: str,
+    actor: Actor,
+    now: datetime,
+    environment: str,
+    grace: timedelta | None = None,
 ) -> tuple[Client, str]:
+    """A new secret; the one it replaces keeps authenticating for `grace` (default 24 h, 0 ends it
+    at once). At most two secrets work: a rotation during a grace drops the older one at once."""
+    grace = DEFAULT_GRACE if grace is None else grace
+    if grace < timedelta(0) or grace > MAX_GRACE:
+        raise ValidationFailed(
+            f"grace_seconds is between 0 and {int(MAX_GRACE.total_seconds())}.", code="invalid_grace"
+        )
     before = get(store, client_id)
     secret = generate_client_secret(environment)
-    after = replace(before, secret_hash=hash_secret(secret), updated_at=iso(now), version=before.version + 1)
+    kept = grace > timedelta(0)
+    after = replace(
+        before,
+        secret_hash=hash_secret(secret),
+        previous_secret_hash=before.secret_hash if kept else None,
+        grace_until=iso(now + grace) if kept else None,
+        updated_at=iso(now),
+        version=before.version + 1,
+    )
     return _save(store, before, after, "client.secret.rotate", actor), secret
 
 

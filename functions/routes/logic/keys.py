@@ -19,15 +19,13 @@ from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
 from functions.routes.logic.catalog import RateLimits
-from functions.routes.logic.clients import Client, ClientStore, ConcurrentChange
+from functions.routes.logic.clients import DEFAULT_GRACE, MAX_GRACE, Client, ClientStore, ConcurrentChange
 from gateway_core.audit import Actor
 from gateway_core.clock import iso, parse_iso
 from gateway_core.credentials import generate_api_key, hash_api_key, key_prefix
 from gateway_core.errors import Conflict, NotFound, ValidationFailed
 
 KeyStatus = Literal["active", "revoked"]
-DEFAULT_GRACE = timedelta(hours=24)
-MAX_GRACE = timedelta(days=30)
 
 
 @dataclass(frozen=True)

@@ -109,7 +109,7 @@ def authenticate(
     # One answer for unknown client and wrong secret: nothing to learn from probing.
     if client is None:
         raise OAuthError("invalid_client", "Client authentication failed.", status=401)
-    if request.auth_method != "tls_client_auth" and not verify_secret(request.client_secret, client.secret_hash):
+    if request.auth_method != "tls_client_auth" and not _secret_matches(client, request.client_secret, now):
         raise OAuthError("invalid_client", "Client authentication failed.", status=401)
     cnf = None
     if certificate_pem and certificates is not None:
@@ -123,6 +123,14 @@ def authenticate(
     if request.grant_type != "client_credentials":
         raise OAuthError("unsupported_grant_type", "Only the client_credentials grant is supported.")
     return client, cnf
+
+
+def _secret_matches(client: Client, secret: str, now: datetime) -> bool:
+    """The current secret, or the one a rotation replaced while its grace lasts."""
+    if verify_secret(secret, client.secret_hash):
+        return True
+    previous, until = client.previous_secret_hash, client.grace_until
+    return bool(previous and until and now < parse_iso(until) and verify_secret(secret, previous))
 
 
 def certificate_confirmation(
