@@ -99,7 +99,7 @@ def event_body(event: Any) -> bytes:
         try:
             return base64.b64decode(body, validate=True)
         except (binascii.Error, ValueError) as error:
-            raise BadRequest("The body is not valid base64.", code="malformed_body") from error
+            raise BadRequest("The body is not valid base64.", code="invalid_body") from error
     # Surrogates pass through as the bytes they stand for, for the UTF-8 check to refuse.
     return str(body).encode("utf-8", errors="surrogatepass")
 

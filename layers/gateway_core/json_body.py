@@ -8,7 +8,7 @@ order mark, nesting at most MAX_DEPTH deep, numbers at most MAX_NUMBER_CHARS lon
 (no NaN/Infinity literals, no float that overflows to infinity), each name once per object, no
 unpaired surrogate escapes (they cannot be stored or encoded again). Anything else is a 4xx
 problem that says which rule was broken: 413 `payload_too_large`, 415 `unsupported_media_type`,
-400 `malformed_body` with an `errors` list in the validation errors' form. What the body means
+400 `invalid_body` with an `errors` list in the validation errors' form. What the body means
 is the models' to judge (422). Stdlib only: the data plane imports this on its cold path.
 """
 
@@ -41,7 +41,7 @@ def _malformed(kind: str, message: str, position: int | None = None) -> BadReque
     loc: list[str] = ["body"] if position is None else ["body", str(position)]
     return BadRequest(
         f"The body is not well-formed JSON: {message}.",
-        code="malformed_body",
+        code="invalid_body",
         extensions={"errors": [{"loc": loc, "msg": message, "type": kind}]},
     )
 

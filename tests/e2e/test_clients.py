@@ -95,7 +95,7 @@ def test_bad_input_gets_a_clear_4xx_and_changes_nothing(gateway: RunningGateway)
     assert unknown_scope.json()["unknown"] == ["root"]
     assert (bad_cidr.status_code, bad_cidr.json()["code"]) == (422, "invalid_cidr")
     assert (bad_type.status_code, bad_type.json()["code"]) == (422, "validation_failed")
-    assert (not_json.status_code, not_json.json()["code"]) == (400, "malformed_body")
+    assert (not_json.status_code, not_json.json()["code"]) == (400, "invalid_body")
     for response in (unknown_scope, bad_cidr, bad_type, not_json):
         assert response.headers["content-type"] == "application/problem+json"
     assert _table_items(gateway) == before

@@ -108,11 +108,11 @@ def _probe_clients(http: httpx.Client) -> int:
 BAD_BODIES: list[tuple[str, bytes, str, int, str]] = [
     ("json as text/plain", b'{"name": "hostile-probe"}', "text/plain", 415, "unsupported_media_type"),
     ("xml", b"<client><name>hostile-probe</name></client>", "application/xml", 415, "unsupported_media_type"),
-    ("invalid utf-8", b'{"name": "hostile-probe \xff"}', "application/json", 400, "malformed_body"),
-    ("nested 10,000 deep", b"[" * 10_000 + b"]" * 10_000, "application/json", 400, "malformed_body"),
-    ("5,000-digit number", b'{"monthly_quota": ' + b"9" * 5000 + b"}", "application/json", 400, "malformed_body"),
-    ("NaN", b'{"name": "hostile-probe", "monthly_quota": NaN}', "application/json", 400, "malformed_body"),
-    ("byte order mark", b'\xef\xbb\xbf{"name": "hostile-probe"}', "application/json", 400, "malformed_body"),
+    ("invalid utf-8", b'{"name": "hostile-probe \xff"}', "application/json", 400, "invalid_body"),
+    ("nested 10,000 deep", b"[" * 10_000 + b"]" * 10_000, "application/json", 400, "invalid_body"),
+    ("5,000-digit number", b'{"monthly_quota": ' + b"9" * 5000 + b"}", "application/json", 400, "invalid_body"),
+    ("NaN", b'{"name": "hostile-probe", "monthly_quota": NaN}', "application/json", 400, "invalid_body"),
+    ("byte order mark", b'\xef\xbb\xbf{"name": "hostile-probe"}', "application/json", 400, "invalid_body"),
     ("top-level array", b"[]", "application/json", 422, "validation_failed"),
 ]
 

@@ -538,8 +538,8 @@ def test_given_an_extra_field_when_updating_then_422_validation_failed_and_nothi
 @pytest.mark.parametrize(
     ("raw_body", "status", "code"),
     [
-        ('{"name": "Acme",', 400, "malformed_body"),
-        ("not json", 400, "malformed_body"),
+        ('{"name": "Acme",', 400, "invalid_body"),
+        ("not json", 400, "invalid_body"),
         ("[]", 422, "validation_failed"),
     ],
     ids=["truncated", "text", "array"],

@@ -126,12 +126,12 @@ def test_an_invalid_batch_is_the_management_apis_422_problem(
     assert gateway.upstream.calls == []
 
 
-def test_a_batch_that_is_not_json_is_the_management_apis_400_malformed_body(gateway: Harness) -> None:
+def test_a_batch_that_is_not_json_is_the_management_apis_400_invalid_body(gateway: Harness) -> None:
     result = call(proxy_event("POST", "/api/v1/batch", body="not json", authorizer=CLIENT, request_id="req-b"))
 
     assert result["statusCode"] == 400
     problem = json.loads(result["body"])
-    assert (problem["code"], problem["request_id"]) == ("malformed_body", "req-b")
+    assert (problem["code"], problem["request_id"]) == ("invalid_body", "req-b")
     assert [(e["loc"], e["type"]) for e in problem["errors"]] == [(["body", "0"], "json_invalid")]
     assert gateway.upstream.calls == []
 

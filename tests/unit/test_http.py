@@ -236,12 +236,12 @@ def test_given_a_body_that_breaks_the_model_when_posted_then_422_validation_fail
     assert all(set(e) == {"loc", "msg", "type"} and e["msg"] for e in errors)
 
 
-def test_given_a_body_that_is_not_json_when_posted_then_400_malformed_body(app: APIGatewayRestResolver) -> None:
+def test_given_a_body_that_is_not_json_when_posted_then_400_invalid_body(app: APIGatewayRestResolver) -> None:
     response, body = call(
         app,
         proxy_event("POST", "/payments", body="{not json", headers={"Content-Type": "application/json"}),
     )
 
     assert response["statusCode"] == 400
-    assert body["code"] == "malformed_body"
+    assert body["code"] == "invalid_body"
     assert [(e["loc"], e["type"]) for e in body["errors"]] == [(["body", "1"], "json_invalid")]

@@ -107,11 +107,11 @@ def test_a_body_over_the_limit_is_413_whatever_it_holds() -> None:
         (b'{"a":' * 100_000 + b"1" + b"}" * 100_000, "too_deep"),
     ],
 )
-def test_a_body_that_is_not_well_formed_json_is_400_malformed_body_saying_why(body: bytes, kind: str) -> None:
+def test_a_body_that_is_not_well_formed_json_is_400_invalid_body_saying_why(body: bytes, kind: str) -> None:
     with pytest.raises(BadRequest) as caught:
         read_json(body, JSON)
     error = caught.value
-    assert (error.status, error.code) == (400, "malformed_body")
+    assert (error.status, error.code) == (400, "invalid_body")
     assert [e["type"] for e in error.extensions["errors"]] == [kind]
     assert error.extensions["errors"][0]["loc"][0] == "body"
 
