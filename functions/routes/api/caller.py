@@ -8,9 +8,9 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from gateway_core.audit import Actor
 from gateway_core.caller import Caller, required_caller
 from gateway_core.cert_binding import client_cert_pem
-from gateway_core.errors import Forbidden
+from gateway_core.errors import BadRequest, Forbidden
 
-__all__ = ["Caller", "actor", "caller"]
+__all__ = ["Caller", "actor", "caller", "if_match_version"]
 
 
 def caller(event: APIGatewayProxyEvent) -> Caller:
@@ -31,3 +31,15 @@ def actor(event: APIGatewayProxyEvent, *, required_scope: str) -> Actor:
         credential_id=who.credential_id,
         request_id=str(event.request_context.request_id),
     )
+
+
+def if_match_version(event: APIGatewayProxyEvent) -> int | None:
+    """The version an `If-Match` names (our ETags are the version number), or None when absent or
+    `*` (which matches any current version, RFC 9110 13.1.1)."""
+    value = event.headers.get("if-match") or event.headers.get("If-Match")
+    if value is None or value.strip() == "*":
+        return None
+    try:
+        return int(value.strip().removeprefix("W/").strip('"'))
+    except ValueError as error:
+        raise BadRequest('If-Match carries the version from the ETag, e.g. "3".', code="invalid_if_match") from error

@@ -14,7 +14,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from functions.routes.api.caller import actor, caller
+from functions.routes.api.caller import actor, caller, if_match_version
 from functions.routes.dal.gateways_store import DynamoGatewayStore
 from functions.routes.logic import gateway_admin
 from functions.routes.logic.gateways import DeployRequest, Gateway, GatewaySpec
@@ -22,7 +22,7 @@ from functions.routes.logic.route_spec import Route, RouteSpec
 from gateway_core import aws
 from gateway_core.audit import Actor
 from gateway_core.clock import utc_now
-from gateway_core.errors import BadRequest, Forbidden
+from gateway_core.errors import Forbidden
 from gateway_core.settings import settings
 
 router = APIGatewayRouter()
@@ -48,16 +48,6 @@ def _reader() -> None:
             code="insufficient_scope",
             extensions={"required_scope": READ},
         )
-
-
-def _if_match() -> int | None:
-    value = router.current_event.headers.get("if-match") or router.current_event.headers.get("If-Match")
-    if value is None or value.strip() == "*":
-        return None  # `*` matches any current version (RFC 9110 13.1.1)
-    try:
-        return int(value.strip().removeprefix("W/").strip('"'))
-    except ValueError as error:
-        raise BadRequest('If-Match carries the version from the ETag, e.g. "3".', code="invalid_if_match") from error
 
 
 def _json(
@@ -153,7 +143,9 @@ def get_gateway(gateway_id: str) -> Response[str]:
 
 @router.put("/api/v1/gateways/<gateway_id>", tags=["gateways"], summary="Change a gateway's settings (deploy to serve)")
 def update_gateway(gateway_id: str, body: GatewaySpec) -> Response[str]:
-    changed = gateway_admin.update_gateway(_store(), gateway_id, body, _admin(), utc_now(), _if_match())
+    changed = gateway_admin.update_gateway(
+        _store(), gateway_id, body, _admin(), utc_now(), if_match_version(router.current_event)
+    )
     return _json(changed, version=changed.version)
 
 
@@ -237,7 +229,9 @@ def get_route(route_id: str) -> Response[str]:
 
 @router.put("/api/v1/gateway/routes/<route_id>", tags=["routes"], summary="Replace a route")
 def update_route(route_id: str, body: RouteSpec) -> Response[str]:
-    changed = gateway_admin.update_route(_store(), route_id, body, _admin(), utc_now(), _if_match())
+    changed = gateway_admin.update_route(
+        _store(), route_id, body, _admin(), utc_now(), if_match_version(router.current_event)
+    )
     return _json(changed, version=changed.version)
 
 

@@ -12,14 +12,13 @@ import os
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from functions.routes.api.caller import actor
+from functions.routes.api.caller import actor, if_match_version
 from functions.routes.dal.secrets_store import DynamoSecretStore, KmsSealer
 from functions.routes.logic import secrets
 from functions.routes.logic.secrets import Secret, SecretList, SecretValue
 from gateway_core import aws
 from gateway_core.audit import Actor
 from gateway_core.clock import utc_now
-from gateway_core.errors import BadRequest
 from gateway_core.settings import settings
 
 router = APIGatewayRouter()
@@ -34,17 +33,6 @@ def _store() -> DynamoSecretStore:
 
 def _admin() -> Actor:
     return actor(router.current_event, required_scope=ADMIN)
-
-
-def _if_match() -> int | None:
-    headers = router.current_event.headers
-    value = headers.get("if-match") or headers.get("If-Match")
-    if value is None or value.strip() == "*":
-        return None
-    try:
-        return int(value.strip().removeprefix("W/").strip('"'))
-    except ValueError as error:
-        raise BadRequest('If-Match carries the version from the ETag, e.g. "3".', code="invalid_if_match") from error
 
 
 def _json(secret: Secret, status: int = 200) -> Response[str]:
@@ -67,7 +55,9 @@ def _json(secret: Secret, status: int = 200) -> Response[str]:
 def put_secret(gateway_id: str, name: str, body: SecretValue) -> Response[str]:
     who = _admin()
     sealer = KmsSealer(aws.client("kms"), os.environ.get(KEY_ENVIRONMENT, ""))
-    saved, created = secrets.set_secret(_store(), sealer, gateway_id, name, body.value, who, utc_now(), _if_match())
+    saved, created = secrets.set_secret(
+        _store(), sealer, gateway_id, name, body.value, who, utc_now(), if_match_version(router.current_event)
+    )
     return _json(saved, 201 if created else 200)
 
 
@@ -89,5 +79,5 @@ def get_secret(gateway_id: str, name: str) -> Response[str]:
     summary="Delete a secret (calls of routes that use it fail until it is set again)",
 )
 def delete_secret(gateway_id: str, name: str) -> Response[str]:
-    secrets.delete_secret(_store(), gateway_id, name, _admin(), _if_match())
+    secrets.delete_secret(_store(), gateway_id, name, _admin(), if_match_version(router.current_event))
     return Response(status_code=204, body="")

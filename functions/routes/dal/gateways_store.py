@@ -385,9 +385,5 @@ class DynamoGatewayStore:
     def secret_names(self, gateway_id: str) -> set[str]:
         return secret_names(self.dynamodb, self.table, gateway_id)
 
-    def deployments(self) -> dict[str, dict[str, Any]]:
-        """The index the proxy reads: gateway id -> base path, status and serving versions."""
-        return DeployedVersions(self.dynamodb, self.table).index()
-
 
 __all__ = ["DEPLOYMENTS_KEY", "Deployment", "DuplicateRoute", "DynamoGatewayStore"]

@@ -377,7 +377,7 @@ class Proxy:
         exchange.record.route_id = route.route_id
         if route.deprecated:
             exchange.headers.update(_deprecation_headers(route, compiled))
-        _upstream_values(route, params)  # refused here, before credentials and limits are spent
+        upstream_params = _upstream_values(route, params)  # refused here, before credentials and limits are spent
         self._authorize(route, request.caller, exchange)
         if _renders(route) and accept.negotiate(request.headers.get("accept")) is None:
             # Refused before the upstream runs: a mutation must not happen for an answer we cannot give.
@@ -403,7 +403,7 @@ class Proxy:
                 return ProxyResponse(hit.status, first, hit.body, more)
             exchange.headers["X-Cache"] = "MISS"
         context = _context(request, params, exchange.correlation)
-        answer, target = self._call(route, settings, compiled, request, params, context, exchange, caller_key)
+        answer, target = self._call(route, settings, compiled, request, upstream_params, context, exchange, caller_key)
         exchange.record.upstream_service = target
         response = _respond(route, request, answer, context)
         if not _fits_lambda(response.body):
@@ -536,15 +536,16 @@ class Proxy:
         settings: GatewaySettings,
         compiled: CompiledVersion,
         request: ProxyRequest,
-        params: dict[str, str],
+        upstream_params: dict[str, str],
         context: dict[str, Any],
         exchange: _Exchange,
         caller_key: str,
     ) -> tuple[UpstreamAnswer, str]:
+        """`upstream_params`: the path parameters as `_upstream_values` checked and encoded them."""
         context = self._with_secrets(route, context)  # only what goes upstream sees them
         method, headers, body = _upstream_request(route, request, context, exchange.correlation)
         headers[HOP_HEADER] = ", ".join([*exchange.hops, self.hop_id])
-        upstream_path = paths.render(route.upstream_path or route.path, _upstream_values(route, params))
+        upstream_path = paths.render(route.upstream_path or route.path, upstream_params)
         query = request.query
         if route.request_transform is not None and route.request_transform.query:
             from functions.routes.logic.transform.rules import apply_query_rules
@@ -753,7 +754,8 @@ def _upstream_request(
     route: DeployedRoute, request: ProxyRequest, context: dict[str, Any], correlation: str
 ) -> tuple[str, dict[str, str], bytes]:
     transform = route.request_transform
-    headers = {k: v for k, v in request.headers.items() if k in _forwardable(transform)}
+    forwardable = _forwardable(transform)
+    headers = {k: v for k, v in request.headers.items() if k in forwardable}
     # Headers the caller's Connection header names are hop-by-hop too (RFC 9110 7.6.1).
     for name in request.headers.get("connection", "").split(","):
         headers.pop(name.strip().lower(), None)

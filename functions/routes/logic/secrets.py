@@ -24,7 +24,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from functions.routes.logic.clients import ConcurrentChange
 from functions.routes.logic.route_spec import RouteSpec
-from functions.routes.logic.transform import rules, templates
+from functions.routes.logic.secret_values import referenced
+from functions.routes.logic.transform import templates
 from gateway_core.audit import Actor
 from gateway_core.clock import iso
 from gateway_core.errors import BadRequest, Conflict, NotFound, ValidationFailed
@@ -169,15 +170,7 @@ def delete_secret(store: SecretStore, gateway_id: str, name: str, actor: Actor, 
 
 def route_references(spec: RouteSpec) -> frozenset[str]:
     """The secrets a route sends upstream (the only places a route may name them)."""
-    found: set[str] = set()
-    transform = spec.request_transform
-    if transform is not None:
-        found |= rules.secret_references(transform.headers)
-        found |= rules.secret_references(transform.query)
-        found |= templates.secret_references(transform.body)
-    if spec.graphql is not None:
-        found |= templates.secret_references(spec.graphql.variables)
-    return frozenset(found)
+    return referenced(spec.request_transform, spec.graphql)
 
 
 def require_secrets(gateway_id: str, needed: Iterable[str], existing: set[str]) -> None:
