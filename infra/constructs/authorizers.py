@@ -7,8 +7,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from infra.constructs.data import DataStore
-from infra.constructs.data_plane import leading_keys
+from infra.constructs.data import DataStore, leading_keys
 
 # What each authorizer reads: the IP denylist (`CONFIG`) and its credential's items.
 READS = {

@@ -17,6 +17,11 @@ from constructs import Construct
 TTL_ATTRIBUTE = "ttl"
 
 
+def leading_keys(*patterns: str) -> dict[str, dict[str, list[str]]]:
+    """A condition that lets item calls through only for partition keys matching `patterns`."""
+    return {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": list(patterns)}}
+
+
 class DataStore(Construct):
     def __init__(
         self,

@@ -12,12 +12,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from infra.constructs.data import DataStore
-
-
-def leading_keys(*patterns: str) -> dict[str, dict[str, list[str]]]:
-    """A condition that lets item calls through only for partition keys matching `patterns`."""
-    return {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": list(patterns)}}
+from infra.constructs.data import DataStore, leading_keys
 
 
 class DataPlane(Construct):

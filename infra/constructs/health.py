@@ -10,8 +10,7 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from infra.constructs.data import DataStore
-from infra.constructs.data_plane import leading_keys
+from infra.constructs.data import DataStore, leading_keys
 from infra.constructs.schedules import TargetHealthChecks
 
 

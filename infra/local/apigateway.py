@@ -203,7 +203,7 @@ class RestApiDataPlane:
         if method is None:
             raise GatewayFailure("MISSING_AUTHENTICATION_TOKEN")
         headers = _merged_headers(request.headers)
-        queries = _multi(parse_qsl(query, keep_blank_values=True), lower=False)
+        queries = _multi(parse_qsl(query, keep_blank_values=True))
         method_arn = self.api.method_arn(request.method, path)
         context = self._request_context(request, request_id, method, path)
         authorizer_context: dict[str, Any] = {}
@@ -546,10 +546,10 @@ def _merged_headers(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
     return merged
 
 
-def _multi(pairs: Any, *, lower: bool) -> dict[str, list[str]]:
+def _multi(pairs: Any) -> dict[str, list[str]]:
     result: dict[str, list[str]] = {}
     for name, value in pairs:
-        result.setdefault(name.lower() if lower else name, []).append(value)
+        result.setdefault(name, []).append(value)
     return result
 
 

@@ -139,9 +139,10 @@ class Worker:
                 "log_stream_name": self.log_stream,
             }
         )
+        deadline = time.monotonic() + INIT_LIMIT_S
         reply = self._receive(INIT_LIMIT_S)
         if reply is None:
-            exited = self._exit_status(time.monotonic() + INIT_LIMIT_S)
+            exited = self._exit_status(deadline)
             self.kill()
             if exited is not None:
                 raise FunctionError(

@@ -131,6 +131,7 @@ class Endpoints:
     def __init__(self, endpoints: list[Endpoint], *, on_error: Callable[[Exception], None] | None = None) -> None:
         self.endpoints = endpoints
         self.on_error = on_error
+        self.cors = Cors.from_env()  # a function's environment is fixed for its lifetime
 
     def __call__(self, event: Mapping[str, Any]) -> dict[str, Any]:
         result = self.reply(Request.from_event(event)).result()
@@ -145,7 +146,7 @@ class Endpoints:
         return result
 
     def reply(self, request: Request) -> Reply:
-        cors = Cors.from_env()
+        cors = self.cors
         origin = request.header("origin")
         served = [e for e in self.endpoints if e.serves(request.path)]
         chosen = next((e for e in served if e.method in (request.method, "ANY")), None)
