@@ -46,6 +46,10 @@ def _malformed(kind: str, message: str, position: int | None = None) -> BadReque
     )
 
 
+# RFC 9110 §15.5.16: a 415 may say which media types would have been taken.
+_ACCEPT = {"Accept": ACCEPTED}
+
+
 def _media_type(content_type: str | None) -> None:
     """415 unless the body is labelled JSON (or not labelled at all) in UTF-8."""
     if content_type is None or not content_type.strip():
@@ -56,12 +60,15 @@ def _media_type(content_type: str | None) -> None:
         raise UnsupportedMediaType(
             f"The body must be {ACCEPTED}, not {media[:100] or 'an empty media type'}.",
             extensions={"accepted": [ACCEPTED]},
+            headers=_ACCEPT,
         )
     for parameter in parameters.split(";"):
         name, _, value = parameter.partition("=")
         if name.strip().lower() == "charset" and value.strip().strip('"').lower() not in ("utf-8", "utf8"):
             raise UnsupportedMediaType(
-                f"JSON is read as UTF-8 only, not {value.strip()[:40]}.", extensions={"accepted": [ACCEPTED]}
+                f"JSON is read as UTF-8 only, not {value.strip()[:40]}.",
+                extensions={"accepted": [ACCEPTED]},
+                headers=_ACCEPT,
             )
 
 
@@ -142,7 +149,9 @@ def read_json(
         return None
     if content_encoding and content_encoding.strip().lower() not in ("identity", ""):
         raise UnsupportedMediaType(
-            "Request bodies are accepted without a content coding.", extensions={"accepted": [ACCEPTED]}
+            "Request bodies are accepted without a content coding.",
+            extensions={"accepted": [ACCEPTED]},
+            headers={"Accept-Encoding": "identity"},  # RFC 7694 §3
         )
     _media_type(content_type)
     if body.startswith(_BOMS):

@@ -145,3 +145,82 @@ def test_the_management_function_loads_the_openapi_models_only_for_the_document(
     )
     for absent in ("aws_lambda_powertools.event_handler.openapi.models", "aws_xray_sdk", "httpx", "cryptography"):
         assert f"'{absent}'" not in done.stdout, f"{absent} is on the management function's import path"
+
+
+def test_the_document_passes_a_maintained_openapi_validator(document: dict[str, Any]) -> None:
+    from openapi_spec_validator import validate
+    from openapi_spec_validator.validation.validators import OpenAPIV31SpecValidator
+
+    validate(document, cls=OpenAPIV31SpecValidator)
+
+
+def _resolved(document: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    # The schema with the document's components beside it, for $refs to resolve.
+    return {**schema, "components": document["components"]}
+
+
+def test_every_request_body_has_an_example_its_schema_accepts(document: dict[str, Any]) -> None:
+    import jsonschema
+
+    seen = 0
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            body = operation.get("requestBody", {}).get("content", {}).get("application/json")
+            if body is None:
+                continue
+            assert "example" in body, f"{method.upper()} {path} has no example"
+            jsonschema.validate(body["example"], _resolved(document, body["schema"]))
+            seen += 1
+    assert seen >= 20
+
+
+def test_every_error_is_a_problem_and_every_operation_names_its_success(document: dict[str, Any]) -> None:
+    problem = {"$ref": "#/components/schemas/Problem"}
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            statuses = set(operation["responses"])
+            assert {s for s in statuses if s.startswith("2")}, f"{method} {path}"
+            assert {"429", "5XX"} <= statuses
+            for status, answer in operation["responses"].items():
+                if status.startswith("2"):
+                    continue
+                content = answer["content"]
+                if path == "/oauth2/token" and status in ("400", "401"):
+                    assert content == {"application/json": {"schema": {"$ref": "#/components/schemas/OAuthErrorOut"}}}
+                else:
+                    assert content == {"application/problem+json": {"schema": problem}}, f"{method} {path} {status}"
+    assert "HTTPValidationError" not in document["components"]["schemas"]
+
+
+def test_creates_deletes_and_changes_say_what_they_really_answer(document: dict[str, Any]) -> None:
+    paths = document["paths"]
+    create = paths["/api/v1/gateway/keys"]["post"]["responses"]
+    assert set(create["201"]["headers"]) >= {"Location", "Cache-Control"}
+    assert create["201"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/KeyWithSecret"}
+    assert "200" not in create
+    delete = paths["/api/v1/gateways/{gateway_id}"]["delete"]["responses"]
+    assert delete["204"] == {"description": "No content"}
+    gateway = paths["/api/v1/gateways/{gateway_id}"]["get"]["responses"]["200"]
+    assert gateway["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Gateway"}
+    assert "ETag" in gateway["headers"]
+    put = paths["/api/v1/gateways/{gateway_id}"]["put"]
+    assert {"412", "428"} <= set(put["responses"])
+    assert {"name": "If-Match", "in": "header"}.items() <= put["parameters"][-1].items()
+    token = paths["/oauth2/token"]["post"]
+    assert "application/x-www-form-urlencoded" in token["requestBody"]["content"]
+    assert token["security"] == []
+
+
+def test_security_schemes_let_swagger_ui_authorize_with_a_key_or_client_credentials(document: dict[str, Any]) -> None:
+    schemes = document["components"]["securitySchemes"]
+    assert schemes["apiKey"] == {**schemes["apiKey"], "type": "apiKey", "in": "header", "name": "x-api-key"}
+    flow = schemes["oauth2"]["flows"]["clientCredentials"]
+    assert flow["tokenUrl"] == document["servers"][0]["url"].rstrip("/") + "/oauth2/token"
+    assert "admin" in flow["scopes"]
+    assert schemes["mutualTLS"]["type"] == "mutualTLS"
+    keys = document["paths"]["/api/v1/gateway/keys"]["get"]
+    assert keys["security"] == [{"apiKey": []}, {"oauth2": ["admin"]}]
+    gateways = document["paths"]["/api/v1/gateways"]["get"]
+    assert gateways["security"] == [{"apiKey": []}, {"oauth2": ["admin", "gateway:read"]}]
+    assert document["paths"]["/api/v1/whoami/certificate"]["get"]["security"] == [{"mutualTLS": []}]
+    assert {} in document["paths"]["/gw/{path}"]["get"]["security"]

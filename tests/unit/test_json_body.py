@@ -62,6 +62,8 @@ def test_a_body_labelled_other_than_utf8_json_is_415(content_type: str, encoding
         read_json(b'{"a": 1}', content_type, content_encoding=encoding)
     assert caught.value.status == 415
     assert caught.value.extensions["accepted"] == [JSON]
+    # RFC 9110 §15.5.16 / RFC 7694: the answer names what would have been taken.
+    assert caught.value.headers == ({"Accept-Encoding": "identity"} if encoding else {"Accept": JSON})
 
 
 def test_a_body_over_the_limit_is_413_whatever_it_holds() -> None:

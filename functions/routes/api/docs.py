@@ -1,32 +1,36 @@
 """The OpenAPI 3.1 document served at /api/v1/docs, for the whole API.
 
 The management function serves it, being the one function that carries the OpenAPI machinery:
-its own operations come from its routers (powertools builds them), and the operations the data
-plane, OAuth2 and health functions serve come from their declarations (operations.py, the same
-table those functions serve from), described with the models they validate and answer with.
-A request for one of those paths never reaches this function: API Gateway sends it to the
-function that serves it (infra/constructs/api.py; tests/infra checks the wiring against this
-document).
+its own operations come from its routers (powertools builds them from what each handler
+validates), and the operations the data plane, OAuth2 and health functions serve come from their
+declarations (operations.py, the same table those functions serve from). What no signature can
+say (success statuses and headers, every error an operation returns, who may call it, examples)
+comes from contract.py. A request for one of the other functions' paths never reaches this
+function: API Gateway sends it to the function that serves it (infra/constructs/api.py;
+tests/infra checks the wiring against this document).
 """
 
 from __future__ import annotations
 
 import importlib
+import json
 import re
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
+from functions.routes.api.contract import CONTRACTS, ERRORS, HEADERS, Contract
 from functions.routes.api.operations import OPERATIONS, Operation
-
-if TYPE_CHECKING:
-    from aws_lambda_powertools.event_handler.openapi.models import OpenAPI
+from functions.routes.logic.catalog import SCOPES
 
 _REF_TEMPLATE = "#/components/schemas/{model}"
+_PROBLEM = "functions.routes.api.models:Problem"
+_OAUTH_ERROR = "functions.routes.api.models:OAuthErrorOut"
+_PROBLEM_JSON = "application/problem+json"
 # How a greedy resource (`/gw/{proxy+}`) is described: OpenAPI has no "any method" nor "any depth".
 _ANY_METHODS = ("get", "post", "put", "patch", "delete")
 _SUBTREE_PARAMETER = {
@@ -36,6 +40,8 @@ _SUBTREE_PARAMETER = {
     "description": "The rest of the path, any number of segments",
     "schema": {"type": "string"},
 }
+# Powertools' own error models, replaced by the one Problem schema.
+_POWERTOOLS_ERRORS = ("HTTPValidationError", "ValidationError", "ResponseValidationError")
 
 
 def _model(reference: str) -> type[BaseModel]:
@@ -46,36 +52,72 @@ def _model(reference: str) -> type[BaseModel]:
     return model
 
 
+def _without_nulls(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(v) for v in value]
+    return value
+
+
+def _add_schemas(document: dict[str, Any], wanted: list[tuple[str, JsonSchemaMode]]) -> dict[tuple[str, str], Any]:
+    """The $refs of the given models, their schemas added to the document's components. A schema
+    name already in the document with another definition is an error, not an overwrite."""
+    if not wanted:
+        return {}
+    models = [(_model(reference), mode) for reference, mode in wanted]
+    refs, definitions = models_json_schema(models, ref_template=_REF_TEMPLATE)
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    for name, schema in definitions.get("$defs", {}).items():
+        # The resolver's schemas went through a dump without None values (`default: null`).
+        if _without_nulls(schemas.setdefault(name, schema)) != _without_nulls(schema):
+            raise ValueError(f"two different schemas are named {name}")
+    return {
+        (reference, mode): refs[(model, mode)] for (reference, mode), (model, _) in zip(wanted, models, strict=True)
+    }
+
+
+def _answer_schema(document: dict[str, Any], reference: str) -> dict[str, str]:
+    """The $ref of an answer model. The resolver names a model used both in bodies and answers
+    `<Name>-Output` in answers: a model it described already is referred to under its name."""
+    name = reference.partition(":")[2]
+    schemas = document["components"]["schemas"]
+    for described in (f"{name}-Output", name):
+        if described in schemas:
+            return {"$ref": _REF_TEMPLATE.format(model=described)}
+    return dict(_add_schemas(document, [(reference, "serialization")])[(reference, "serialization")])
+
+
 def _operation_id(operation: Operation, path: str, method: str) -> str:
     return re.sub(r"\W+", "_", f"{operation.function}{path}_{method}").strip("_")
 
 
 def add_operations(document: dict[str, Any], operations: Iterable[Operation]) -> dict[str, Any]:
-    """`document` with the given operations and the schemas of their models added. A schema name
-    already in the document with another definition is an error, not an overwrite."""
+    """`document` with the given operations and the schemas of their models added."""
     operations = list(operations)
-    wanted: list[tuple[type[BaseModel], JsonSchemaMode]] = []
+    wanted: list[tuple[str, JsonSchemaMode]] = []
     for operation in operations:
         if operation.body:
-            wanted.append((_model(operation.body), "validation"))
+            wanted.append((operation.body, "validation"))
         if operation.answer:
-            wanted.append((_model(operation.answer), "serialization"))
-    refs, definitions = models_json_schema(wanted, ref_template=_REF_TEMPLATE) if wanted else ({}, {})
-    schemas = document.setdefault("components", {}).setdefault("schemas", {})
-    for name, schema in definitions.get("$defs", {}).items():
-        if schemas.setdefault(name, schema) != schema:
-            raise ValueError(f"two different schemas are named {name}")
+            wanted.append((operation.answer, "serialization"))
+    refs = _add_schemas(document, wanted)
     paths = document.setdefault("paths", {})
     for operation in operations:
         item: dict[str, Any] = {"tags": [operation.tag], "summary": operation.summary}
         if operation.description:
             item["description"] = operation.description
         if operation.body:
-            schema = refs[(_model(operation.body), "validation")]
+            schema = refs[(operation.body, "validation")]
             item["requestBody"] = {"required": True, "content": {"application/json": {"schema": schema}}}
+        elif operation.form:
+            item["requestBody"] = {
+                "required": True,
+                "content": {"application/x-www-form-urlencoded": {"schema": operation.form}},
+            }
         answer: dict[str, Any] = {"description": operation.answer_description}
         if operation.answer:
-            answer["content"] = {"application/json": {"schema": refs[(_model(operation.answer), "serialization")]}}
+            answer["content"] = {"application/json": {"schema": refs[(operation.answer, "serialization")]}}
         item["responses"] = {"200": answer}
         path = operation.path + "/{path}" if operation.subtree else operation.path
         methods = _ANY_METHODS if operation.method == "ANY" else (operation.method.lower(),)
@@ -89,16 +131,134 @@ def add_operations(document: dict[str, Any], operations: Iterable[Operation]) ->
     return document
 
 
+def _errors(operation: dict[str, Any], contract: Contract) -> set[int | str]:
+    """The error statuses an operation of this shape can return (contract.py's docstring)."""
+    found: set[int | str] = {429, "5XX", *contract.errors}
+    if contract.schemes:
+        found |= {401, 403}
+    parameters = operation.get("parameters", [])
+    if "requestBody" in operation:
+        found |= {400, 413, 415, 422}
+    if parameters:
+        found.add(422)
+    if any(p["in"] == "query" for p in parameters):
+        found.add(414)
+    if any(p["in"] == "path" for p in parameters):
+        found.add(404)
+    if contract.if_match:
+        found |= {400, 412} | ({428} if contract.if_match == "required" else set())
+    return found
+
+
+def _headers(names: Iterable[str]) -> dict[str, Any]:
+    return {name: HEADERS[name] for name in names}
+
+
+def _security(contract: Contract) -> list[dict[str, list[str]]]:
+    # Alternatives: any one suffices. OAuth2 lists the scopes (any one of them); an API key's or a
+    # certificate's scopes are its client's, checked by the operation alike.
+    required: list[dict[str, list[str]]] = [
+        {name: list(contract.scopes) if name == "oauth2" else []} for name in contract.schemes
+    ]
+    return required + ([{}] if contract.anonymous else [])
+
+
+def _security_schemes(base: str) -> dict[str, Any]:
+    return {
+        "apiKey": {
+            "type": "apiKey",
+            "in": "header",
+            "name": "x-api-key",
+            "description": "An API key issued by an admin (POST /api/v1/gateway/keys)",
+        },
+        "oauth2": {
+            "type": "oauth2",
+            "description": "An access token from the client credentials grant, sent as `Authorization: Bearer`",
+            "flows": {"clientCredentials": {"tokenUrl": f"{base}/oauth2/token", "scopes": dict(SCOPES)}},
+        },
+        "mutualTLS": {
+            "type": "mutualTLS",
+            "description": "A client certificate registered for the client, on the mTLS domain",
+        },
+    }
+
+
+def apply_contracts(document: dict[str, Any], base: str) -> dict[str, Any]:
+    """Every operation answered as contract.py says: statuses, models, headers, errors as
+    problem+json, security and examples. An operation without a contract is an error."""
+    paths: dict[str, dict[str, Any]] = document["paths"]
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    refs = _add_schemas(document, [(_PROBLEM, "serialization"), (_OAUTH_ERROR, "serialization")])
+    for reference in {c.model for c in CONTRACTS.values() if c.model}:
+        refs[(reference, "serialization")] = _answer_schema(document, reference)
+    problem = {_PROBLEM_JSON: {"schema": refs[(_PROBLEM, "serialization")]}}
+    described = set()
+    for path, item in paths.items():
+        for method, operation in item.items():
+            key = f"{method.upper()} {path}"
+            contract = CONTRACTS.get(key)
+            if contract is None:
+                raise ValueError(f"{key} has no contract (functions/routes/api/contract.py)")
+            described.add(key)
+            success = operation["responses"].get("200", {"description": "Successful Response"})
+            if contract.model:
+                success["content"] = {"application/json": {"schema": refs[(contract.model, "serialization")]}}
+            if contract.empty_body:
+                success = {"description": "No content"}
+            if contract.headers:
+                success["headers"] = _headers(contract.headers)
+            responses: dict[str, Any] = {str(contract.status): success}
+            for status in sorted(_errors(operation, contract), key=str):
+                description, headers = ERRORS[status]
+                answer: dict[str, Any] = {"description": description, "content": problem}
+                if headers:
+                    answer["headers"] = _headers(headers)
+                responses[str(status)] = answer
+            if key == "POST /oauth2/token":  # RFC 6749 §5.2: its own error body
+                oauth_error = {"application/json": {"schema": refs[(_OAUTH_ERROR, "serialization")]}}
+                responses["400"] = {"description": "The request or grant is refused", "content": oauth_error}
+                responses["401"] = {
+                    "description": "The client could not be authenticated (`invalid_client`)",
+                    "content": oauth_error,
+                    "headers": _headers(("WWW-Authenticate",)),
+                }
+            operation["responses"] = responses
+            operation["security"] = _security(contract)
+            if contract.if_match:
+                operation.setdefault("parameters", []).append(
+                    {
+                        "name": "If-Match",
+                        "in": "header",
+                        "required": contract.if_match == "required",
+                        "description": 'The ETag read by GET ("<n>"), or `*` to change whatever is current',
+                        "schema": {"type": "string"},
+                    }
+                )
+            body = operation.get("requestBody", {}).get("content", {}).get("application/json")
+            if body is not None:
+                if contract.example is not None:
+                    body["example"] = contract.example
+                target = schemas.get(body["schema"].get("$ref", "").removeprefix("#/components/schemas/"), {})
+                # A body whose every field has a default may be left out (taken as {}).
+                operation["requestBody"]["required"] = bool(target.get("required"))
+    missing = set(CONTRACTS) - described
+    if missing:
+        raise ValueError(f"contracts for operations that do not exist: {sorted(missing)}")
+    for name in _POWERTOOLS_ERRORS:
+        schemas.pop(name, None)
+    document["components"]["securitySchemes"] = _security_schemes(base)
+    return document
+
+
 class DocumentedResolver(APIGatewayRestResolver):
     """The management API's resolver, whose document also describes the operations the other
     functions of this API serve."""
 
-    def get_openapi_schema(self, **kwargs: Any) -> OpenAPI:
-        from aws_lambda_powertools.event_handler.openapi.models import OpenAPI
-
-        own = super().get_openapi_schema(**kwargs)
+    def openapi_document(self, *, title: str, version: str, description: str, base: str) -> dict[str, Any]:
+        own = super().get_openapi_schema(title=title, version=version, description=description)
         document = own.model_dump(mode="json", by_alias=True, exclude_none=True)
-        return OpenAPI.model_validate(add_operations(document, OPERATIONS))
+        document["servers"] = [{"url": base or "/"}]
+        return apply_contracts(add_operations(document, OPERATIONS), base)
 
 
 def page(app: APIGatewayRestResolver, *, title: str, version: str, description: str) -> Response[str]:
@@ -106,18 +266,16 @@ def page(app: APIGatewayRestResolver, *, title: str, version: str, description: 
     them. Its OpenAPI models (about a third of the management function's cold start) are imported
     here, at the first request for the document, not when the function starts."""
     from aws_lambda_powertools.event_handler.openapi import swagger_ui
-    from aws_lambda_powertools.event_handler.openapi.compat import model_json
-    from aws_lambda_powertools.event_handler.openapi.models import Server
 
+    if not isinstance(app, DocumentedResolver):
+        raise TypeError("the document is served by a DocumentedResolver")
     event = app.current_event
     context = event.request_context
     # Called through the stage's URL the path starts with the stage; through a custom domain not.
     base = f"/{context.stage}" if context.stage and str(context.path).startswith(f"/{context.stage}") else ""
-    spec = app.get_openapi_schema(
-        title=title, version=version, description=description, servers=[Server(url=base or "/")]
-    )
+    spec = app.openapi_document(title=title, version=version, description=description, base=base)
     # `</` escaped: the document is inlined in a <script> element of the page.
-    text = model_json(spec, by_alias=True, exclude_none=True, indent=2).replace("</", "<\\/")
+    text = json.dumps(spec, indent=2).replace("</", "<\\/")
     if (event.query_string_parameters or {}).get("format") == "json":
         return Response(status_code=200, content_type="application/json", body=text)
     assets = Path(swagger_ui.__file__).parent

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class CheckOut(BaseModel):
@@ -64,3 +64,38 @@ class ServerMetadataOut(BaseModel):
     id_token_signing_alg_values_supported: list[str]
     token_endpoint_auth_signing_alg_values_supported: list[str]
     mtls_endpoint_aliases: dict[str, str] | None = Field(default=None, description="RFC 8705 §5")
+
+
+class FieldError(BaseModel):
+    loc: list[str] = Field(description="Where: body, query, path or header, then the field's path")
+    msg: str
+    type: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, as every error of the API (but the token endpoint's RFC 6749
+    errors) is answered; further members may carry details of a particular problem."""
+
+    model_config = ConfigDict(extra="allow", json_schema_extra={"additionalProperties": True})
+    type: str = Field(description="A URN naming the problem: urn:gateway:problem:<code>")
+    title: str
+    status: int | None = Field(default=None, description="The HTTP status (left out by some gateway answers)")
+    detail: str | None = None
+    instance: str | None = Field(default=None, description="The request path")
+    code: str = Field(description="Stable, machine-readable name of the problem")
+    request_id: str | None = Field(default=None, description="Quote it when asking for help")
+    errors: list[FieldError] | None = Field(default=None, description="Each invalid value, on 400 and 422")
+
+
+class OAuthErrorOut(BaseModel):
+    """RFC 6749 §5.2 error response of the token endpoint."""
+
+    error: Literal[
+        "invalid_request",
+        "invalid_client",
+        "invalid_grant",
+        "unauthorized_client",
+        "unsupported_grant_type",
+        "invalid_scope",
+    ]
+    error_description: str | None = None

@@ -10,7 +10,7 @@ document alone.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from gateway_core.endpoints import Endpoint, Handler
 
@@ -26,6 +26,7 @@ class Operation(NamedTuple):
     answer: str | None = None  # "module:Model" of the 200 answer
     answer_description: str = "Successful Response"
     description: str = ""
+    form: dict[str, Any] | None = None  # JSON schema of an application/x-www-form-urlencoded body
 
 
 GATEWAY_PROXY = Operation(
@@ -58,7 +59,21 @@ TOKEN = Operation(
     "Client credentials grant (RFC 6749 §4.4)",
     "oauth2",
     answer="functions.routes.api.models:TokenOut",
-    description="An application/x-www-form-urlencoded request; errors are RFC 6749 §5.2 error bodies.",
+    description=(
+        "The client authenticates with HTTP Basic (client_secret_basic), with client_id and "
+        "client_secret in the form (client_secret_post), or with its certificate on the mTLS domain "
+        "(tls_client_auth, RFC 8705). Errors are RFC 6749 §5.2 error bodies."
+    ),
+    form={
+        "type": "object",
+        "required": ["grant_type"],
+        "properties": {
+            "grant_type": {"type": "string", "enum": ["client_credentials"]},
+            "scope": {"type": "string", "description": "Space-separated scopes; default: all the client may have"},
+            "client_id": {"type": "string", "description": "client_secret_post and tls_client_auth"},
+            "client_secret": {"type": "string", "description": "client_secret_post"},
+        },
+    },
 )
 JWKS = Operation(
     "oauth",
