@@ -12,7 +12,7 @@ export AWS_EC2_METADATA_DISABLED := true
 export CDK_DISABLE_CLI_TELEMETRY := true
 PORT ?= 8080
 
-.PHONY: help setup build synth local test test-unit test-integration test-infra test-e2e lint typecheck bench smoke clean
+.PHONY: help setup browser build synth local test test-unit test-integration test-infra test-e2e lint typecheck bench smoke clean
 
 help:
 	@echo "make local   - set up and serve the gateway on http://127.0.0.1:$(PORT) (moto + local runtime)"
@@ -32,6 +32,14 @@ node_modules/.installed: package.json package-lock.json
 	@touch $@
 
 setup: $(VENV)/.installed node_modules/.installed
+
+# Debian's Chromium, which Playwright drives in tests/e2e/test_swagger_ui.py (Playwright's own
+# browser builds cannot be downloaded here). Installed once when missing; CI's machines run as root.
+browser:
+	@command -v chromium >/dev/null || { mkdir -p .test-logs; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } \
+	    > .test-logs/chromium-install.log 2>&1 \
+	  || { echo "make: could not install Debian's chromium (apt-get install chromium, as root) for the browser test; see .test-logs/chromium-install.log" >&2; exit 1; }; }
 
 build: setup
 	$(BIN)/python -m infra.build
@@ -56,7 +64,7 @@ typecheck: setup
 # Three independent runs at once (lint and types, the e2e suite, everything else): the e2e suite
 # waits on its local runtimes and loopback servers much of the time, so on two cores this takes
 # minutes off. Each run's output is kept and printed whole; any failure fails the target.
-test: build
+test: build browser
 	@mkdir -p .test-logs; \
 	( $(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy ) > .test-logs/static.log 2>&1 & static=$$!; \
 	$(BIN)/python -m pytest tests/e2e > .test-logs/e2e.log 2>&1 & e2e=$$!; \
@@ -69,6 +77,7 @@ test: build
 
 test-unit test-integration test-infra test-e2e: build
 	$(BIN)/python -m pytest tests/$(subst test-,,$@)
+test-e2e: browser
 
 bench: build
 	$(BIN)/python -m tests.bench
