@@ -125,6 +125,15 @@ _PREFLIGHT = [
 ]
 
 
+_METHOD_NOT_ALLOWED = [
+    (
+        "AwsSolutions::AwsSolutions-APIG4",
+        "405 Method Not Allowed (MOCK integration, ANY on a resource with explicit methods): answers from API Gateway itself with a static problem document and Allow header; nothing runs and nothing is read.",
+    ),
+    ("AwsSolutions::AwsSolutions-COG4", "405 Method Not Allowed from a MOCK integration (see APIG4)."),
+]
+
+
 def acknowledge_findings(stack: Stack, stage: str) -> None:
     for path, rule, reason in ACKNOWLEDGMENTS:
         Validations.of(_find(stack, path.replace("{stage}", stage))).acknowledge(Acknowledgment(id=rule, reason=reason))
@@ -133,3 +142,12 @@ def acknowledge_findings(stack: Stack, stage: str) -> None:
         if isinstance(node, apigw.Method) and node.http_method == "OPTIONS":
             for rule, reason in _PREFLIGHT:
                 Validations.of(node).acknowledge(Acknowledgment(id=rule, reason=reason))
+        if isinstance(node, apigw.Method) and _is_mock(node):
+            for rule, reason in _METHOD_NOT_ALLOWED:
+                Validations.of(node).acknowledge(Acknowledgment(id=rule, reason=reason))
+
+
+def _is_mock(method: apigw.Method) -> bool:
+    cfn = method.node.default_child
+    integration = cfn.integration if isinstance(cfn, apigw.CfnMethod) else None
+    return isinstance(integration, apigw.CfnMethod.IntegrationProperty) and integration.type == "MOCK"

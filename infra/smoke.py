@@ -167,6 +167,19 @@ def identity(journey: Journey) -> dict[str, str]:
         "/api/v1/gateway/health",
         check=lambda r: None if r.json().get("status") in ("healthy", "degraded") else f"status {r.json()}",
     )
+    # The template's MOCK 405 (infra/constructs/api.py): what only a real deployment proves works.
+    journey.step(
+        "PATCH health (405 with Allow)",
+        "PATCH",
+        "/api/v1/gateway/health",
+        expect=(405,),
+        json={},
+        check=lambda r: (
+            None
+            if "GET" in r.headers.get("allow", "").split(", ") and r.json().get("code") == "method_not_allowed"
+            else f"Allow {r.headers.get('allow')!r}; {_problem(r)}"
+        ),
+    )
     journey.step(
         "whoami (admin key)",
         "GET",

@@ -3,11 +3,14 @@ responses, and the methods that exist so far.
 
 API Gateway's own errors (missing credential, denied, unknown path, too large, integration
 failure or timeout) are rewritten into RFC 9457 problem documents by gateway responses, so a
-client sees one error format whether the function or the gateway answered.
+client sees one error format whether the function or the gateway answered. A method a resource
+does not serve is a 405 with `Allow` from a MOCK `ANY` method on that resource (see
+`method_not_allowed_integration`), since a gateway response can tell neither.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from aws_cdk import Duration, RemovalPolicy
@@ -98,6 +101,22 @@ _HEADERS = {
 _EXTRA = {"access_denied": ',"reason":"$context.authorizer.reason"'}
 
 
+# The methods a REST API resource can define (`ANY` stands for all of them), in the order an
+# `Allow` header lists them.
+METHOD_ORDER = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allow_header(methods: Iterable[str]) -> str:
+    """An `Allow` value (RFC 9110 section 10.2.1) in METHOD_ORDER."""
+    served = {m.upper() for m in methods}
+    return ", ".join(m for m in METHOD_ORDER if m in served)
+
+
+def method_not_allowed_detail(allow: str) -> str:
+    """The detail of a 405: the same text whether the MOCK method or the management function answers."""
+    return f"This path does not serve this method; it serves {allow}."
+
+
 def problem_template(code: str, title: str, detail: str, status: str | None, extra: str = "") -> str:
     """A problem document as a gateway response template. The DEFAULT_4XX/5XX responses cover
     several statuses and API Gateway offers no variable holding the status, so they omit the
@@ -173,6 +192,13 @@ class CorsSettings:
             "CORS_MAX_AGE_SECONDS": str(self.max_age_seconds),
         }
 
+    def static_response_headers(self) -> dict[str, str]:
+        """The headers a MOCK integration response can carry: static values only (its response
+        parameters cannot read the request's Origin), so nothing with several origins."""
+        if len(self.allow_origins) != 1:
+            return {}
+        return self.gateway_response_headers()
+
     def gateway_response_headers(self) -> dict[str, str]:
         origin = f"'{self.allow_origins[0]}'" if len(self.allow_origins) == 1 else "method.request.header.origin"
         return {
@@ -180,6 +206,48 @@ class CorsSettings:
             "Access-Control-Expose-Headers": f"'{','.join(self.expose_headers)}'",
             "Vary": "'Origin'",
         }
+
+
+def method_not_allowed_integration(
+    allow: str, cors: CorsSettings | None
+) -> tuple[apigw.MockIntegration, list[apigw.MethodResponse]]:
+    """A MOCK integration answering 405 with `Allow` and a problem document, for an `ANY` method
+    on a resource whose other methods are explicit: API Gateway picks an explicit method over
+    `ANY`, so only the methods the resource does not define reach it. No backend runs, so no
+    authorizer, role or permission is involved.
+
+    AWS semantics relied on: the one integration response has no selection pattern, so it is the
+    default and answers whatever status the mock derives from the request (any body, any content
+    type); `CONVERT_TO_TEXT` on the request and the response because with `*/*` binary media
+    types a MOCK integration otherwise fails with 500 converting its payload; the single response
+    template serves every Accept; static response parameters set `Allow` and `Content-Type`.
+    infra/local/apigateway.py emulates exactly this subset (infra/local/api_model.py refuses a
+    MOCK method using anything else)."""
+    headers = {
+        "Allow": f"'{allow}'",
+        "Content-Type": f"'{PROBLEM}'",
+        **(cors.static_response_headers() if cors else {}),
+    }
+    template = problem_template("method_not_allowed", "Method Not Allowed", method_not_allowed_detail(allow), "405")
+    integration = apigw.MockIntegration(
+        request_templates={"application/json": '{"statusCode": 405}'},
+        passthrough_behavior=apigw.PassthroughBehavior.WHEN_NO_MATCH,
+        content_handling=apigw.ContentHandling.CONVERT_TO_TEXT,
+        integration_responses=[
+            apigw.IntegrationResponse(
+                status_code="405",
+                content_handling=apigw.ContentHandling.CONVERT_TO_TEXT,
+                response_parameters={f"method.response.header.{k}": v for k, v in headers.items()},
+                response_templates={"application/json": template},
+            )
+        ],
+    )
+    responses = [
+        apigw.MethodResponse(
+            status_code="405", response_parameters={f"method.response.header.{k}": True for k in headers}
+        )
+    ]
+    return integration, responses
 
 
 class RestApi(Construct):
@@ -396,6 +464,23 @@ class RestApi(Construct):
                     integrations[self.served_by[resource.path]],
                     authorization_type=apigw.AuthorizationType.NONE,
                 )
+        # Every other standard method on a resource with explicit methods: 405 with the methods it
+        # serves (its preflight included). Resources served by ANY (greedy admin resources, /gw)
+        # get every method already; their function answers 405 itself where a path serves others.
+        self.method_not_allowed: dict[str, str] = {}
+        for resource in self._resources_with_methods():
+            served = [c.http_method for c in resource.node.children if isinstance(c, apigw.Method)]
+            if "ANY" in served:
+                continue
+            allow = allow_header(served)
+            integration, method_responses = method_not_allowed_integration(allow, cors)
+            resource.add_method(
+                "ANY",
+                integration,
+                authorization_type=apigw.AuthorizationType.NONE,
+                method_responses=method_responses,
+            )
+            self.method_not_allowed[resource.path] = allow
         self.mtls_domain: apigw.DomainName | None = None
         if mtls is not None:
             bucket, key = mtls.bucket_and_key

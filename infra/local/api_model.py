@@ -6,6 +6,7 @@ deployed stack for physical names, so the data plane serves exactly what `cdk de
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +24,21 @@ class Authorizer:
 
 
 @dataclass(frozen=True)
+class IntegrationResponse:
+    status_code: str
+    selection_pattern: str | None  # None: the default response
+    parameters: dict[str, str]  # header name -> 'static' or context.<variable>
+    templates: dict[str, str]  # content type -> template ($context variables only)
+
+
+@dataclass(frozen=True)
+class MockIntegration:
+    request_templates: dict[str, str]
+    passthrough_behavior: str
+    responses: tuple[IntegrationResponse, ...]
+
+
+@dataclass(frozen=True)
 class Method:
     http_method: str
     resource_path: str
@@ -31,6 +47,7 @@ class Method:
     authorizer: Authorizer | None
     integration_type: str
     function: str | None
+    mock: MockIntegration | None = None
 
 
 @dataclass
@@ -81,6 +98,68 @@ def _function_in(value: Any, functions: set[str]) -> str | None:
             if found:
                 return found
     return None
+
+
+# What the twin's MOCK integrations evaluate in a template: `$context.<variable>` references. VTL
+# directives (#if, #set), $input, $util, ${formal} references and the like are not emulated.
+_CONTEXT_REFERENCE = re.compile(r"\$context\.[A-Za-z0-9_]+(?:\.[A-Za-z0-9_]+)*")
+_STATIC = re.compile(r"'[^']*'")
+_CONTEXT_SOURCE = re.compile(r"context\.[A-Za-z0-9_]+(?:\.[A-Za-z0-9_]+)*")
+
+
+def _plain_template(template: str) -> bool:
+    rest = _CONTEXT_REFERENCE.sub("", template)
+    return "$" not in rest and "#" not in rest
+
+
+def mock_integration(method_props: dict[str, Any]) -> MockIntegration:
+    """A MOCK method's integration as the twin serves it, or ValueError naming what it would not
+    serve as API Gateway does, so the runtime refuses a template it would answer differently
+    (tests/infra/test_method_not_allowed.py runs this on the product's template)."""
+    integration = method_props.get("Integration") or {}
+    where = f"{method_props.get('HttpMethod')} MOCK method"
+    for unsupported in ("RequestParameters", "CacheKeyParameters", "TimeoutInMillis"):
+        if integration.get(unsupported):
+            raise ValueError(f"{where}: {unsupported} is not emulated locally")
+    # Text in, text out: the only conversion a mock's empty payload and static templates need.
+    if integration.get("ContentHandling") not in (None, "CONVERT_TO_TEXT"):
+        raise ValueError(f"{where}: ContentHandling {integration.get('ContentHandling')} is not emulated locally")
+    request_templates = {str(k).lower(): str(v) for k, v in (integration.get("RequestTemplates") or {}).items()}
+    if not all(_plain_template(t) for t in request_templates.values()):
+        raise ValueError(f"{where}: request templates may only use $context variables locally")
+    declared = {
+        str(r["StatusCode"]): {
+            str(k).removeprefix("method.response.header.") for k in r.get("ResponseParameters") or {}
+        }
+        for r in method_props.get("MethodResponses") or []
+    }
+    responses = []
+    for response in integration.get("IntegrationResponses") or []:
+        status = str(response["StatusCode"])
+        if status not in declared:
+            # API Gateway refuses an integration response without its method response.
+            raise ValueError(f"{where}: integration response {status} has no method response")
+        if response.get("ContentHandling") not in (None, "CONVERT_TO_TEXT"):
+            raise ValueError(f"{where}: ContentHandling {response.get('ContentHandling')} is not emulated locally")
+        parameters: dict[str, str] = {}
+        for key, source in (response.get("ResponseParameters") or {}).items():
+            name = str(key).removeprefix("method.response.header.")
+            if name == key or name not in declared[status]:
+                raise ValueError(f"{where}: {key} is not a header of method response {status}")
+            if not (_STATIC.fullmatch(str(source)) or _CONTEXT_SOURCE.fullmatch(str(source))):
+                # A mock has no integration response headers or body to map from.
+                raise ValueError(f"{where}: {key} maps {source}; only 'static' and context values run locally")
+            parameters[name] = str(source)
+        templates = {str(k).lower(): str(v) for k, v in (response.get("ResponseTemplates") or {}).items()}
+        if not all(_plain_template(t) for t in templates.values()):
+            raise ValueError(f"{where}: response templates may only use $context variables locally")
+        pattern = response.get("SelectionPattern")
+        responses.append(IntegrationResponse(status, str(pattern) if pattern else None, parameters, templates))
+    return MockIntegration(
+        request_templates=request_templates,
+        passthrough_behavior=str(integration.get("PassthroughBehavior", "WHEN_NO_MATCH")),
+        responses=tuple(responses),
+    )
 
 
 def load_api(deployed: DeployedStack) -> ApiModel | None:
@@ -153,14 +232,16 @@ def load_api(deployed: DeployedStack) -> ApiModel | None:
         integration = props.get("Integration", {})
         function_logical = _function_in(integration.get("Uri"), functions)
         authorizer_ref = _ref(props.get("AuthorizerId"))
+        integration_type = str(integration.get("Type", "MOCK"))
         node.methods[str(props["HttpMethod"]).upper()] = Method(
             http_method=str(props["HttpMethod"]).upper(),
             resource_path=node.path,
             resource_id=node.resource_id,
             authorization_type=str(props.get("AuthorizationType", "NONE")),
             authorizer=authorizers.get(authorizer_ref) if authorizer_ref else None,
-            integration_type=str(integration.get("Type", "MOCK")),
+            integration_type=integration_type,
             function=deployed.physical_id(function_logical) if function_logical else None,
+            mock=mock_integration(props) if integration_type == "MOCK" else None,
         )
 
     responses: dict[str, GatewayResponse] = {}

@@ -1,10 +1,12 @@
-"""API Gateway's REST data plane for Lambda proxy integrations (payload format 1.0).
+"""API Gateway's REST data plane for Lambda proxy integrations (payload format 1.0) and MOCK
+integrations.
 
 moto models REST APIs but does not serve AWS_PROXY integrations, so this is the data plane:
 route matching, Lambda authorizers (TOKEN and REQUEST, with the result cache keyed by identity
 sources and the cached policy re-evaluated against each new method ARN, as API Gateway does),
-the proxy event and response mapping, the 29 s integration timeout, payload limits, and API
-Gateway's own errors rendered through the template's gateway responses.
+the proxy event and response mapping, the 29 s integration timeout, payload limits, MOCK
+integrations with static templates (the template's 405 answers), and API Gateway's own errors
+rendered through the template's gateway responses.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from infra.local.api_model import ApiModel, Authorizer, Method, match
+from infra.local.api_model import ApiModel, Authorizer, Method, MockIntegration, match
 from infra.local.lambdas import FunctionError, FunctionThrottled, FunctionTimeout, LambdaRuntime
 from infra.local.moto_host import ACCOUNT_ID
 
@@ -43,6 +45,8 @@ _DEFAULTS: dict[str, tuple[int, str]] = {
     "ACCESS_DENIED": (403, "User is not authorized to access this resource"),
     "MISSING_AUTHENTICATION_TOKEN": (403, "Missing Authentication Token"),
     "REQUEST_TOO_LARGE": (413, "Request Too Long"),
+    "UNSUPPORTED_MEDIA_TYPE": (415, "Unsupported Media Type"),
+    "API_CONFIGURATION_ERROR": (500, "Internal server error"),
     "AUTHORIZER_FAILURE": (500, "Internal server error"),
     "AUTHORIZER_CONFIGURATION_ERROR": (500, "Internal server error"),
     "INTEGRATION_FAILURE": (502, "Internal server error"),
@@ -210,11 +214,13 @@ class RestApiDataPlane:
         if method.authorization_type == "CUSTOM" and method.authorizer is not None:
             auth = self._authorize(method.authorizer, request, method, method_arn, headers, queries, params, context)
             authorizer_context = {**auth.context, "principalId": auth.principal_id}
-        if method.integration_type != "AWS_PROXY" or not method.function:
-            # Only Lambda proxy integrations are served locally (README: local vs AWS).
-            raise GatewayFailure("INTEGRATION_FAILURE", "Only AWS_PROXY Lambda integrations run locally")
         if authorizer_context:
             context["authorizer"] = authorizer_context
+        if method.integration_type == "MOCK" and method.mock is not None:
+            return self._mock(method.mock, request, context)
+        if method.integration_type != "AWS_PROXY" or not method.function:
+            # Only Lambda proxy and MOCK integrations are served locally (README: local vs AWS).
+            raise GatewayFailure("INTEGRATION_FAILURE", "Only AWS_PROXY Lambda and MOCK integrations run locally")
         event = self._proxy_event(request, method, path, headers, queries, params, context)
         accept = _last(request.headers, "accept")
         return self._integrate(method.function, event, accept)
@@ -449,6 +455,52 @@ class RestApiDataPlane:
                     raise GatewayFailure("INTEGRATION_FAILURE", "Malformed Lambda proxy response") from error
         return HttpResponse(int(output["statusCode"]), headers, body)
 
+    def _mock(self, mock: MockIntegration, request: HttpRequest, context: dict[str, Any]) -> HttpResponse:
+        """A MOCK integration as API Gateway runs it: the integration request (the template for
+        the request's Content-Type, application/json when it has none; else the body, as the
+        passthrough behaviour allows) carries a statusCode; the integration response whose
+        selection pattern matches it, else the default one, gives the status, its response
+        parameters the headers and its template (chosen by Accept) the body. A mock reads
+        nothing else of the request and calls nothing."""
+        content_type = (_last(request.headers, "content-type") or "application/json").split(";")[0].strip().lower()
+        template = mock.request_templates.get(content_type)
+        if template is not None:
+            payload = _render_context(template, context)
+        elif mock.passthrough_behavior == "NEVER" or (
+            mock.passthrough_behavior == "WHEN_NO_TEMPLATES" and mock.request_templates
+        ):
+            raise GatewayFailure("UNSUPPORTED_MEDIA_TYPE")
+        else:
+            payload = request.body.decode("utf-8", errors="replace")
+        # Without a statusCode the mock answers 200 (not documented by AWS; the template's 405
+        # methods have only a default response, which answers whatever the status).
+        found = re.search(r'"?statusCode"?\s*:\s*"?(\d{3})', payload)
+        status = found.group(1) if found else "200"
+        chosen = next(
+            (r for r in mock.responses if r.selection_pattern and re.fullmatch(r.selection_pattern, status)),
+            next((r for r in mock.responses if r.selection_pattern is None), None),
+        )
+        if chosen is None:
+            # API Gateway: no match for output mapping and no default output mapping configured.
+            raise GatewayFailure("API_CONFIGURATION_ERROR")
+        body, media_type = b"", "application/json"
+        if chosen.templates:
+            media_type = _template_for(chosen.templates, _last(request.headers, "accept"))
+            body = _render_context(chosen.templates[media_type], context).encode()
+        headers = [("Content-Type", media_type)]
+        for name, source in chosen.parameters.items():
+            if source.startswith("'"):
+                value: str | None = source[1:-1]
+            else:
+                value = _context_value(context, source.removeprefix("context."))
+            if value is None:
+                continue  # an unset context variable: API Gateway omits the header
+            if name.lower() == "content-type":
+                headers[0] = ("Content-Type", value)
+            else:
+                headers.append((name, value))
+        return HttpResponse(int(chosen.status_code), headers, body)
+
     # -- gateway responses --------------------------------------------------------------
     def _gateway_response(
         self,
@@ -501,6 +553,26 @@ def _response_parameter(source: str, request_headers: list[tuple[str, str]]) -> 
         wanted = source.removeprefix("method.request.header.").lower()
         return next((v for k, v in reversed(request_headers) if k.lower() == wanted), None)
     return source  # other mappings are not used by our templates; passed through as written
+
+
+def _template_for(templates: dict[str, str], accept: str | None) -> str:
+    """The response template API Gateway applies: the first Accept media type that has one, else
+    application/json's, else the first defined."""
+    for media_range in (accept or "").split(","):
+        wanted = media_range.split(";")[0].strip().lower()
+        if wanted in templates:
+            return wanted
+    return "application/json" if "application/json" in templates else next(iter(templates))
+
+
+def _render_context(template: str, context: dict[str, Any]) -> str:
+    """A template's $context variables substituted (unset ones render empty, as in API Gateway);
+    infra/local/api_model.py refuses MOCK templates that use anything else."""
+    return re.sub(
+        r"\$context\.([A-Za-z0-9_]+(?:\.[A-Za-z0-9_]+)*)",
+        lambda m: _context_value(context, m.group(1)) or "",
+        template,
+    )
 
 
 def _context_value(context: dict[str, Any], dotted: str) -> str | None:

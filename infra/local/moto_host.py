@@ -114,13 +114,33 @@ def serialize_dynamodb_writes() -> None:
 
 
 def _patch_moto_gaps() -> None:
-    """Two CloudFormation gaps of moto, fixed where they are:
+    """Three CloudFormation gaps of moto, fixed where they are:
     * `Ref` of an AWS::Lambda::LayerVersion is its version ARN in AWS; moto has no physical id
       for layer versions, so functions could not reference them;
     * moto creates every AWS::KMS::Key as a symmetric encryption key, ignoring KeySpec and
-      KeyUsage, so an asymmetric signing key could not sign."""
+      KeyUsage, so an asymmetric signing key could not sign;
+    * moto reads IntegrationHttpMethod and Uri of every AWS::ApiGateway::Method, which a MOCK
+      integration has neither of in AWS (the template's 405 methods), and fails the stack."""
+    from moto.apigateway.models import Method as ApiMethod
     from moto.awslambda.models import LayerVersion
     from moto.kms.models import Key, kms_backends
+
+    if not getattr(ApiMethod.create_from_cloudformation_json, "_gateway_patched", False):
+        create_method = ApiMethod.create_from_cloudformation_json.__func__  # type: ignore[attr-defined]
+
+        def create_mock_method(
+            cls: Any, resource_name: str, cloudformation_json: Any, *args: Any, **kwargs: Any
+        ) -> Any:
+            properties = cloudformation_json["Properties"]
+            integration = properties.get("Integration") or {}
+            if integration.get("Type") == "MOCK":
+                # moto's put_integration takes a MOCK without either, as API Gateway does.
+                integration = {"IntegrationHttpMethod": None, "Uri": None, **integration}
+                cloudformation_json = {**cloudformation_json, "Properties": {**properties, "Integration": integration}}
+            return create_method(cls, resource_name, cloudformation_json, *args, **kwargs)
+
+        create_mock_method._gateway_patched = True  # type: ignore[attr-defined]
+        ApiMethod.create_from_cloudformation_json = classmethod(create_mock_method)  # type: ignore[assignment,method-assign]
 
     if not isinstance(getattr(LayerVersion, "physical_resource_id", None), property):
         LayerVersion.physical_resource_id = property(lambda self: self.arn)  # type: ignore[attr-defined]

@@ -38,6 +38,22 @@ def _path(app: APIGatewayRestResolver) -> str | None:
         return None
 
 
+# The methods a REST API resource can define, in the order an `Allow` header lists them (the
+# same order as the template's 405 answers, infra/constructs/api.py METHOD_ORDER).
+METHOD_ORDER = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(app: APIGatewayRestResolver, path: str) -> list[str]:
+    """The methods the resolver serves on a path, in METHOD_ORDER; OPTIONS too when it answers
+    preflights (CORS on). Read from the registered routes: powertools offers no public way, and
+    tests/integration/test_method_not_allowed.py fails if an upgrade renames what this reads."""
+    routes = app._static_routes + app._dynamic_routes
+    served = {route.method for route in routes if route.rule.match(path)}
+    if served and app._cors is not None:
+        served.add("OPTIONS")
+    return [method for method in METHOD_ORDER if method in served]
+
+
 def problem_response(
     app: APIGatewayRestResolver,
     *,
@@ -160,6 +176,18 @@ def build_resolver(
 
     @app.not_found
     def _not_found(_: NotFoundError) -> Response[str]:
+        # A path served for other methods is a 405 naming them (RFC 9110 section 15.5.6), as API
+        # Gateway's MOCK methods answer on resources with explicit methods.
+        allow = ", ".join(allowed_methods(app, _path(app) or ""))
+        if allow:
+            return problem_response(
+                app,
+                status=405,
+                code="method_not_allowed",
+                title="Method Not Allowed",
+                detail=f"This path does not serve this method; it serves {allow}.",
+                headers={"Allow": allow},
+            )
         return problem_response(
             app,
             status=404,

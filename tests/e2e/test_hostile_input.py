@@ -161,7 +161,6 @@ def test_bad_bodies_are_4xx_problems_that_change_nothing(
         ("PROPFIND", "/api/v1/gateway/health"),
         ("get", "/api/v1/gateway/health"),
         ("BREW", "/api/v1/gateway/health"),
-        ("DELETE", "/api/v1/gateway/health"),
         ("CONNECT", "127.0.0.1:443"),
         ("TRACE", "/api/v1/nowhere"),
         ("GET", "/api/v1/nowhere"),
@@ -170,6 +169,8 @@ def test_bad_bodies_are_4xx_problems_that_change_nothing(
 def test_a_method_no_resource_defines_is_the_templates_404_problem_never_html(
     product_gateway: RunningGateway, method: str, target: str
 ) -> None:
+    # TRACE and other names are not among the seven methods `ANY` stands for in API Gateway, so
+    # even a path served for other methods cannot answer them with the 405 below.
     request = f"{method} {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode()
 
     status, headers, body = _raw(product_gateway, request)
@@ -178,3 +179,54 @@ def test_a_method_no_resource_defines_is_the_templates_404_problem_never_html(
     assert status == 404, body[:200]
     assert headers["content-type"] == PROBLEM
     assert json.loads(body)["code"] == "route_not_found"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allow", "admin"),
+    [
+        # resources with explicit methods: the template's MOCK ANY method, no credential needed
+        ("PATCH", "/api/v1/gateway/health", "GET", False),
+        ("DELETE", "/api/v1/gateway/health", "GET", False),
+        ("POST", "/api/v1/gateway/health", "GET", False),
+        ("GET", "/oauth2/token", "POST", False),
+        ("PATCH", "/api/v1/clients", "GET", False),
+        ("DELETE", "/api/v1/gateway/ip-denylist", "GET, PUT", False),
+        # below a greedy admin resource: the management function, behind the admin authorizer
+        ("PATCH", "/api/v1/clients/c-405-probe", "GET, PUT, DELETE", True),
+        ("GET", "/api/v1/clients/c-405-probe/suspend", "POST", True),
+    ],
+)
+def test_a_method_a_known_path_does_not_serve_is_a_405_problem_with_allow(
+    product_gateway: RunningGateway, method: str, path: str, allow: str, admin: bool
+) -> None:
+    headers = {"x-api-key": ADMIN_KEY} if admin else {}
+    with product_gateway.client(headers=headers) as http:
+        response = http.request(method, path, content=b'{"any": "body"}', headers={"Content-Type": "text/plain"})
+        head = http.head(path)
+
+    assert response.status_code == 405, response.text[:300]
+    assert response.headers["allow"] == allow
+    assert response.headers["content-type"] == PROBLEM
+    problem = response.json()
+    assert problem["type"] == "urn:gateway:problem:method_not_allowed"
+    assert problem["code"] == "method_not_allowed"
+    assert problem["status"] == 405
+    assert problem["title"] == "Method Not Allowed"
+    assert allow in problem["detail"]
+    assert problem["request_id"] == response.headers["x-amzn-requestid"]
+    # HEAD is a method of its own in API Gateway (no resource defines it): 405 too, without a body
+    assert head.status_code == 405
+    assert head.headers["allow"] == allow
+    assert head.content == b""
+
+
+@pytest.mark.parametrize("method", ["GET", "PATCH", "DELETE"])
+def test_any_method_on_an_unknown_path_stays_404(product_gateway: RunningGateway, method: str) -> None:
+    with product_gateway.client(headers={"x-api-key": ADMIN_KEY}) as http:
+        outside = http.request(method, "/api/v1/nowhere")
+        below_admin = http.request(method, "/api/v1/clients/c-405-probe/nowhere")
+
+    for response in (outside, below_admin):
+        assert response.status_code == 404, response.text[:300]
+        assert "allow" not in response.headers
+        assert response.json()["code"] == "route_not_found"

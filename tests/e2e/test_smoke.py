@@ -15,6 +15,7 @@ from tests.e2e.test_product import ADMIN_KEY
 
 STEPS = (
     "health",
+    "PATCH health (405 with Allow)",
     "whoami (admin key)",
     "register a client",
     "create an API key for it",

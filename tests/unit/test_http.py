@@ -181,13 +181,16 @@ def test_given_an_unknown_route_when_called_then_404_route_not_found(app: APIGat
     assert body["instance"] == "/nowhere"
 
 
-def test_given_a_known_path_with_the_wrong_method_when_called_then_404_route_not_found(
+def test_given_a_known_path_with_the_wrong_method_when_called_then_405_naming_the_served_ones(
     app: APIGatewayRestResolver,
 ) -> None:
     response, body = call(app, proxy_event("DELETE", "/conflict"))
 
-    assert response["statusCode"] == 404
-    assert body["code"] == "route_not_found"
+    assert response["statusCode"] == 405
+    assert header(response, "Allow") == "GET"
+    assert header(response, "Content-Type") == PROBLEM
+    assert body["code"] == "method_not_allowed"
+    assert body["type"] == "urn:gateway:problem:method_not_allowed"
 
 
 def test_given_a_valid_body_when_posted_then_the_route_answers_200(app: APIGatewayRestResolver) -> None:
