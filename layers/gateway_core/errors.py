@@ -73,6 +73,18 @@ class Conflict(GatewayError):
     status, code, title = 409, "conflict", "Conflict"
 
 
+class PreconditionFailed(GatewayError):
+    """An `If-Match` (or `If-None-Match`) that does not hold for the resource as it is now."""
+
+    status, code, title = 412, "precondition_failed", "Precondition Failed"
+
+
+class PreconditionRequired(GatewayError):
+    """A change of an existing resource sent without `If-Match` (RFC 6585 section 3)."""
+
+    status, code, title = 428, "precondition_required", "Precondition Required"
+
+
 class PayloadTooLarge(GatewayError):
     status, code, title = 413, "payload_too_large", "Content Too Large"
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any
+import types
+from typing import Any, Union, get_args, get_origin
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.middlewares.openapi_validation import OpenAPIRequestValidationMiddleware
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from pydantic import BaseModel
 
 from gateway_core.cors import Cors
 from gateway_core.errors import (
@@ -120,16 +122,43 @@ def event_body(event: Any) -> bytes:
     return str(body).encode("utf-8", errors="surrogatepass")
 
 
+def _models(annotation: Any) -> list[type[BaseModel]]:
+    """The pydantic models a body parameter's type names (`Model`, `Model | None`)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    if get_origin(annotation) in (Union, types.UnionType):
+        return [model for arg in get_args(annotation) for model in _models(arg)]
+    return []
+
+
+def _defaults_suffice(route: Any) -> bool:
+    """Whether `{}` is a valid body for the route: its one body model has a default for every
+    member (deploy, rollback, a rotation), or each of its embedded body parameters has one."""
+    params = list(route.dependant.body_params)
+    if not params:
+        return False
+    if len(params) == 1 and not getattr(params[0].field_info, "embed", None):
+        models = _models(params[0].type_)
+        return bool(models) and all(
+            not member.is_required() for model in models for member in model.model_fields.values()
+        )
+    return all(not param.required for param in params)
+
+
 class _JsonBodies(OpenAPIRequestValidationMiddleware):
     """Powertools' request validation with every body read by `gateway_core.json_body` instead of
     by content type: its own reading answers 500 for a body that is not UTF-8, nested too deeply,
     holds a 5,000-digit number or is labelled anything but JSON, and takes NaN, duplicate names
-    and form or multipart bodies."""
+    and form or multipart bodies. An empty body (no bytes, labelled or not) is `{}` where that is
+    a valid body (every member has a default), and missing (422) where a member is required."""
 
     def _get_body(self, app: Any) -> Any:
         event = app.current_event
+        body = event_body(event.raw_event)
+        if not body and _defaults_suffice(app.context["_route"]):
+            return {}
         return read_json(
-            event_body(event.raw_event),
+            body,
             event.headers.get("content-type"),
             content_encoding=event.headers.get("content-encoding"),
         )

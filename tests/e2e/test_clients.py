@@ -51,8 +51,15 @@ def test_admin_registers_reads_changes_suspends_and_deletes_a_client(gateway: Ru
         assert "client_secret" not in fetched.json()
         assert secret not in fetched.text
 
-        changed = http.put(f"/api/v1/clients/{client_id}", json={"tier": "enterprise", "description": "treasury ops"})
+        unconditional = http.put(f"/api/v1/clients/{client_id}", json={"description": "lost"})
+        assert (unconditional.status_code, unconditional.json()["code"]) == (428, "precondition_required")
+        changed = http.put(
+            f"/api/v1/clients/{client_id}",
+            json={"tier": "enterprise", "description": "treasury ops"},
+            headers={"If-Match": fetched.headers["ETag"]},
+        )
         assert changed.status_code == 200
+        assert changed.headers["ETag"] == '"2"'
         assert changed.json()["tier"] == "enterprise"
         assert changed.json()["version"] == 2
 

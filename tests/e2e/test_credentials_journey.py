@@ -320,7 +320,11 @@ def test_an_external_issuers_tokens_are_accepted_namespaced_and_refused_once_dis
         assert wrong_audience.status_code == 401
 
         with _admin(gateway) as http:
-            assert http.patch(f"/api/v1/gateway/issuers/{identifier}", json={"status": "disabled"}).status_code == 200
+            etag = http.get(f"/api/v1/gateway/issuers/{identifier}").headers["ETag"]
+            disable = http.patch(
+                f"/api/v1/gateway/issuers/{identifier}", json={"status": "disabled"}, headers={"If-Match": etag}
+            )
+            assert disable.status_code == 200, disable.text
 
         # The change flushed API Gateway's cache and authorizers keep no state: refused at once.
         with gateway.client() as http:

@@ -37,8 +37,16 @@ def test_a_denied_address_is_refused_whatever_the_key_and_the_change_is_audited(
         assert (bad.status_code, bad.json()["code"]) == (422, "invalid_cidr")
         assert admin.get("/api/v1/gateway/ip-denylist").json()["cidrs"] == []  # unchanged
 
-        changed = admin.put("/api/v1/gateway/ip-denylist", json={"cidrs": ["127.0.0.2", "2001:db8::/32"]})
+        read = admin.get("/api/v1/gateway/ip-denylist")
+        unconditional = admin.put("/api/v1/gateway/ip-denylist", json={"cidrs": ["127.0.0.2"]})
+        assert (unconditional.status_code, unconditional.json()["code"]) == (428, "precondition_required")
+        changed = admin.put(
+            "/api/v1/gateway/ip-denylist",
+            json={"cidrs": ["127.0.0.2", "2001:db8::/32"]},
+            headers={"If-Match": read.headers["ETag"]},
+        )
         assert changed.status_code == 200
+        assert changed.headers["ETag"] == f'"{read.json()["version"] + 1}"'
         assert changed.json()["cidrs"] == ["127.0.0.2/32", "2001:db8::/32"]
 
         refused = other.get("/api/v1/whoami")  # the cached Allow was flushed
@@ -46,7 +54,10 @@ def test_a_denied_address_is_refused_whatever_the_key_and_the_change_is_audited(
         assert refused.json()["reason"] == "ip_denied"
         assert admin.get("/api/v1/whoami").status_code == 200
 
-        admin.put("/api/v1/gateway/ip-denylist", json={"cidrs": []})
+        emptied = admin.put(
+            "/api/v1/gateway/ip-denylist", json={"cidrs": []}, headers={"If-Match": changed.headers["ETag"]}
+        )
+        assert emptied.status_code == 200, emptied.text
         assert other.get("/api/v1/whoami").status_code == 200
         audit = admin.get("/api/v1/audit/events", params={"target": "config/ip-denylist"}).json()["items"]
     assert [e["action"] for e in audit] == ["ip_denylist.update", "ip_denylist.update"]

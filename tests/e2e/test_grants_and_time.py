@@ -56,7 +56,8 @@ def new_key(gateway: RunningGateway, client_id: str, **extra: Any) -> tuple[str,
 
 def change_client(gateway: RunningGateway, client_id: str, **fields: Any) -> None:
     with admin(gateway) as http:
-        changed = http.put(f"/api/v1/clients/{client_id}", json=fields)
+        etag = http.get(f"/api/v1/clients/{client_id}").headers["ETag"]
+        changed = http.put(f"/api/v1/clients/{client_id}", json=fields, headers={"If-Match": etag})
     assert changed.status_code == 200, changed.text
 
 

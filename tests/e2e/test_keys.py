@@ -114,7 +114,8 @@ def test_narrowing_scopes_takes_effect_at_once(gateway: RunningGateway, client_i
     with _admin(gateway) as http:
         created = http.post("/api/v1/gateway/keys", json={"client_id": client_id, "name": "narrow"}).json()
         assert sorted(_whoami(gateway, created["api_key"]).json()["scopes"]) == ["banking:read", "data:read"]
-        changed = http.put(f"/api/v1/gateway/keys/{created['key_id']}", json={"scopes": ["data:read"]})
+        path = f"/api/v1/gateway/keys/{created['key_id']}"
+        changed = http.put(path, json={"scopes": ["data:read"]}, headers={"If-Match": http.get(path).headers["ETag"]})
         assert changed.status_code == 200
         audit = http.get("/api/v1/audit/events", params={"target": f"key/{created['key_id']}"}).json()["items"]
     assert _whoami(gateway, created["api_key"]).json()["scopes"] == ["data:read"]
@@ -169,6 +170,11 @@ def test_ip_allowlist_is_enforced_and_its_changes_apply_at_once(gateway: Running
     assert refused.json()["reason"] == "ip_not_allowed"
     # When loopback is added, Then the same key works at once (the cached Deny was flushed)
     with _admin(gateway) as http:
-        changed = http.put(f"/api/v1/clients/{client}", json={"ip_allowlist": ["203.0.113.0/24", "127.0.0.1/32"]})
+        etag = http.get(f"/api/v1/clients/{client}").headers["ETag"]
+        changed = http.put(
+            f"/api/v1/clients/{client}",
+            json={"ip_allowlist": ["203.0.113.0/24", "127.0.0.1/32"]},
+            headers={"If-Match": etag},
+        )
     assert changed.status_code == 200
     assert _whoami(gateway, key).status_code == 200

@@ -394,7 +394,7 @@ def test_canary_then_rollback(gateway: RunningGateway, upstreams: dict[str, Any]
             json=spec,
             headers={"If-Match": route.headers["ETag"]},
         )
-        assert stale.status_code == 409
+        assert (stale.status_code, stale.json()["code"]) == (412, "version_mismatch")
         canary = http.post(f"/api/v1/gateways/{gateway_id}/deploy", json={"strategy": "canary", "canary_percent": 50})
         assert canary.status_code == 201, canary.text
         deployment = canary.json()["deployment"]
@@ -474,6 +474,7 @@ def test_limits_an_admin_changes_apply_within_seconds(gateway: RunningGateway, s
         raised = http.put(
             f"/api/v1/clients/{client_id}",
             json={"rate_limits": {"per_minute": 600, "per_hour": 10000, "per_day": 100000}},
+            headers={"If-Match": http.get(f"/api/v1/clients/{client_id}").headers["ETag"]},
         )
         assert raised.status_code == 200, raised.text
     # The proxy re-reads a client's limits every few seconds: no deploy, no restart.

@@ -162,12 +162,12 @@ def test_given_an_admin_token_when_its_client_loses_admin_or_is_suspended_then_t
     assert call_admin_api(authorizer, management, bearer(token))[0] == 200
 
     # When admin is removed from the client, the same token is narrowed on its next request
-    clients.update(client_store(), "cl_pay", {"allowed_scopes": ["banking:read"]}, ADMIN, utc_now())
+    clients.update(client_store(), "cl_pay", {"allowed_scopes": ["banking:read"]}, ADMIN, utc_now(), None)
     status, problem = call_admin_api(authorizer, management, bearer(token))
     assert (status, problem["code"]) == (403, "insufficient_scope")
 
     # And when admin is given back but the client is suspended, the authorizer denies it
-    clients.update(client_store(), "cl_pay", {"allowed_scopes": ADMIN_SCOPES}, ADMIN, utc_now())
+    clients.update(client_store(), "cl_pay", {"allowed_scopes": ADMIN_SCOPES}, ADMIN, utc_now(), None)
     assert call_admin_api(authorizer, management, bearer(token))[0] == 200
     clients.set_status(client_store(), "cl_pay", "suspended", ADMIN, utc_now())
     assert denied(authorizer, request(bearer(token))) == "client_not_active"

@@ -72,6 +72,7 @@ class Api:
         query: dict[str, str] | None = None,
         authorizer: dict[str, Any] | None = None,
         request_id: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> Reply:
         self.calls += 1
         text = raw_body if raw_body is not None else (json.dumps(body) if body is not None else None)
@@ -79,7 +80,7 @@ class Api:
             method,
             path,
             body=text,
-            headers={"Content-Type": "application/json"},
+            headers={"Content-Type": "application/json", **(headers or {})},
             authorizer=ADMIN if authorizer is None else authorizer,
             request_id=request_id or f"req-{self.calls}",
         )
@@ -88,6 +89,13 @@ class Api:
             event["multiValueQueryStringParameters"] = {k: [v] for k, v in query.items()}
         response = self.handler(event, FakeLambdaContext())
         return Reply(response["statusCode"], response.get("headers") or {}, response, response.get("body") or "")
+
+    def change(self, method: str, path: str, body: Any = None, *, read: str | None = None, **kwargs: Any) -> Reply:
+        """A PUT or PATCH as an admin client makes it: with the ETag a GET of `read` (default
+        `path`) answered as its If-Match."""
+        etag = self.call("GET", read or path).header("ETag")
+        assert etag, f"no ETag on GET {read or path}"
+        return self.call(method, path, body, headers={"If-Match": etag, **kwargs.pop("headers", {})}, **kwargs)
 
     def register(self, **overrides: Any) -> Reply:
         reply = self.call("POST", "/api/v1/clients/register", {**REGISTRATION, **overrides})
@@ -228,7 +236,7 @@ def test_given_a_client_when_updated_then_200_only_given_fields_change_and_the_r
     before.pop("client_secret")
 
     # When
-    reply = api.call(
+    reply = api.change(
         "PUT",
         f"/api/v1/clients/{before['client_id']}",
         {"description": "Treasury sync", "rate_limits": {"per_minute": 10, "per_hour": 100, "per_day": 1000}},
@@ -241,16 +249,18 @@ def test_given_a_client_when_updated_then_200_only_given_fields_change_and_the_r
     assert after["rate_limits"] == {"per_minute": 10, "per_hour": 100, "per_day": 1000}
     assert after["rate_limits_overridden"] is True
     assert after["version"] == 2
+    assert reply.header("ETag") == '"2"'
     changed = {"description", "rate_limits", "rate_limits_overridden", "version", "updated_at"}
     assert {k: v for k, v in after.items() if k not in changed} == {k: v for k, v in before.items() if k not in changed}
-    assert api.call("GET", f"/api/v1/clients/{before['client_id']}").json == after
+    read = api.call("GET", f"/api/v1/clients/{before['client_id']}")
+    assert (read.json, read.header("ETag")) == (after, '"2"')
 
 
 def test_given_a_client_when_updated_with_bad_limits_then_422_and_nothing_changes(api: Api, dynamodb: Any) -> None:
     client_id = api.register().json["client_id"]
     items_before = _items(dynamodb)
 
-    reply = api.call(
+    reply = api.change(
         "PUT", f"/api/v1/clients/{client_id}", {"rate_limits": {"per_minute": 100, "per_hour": 10, "per_day": 1000}}
     )
 
@@ -393,7 +403,8 @@ def test_given_a_client_lifecycle_when_its_audit_events_are_read_then_every_chan
     ]
     for method, suffix, body, request_id in steps:
         _next_millisecond()
-        reply = api.call(method, f"/api/v1/clients/{client_id}{suffix}", body, request_id=request_id)
+        send = api.change if method == "PUT" else api.call
+        reply = send(method, f"/api/v1/clients/{client_id}{suffix}", body, request_id=request_id)
         assert reply.status in (200, 204), reply.text
 
     # When
@@ -583,7 +594,7 @@ def test_given_debug_logging_when_clients_are_registered_rotated_and_read_then_n
     registered = api.register().json
     client_id = registered["client_id"]
     rotated = api.call("POST", f"/api/v1/clients/{client_id}/secret").json
-    api.call("PUT", f"/api/v1/clients/{client_id}", {"description": "after rotation"})
+    assert api.change("PUT", f"/api/v1/clients/{client_id}", {"description": "after rotation"}).status == 200
     read = api.call("GET", f"/api/v1/clients/{client_id}")
     listed = api.call("GET", "/api/v1/clients")
 
@@ -671,7 +682,7 @@ def test_given_a_key_stored_before_the_listing_index_when_it_next_changes_then_i
     assert api.call("GET", "/api/v1/gateway/keys").json["items"] == []
 
     # When: the key is changed
-    changed = api.call("PUT", f"/api/v1/gateway/keys/{key_id}", {"name": "renamed"})
+    changed = api.change("PUT", f"/api/v1/gateway/keys/{key_id}", {"name": "renamed"})
 
     # Then: the write backfills it
     assert changed.status == 200, changed.text

@@ -69,6 +69,13 @@ class Api:
         response = self.handler(event, FakeLambdaContext())
         return Reply(response["statusCode"], response.get("headers") or {}, response, response.get("body") or "")
 
+    def change(self, method: str, path: str, body: Any = None, *, read: str | None = None, **kwargs: Any) -> Reply:
+        """A PUT or PATCH as an admin client makes it: with the ETag a GET of `read` (default
+        `path`) answered as its If-Match."""
+        etag = self.call("GET", read or path).header("ETag")
+        assert etag, f"no ETag on GET {read or path}"
+        return self.call(method, path, body, headers={"If-Match": etag, **kwargs.pop("headers", {})}, **kwargs)
+
     def gateway(self, **overrides: Any) -> dict[str, Any]:
         reply = self.call("POST", GATEWAYS, {**NEW_GATEWAY, **overrides})
         assert reply.status == 201, reply.text
@@ -229,20 +236,20 @@ def test_given_a_gateway_when_put_with_the_current_if_match_then_200_next_versio
     assert (weak.status, weak.header("ETag")) == (200, '"3"')
 
 
-def test_given_a_changed_gateway_when_put_with_a_stale_if_match_then_409_and_nothing_changes(
+def test_given_a_changed_gateway_when_put_with_a_stale_if_match_then_412_and_nothing_changes(
     api: Api, dynamodb: Any
 ) -> None:
     # Given: version 2, an admin still holding version 1
     gateway_id = api.gateway()["gateway_id"]
     path = f"{GATEWAYS}/{gateway_id}"
-    assert api.call("PUT", path, {**NEW_GATEWAY, "description": "v2"}).status == 200
+    assert api.change("PUT", path, {**NEW_GATEWAY, "description": "v2"}).status == 200
     before = _items(dynamodb)
 
     # When
     stale = api.call("PUT", path, {**NEW_GATEWAY, "description": "lost"}, headers={"If-Match": '"1"'})
 
     # Then
-    _assert_problem(stale, 409, "version_mismatch")
+    _assert_problem(stale, 412, "version_mismatch")
     assert _items(dynamodb) == before
 
 
@@ -262,19 +269,24 @@ def test_given_two_gateways_when_one_is_renamed_to_the_others_name_then_409(api:
     other = api.gateway(name="Other", base_path="/other")["gateway_id"]
     before = _items(dynamodb)
 
-    reply = api.call("PUT", f"{GATEWAYS}/{other}", {**NEW_GATEWAY, "base_path": "/other"})
+    reply = api.change("PUT", f"{GATEWAYS}/{other}", {**NEW_GATEWAY, "base_path": "/other"})
 
     _assert_problem(reply, 409, "duplicate_gateway")
     assert _items(dynamodb) == before
 
 
 @pytest.mark.parametrize(
-    ("method", "suffix", "body"),
-    [("PUT", "", {**NEW_GATEWAY, "description": "mine"}), ("POST", "/deploy", {})],
-    ids=["put", "deploy"],
+    ("method", "suffix", "body", "if_match", "status"),
+    [
+        ("PUT", "", {**NEW_GATEWAY, "description": "mine"}, "*", 409),
+        # the version If-Match named was current when read, not when written: the precondition failed
+        ("PUT", "", {**NEW_GATEWAY, "description": "mine"}, '"1"', 412),
+        ("POST", "/deploy", {}, None, 409),
+    ],
+    ids=["put-any", "put-version", "deploy"],
 )
-def test_given_a_gateway_changed_meanwhile_when_its_write_loses_the_race_then_409_not_500(
-    api: Api, dynamodb: Any, method: str, suffix: str, body: dict[str, Any]
+def test_given_a_gateway_changed_meanwhile_when_its_write_loses_the_race_then_4xx_not_500(
+    api: Api, dynamodb: Any, method: str, suffix: str, body: dict[str, Any], if_match: str | None, status: int
 ) -> None:
     # Given: another admin changes the gateway between this request's read and its write
     gateway_id = api.gateway()["gateway_id"]
@@ -294,13 +306,14 @@ def test_given_a_gateway_changed_meanwhile_when_its_write_loses_the_race_then_40
     client.meta.events.register("before-call.dynamodb.TransactWriteItems", concurrent_admin)
     try:
         # When
-        reply = api.call(method, f"{GATEWAYS}/{gateway_id}{suffix}", body)
+        headers = {"If-Match": if_match} if if_match else None
+        reply = api.call(method, f"{GATEWAYS}/{gateway_id}{suffix}", body, headers=headers)
     finally:
         client.meta.events.unregister("before-call.dynamodb.TransactWriteItems", concurrent_admin)
 
     # Then: a conflict the admin can act on (read again, retry), not an internal error
     assert raced
-    assert reply.status == 409, reply.text
+    assert reply.status == status, reply.text
 
 
 def test_given_a_gateway_with_a_route_when_deleted_then_409_until_empty_then_204_and_404(
@@ -482,7 +495,7 @@ def test_given_bad_routes_when_created_then_422_each_and_nothing_changes(api: Ap
     assert api.call("GET", ROUTES).json == everyone
 
 
-def test_given_a_route_when_put_with_if_match_then_the_next_version_and_a_stale_one_is_409(
+def test_given_a_route_when_put_with_if_match_then_the_next_version_and_a_stale_one_is_412(
     api: Api, dynamodb: Any
 ) -> None:
     # Given
@@ -499,7 +512,7 @@ def test_given_a_route_when_put_with_if_match_then_the_next_version_and_a_stale_
     assert (changed.json["created_at"], changed.json["created_by"]) == (created["created_at"], created["created_by"])
     assert api.call("GET", path).json == changed.json
     before = _items(dynamodb)
-    _assert_problem(api.call("PUT", path, route_spec(gateway_id), headers={"If-Match": '"1"'}), 409, "version_mismatch")
+    _assert_problem(api.call("PUT", path, route_spec(gateway_id), headers={"If-Match": '"1"'}), 412, "version_mismatch")
     _assert_problem(api.call("PUT", path, route_spec(gateway_id), headers={"If-Match": "one"}), 400, "invalid_if_match")
     assert _items(dynamodb) == before
     # the old path shape was released, the new one is taken
@@ -515,7 +528,7 @@ def test_given_two_routes_when_one_is_put_onto_the_others_path_shape_then_409_du
     other = api.route(gateway_id, path="/b/{x}")["route_id"]
     before = _items(dynamodb)
 
-    reply = api.call("PUT", f"{ROUTES}/{other}", route_spec(gateway_id, path="/a/{z}"))
+    reply = api.change("PUT", f"{ROUTES}/{other}", route_spec(gateway_id, path="/a/{z}"))
 
     _assert_problem(reply, 409, "duplicate_route")
     assert _items(dynamodb) == before
@@ -675,10 +688,10 @@ def test_given_routes_when_deployed_then_version_1_serves_and_later_edits_do_not
     ]
 
     # When: the draft changes and a route is added after the deploy
-    edited = api.call("PUT", f"{ROUTES}/{route['route_id']}", route_spec(gateway_id, description="second"))
+    edited = api.change("PUT", f"{ROUTES}/{route['route_id']}", route_spec(gateway_id, description="second"))
     assert edited.status == 200, edited.text
     api.route(gateway_id, path="/added")
-    api.call("PUT", f"{GATEWAYS}/{gateway_id}", {**NEW_GATEWAY, "description": "changed later"})
+    assert api.change("PUT", f"{GATEWAYS}/{gateway_id}", {**NEW_GATEWAY, "description": "changed later"}).status == 200
 
     # Then: version 1 is what was deployed
     one = api.call("GET", f"{GATEWAYS}/{gateway_id}/versions/1")
@@ -710,12 +723,13 @@ def test_given_a_serving_version_when_a_canary_is_deployed_changed_ended_and_pro
     assert _serving(dynamodb, gateway_id) == (2, 1, 2, 30)
 
     # When / Then: its share changes
-    moved = api.call("PUT", f"{base}/canary", {"percent": 50})
+    moved = api.change("PUT", f"{base}/canary", {"percent": 50}, read=base)  # the gateway's ETag
     assert moved.status == 200, moved.text
+    assert moved.header("ETag") == f'"{moved.json["version"]}"'
     assert _serving(dynamodb, gateway_id) == (2, 1, 2, 50)
 
     # When / Then: 0 ends it
-    ended = api.call("PUT", f"{base}/canary", {"percent": 0})
+    ended = api.change("PUT", f"{base}/canary", {"percent": 0}, read=base)
     assert ended.status == 200, ended.text
     assert ended.json["deployment"] == {
         "latest_version": 2,
@@ -726,7 +740,7 @@ def test_given_a_serving_version_when_a_canary_is_deployed_changed_ended_and_pro
     assert _serving(dynamodb, gateway_id) == (2, 1, None, 0)
     before = _items(dynamodb)
     _assert_problem(api.call("POST", f"{base}/promote"), 409, "no_canary")
-    _assert_problem(api.call("PUT", f"{base}/canary", {"percent": 10}), 409, "no_canary")
+    _assert_problem(api.change("PUT", f"{base}/canary", {"percent": 10}, read=base), 409, "no_canary")
     assert _items(dynamodb) == before
 
     # When / Then: a new canary is promoted
@@ -759,7 +773,7 @@ def test_given_a_staged_deploy_when_activated_and_rolled_back_then_each_step_ser
     route_id = api.route(gateway_id)["route_id"]
     base = f"{GATEWAYS}/{gateway_id}"
     api.deploy(gateway_id)
-    api.call("PUT", f"{ROUTES}/{route_id}", route_spec(gateway_id, description="green"))
+    assert api.change("PUT", f"{ROUTES}/{route_id}", route_spec(gateway_id, description="green")).status == 200
 
     # When / Then: staged, version 2 is published but version 1 still serves
     staged = api.deploy(gateway_id, strategy="staged", description="green")
@@ -826,7 +840,8 @@ def test_given_a_gateway_lifecycle_when_the_audit_is_read_then_create_route_crea
     gateway_id = api.gateway()["gateway_id"]
     route_id = api.route(gateway_id)["route_id"]
     api.deploy(gateway_id)
-    api.call("PUT", f"{GATEWAYS}/{gateway_id}/canary", {"percent": 0})  # refused: no canary, no event
+    refused = api.change("PUT", f"{GATEWAYS}/{gateway_id}/canary", {"percent": 0}, read=f"{GATEWAYS}/{gateway_id}")
+    _assert_problem(refused, 409, "no_canary")  # no canary: no event
 
     # When
     of_gateway = api.call("GET", "/api/v1/audit/events", query={"target": f"gateway/{gateway_id}"})

@@ -173,7 +173,7 @@ def test_given_an_issuer_when_read_listed_changed_disabled_and_deleted_then_each
 
     assert api.call("GET", path).json["issuer"] == IDP
     assert [i["issuer_id"] for i in api.call("GET", ISSUERS).json["items"]] == [identifier]
-    changed = api.call("PATCH", path, {"allowed_scopes": ["data:read"], "tier": "basic"})
+    changed = api.change("PATCH", path, {"allowed_scopes": ["data:read"], "tier": "basic"})
     assert changed.status == 200, changed.text
     assert (changed.json["allowed_scopes"], changed.json["tier"], changed.json["version"]) == (
         ["data:read"],
@@ -184,7 +184,7 @@ def test_given_an_issuer_when_read_listed_changed_disabled_and_deleted_then_each
     assert found is not None
     assert (found.allowed_scopes, found.tier) == (("data:read",), "basic")
 
-    disabled = api.call("PATCH", path, {"status": "disabled"})
+    disabled = api.change("PATCH", path, {"status": "disabled"})
     assert (disabled.json["status"], disabled.json["version"]) == ("disabled", 3)
     stored = _stored(dynamodb, identifier)
     assert stored is not None
@@ -211,9 +211,9 @@ def test_given_a_disabled_issuer_when_enabled_again_then_the_authorizer_accepts_
     api: Api, dynamodb: Any
 ) -> None:
     path = f"{ISSUERS}/{_register(api)['issuer_id']}"
-    api.call("PATCH", path, {"status": "disabled"})
+    assert api.change("PATCH", path, {"status": "disabled"}).status == 200
 
-    enabled = api.call("PATCH", path, {"status": "active"})
+    enabled = api.change("PATCH", path, {"status": "active"})
 
     assert (enabled.status, enabled.json["status"]) == (200, "active")
     assert IssuerDirectory(ttl_s=0).find(dynamodb, TABLE, None, IDP) is not None
@@ -339,7 +339,7 @@ def test_given_a_configured_issuer_when_changed_badly_then_422_and_nothing_chang
     flushes.clear()
 
     # When
-    reply = api.call("PATCH", f"{ISSUERS}/{identifier}", change)
+    reply = api.change("PATCH", f"{ISSUERS}/{identifier}", change)
 
     # Then
     _assert_problem(reply, 422, code)
@@ -391,7 +391,7 @@ def test_given_a_stale_version_when_the_store_writes_then_concurrent_change_and_
     store = DynamoIssuerStore(dynamodb, TABLE)
     stale = store.get(identifier)
     assert stale is not None
-    api.call("PATCH", f"{ISSUERS}/{identifier}", {"tier": "basic"})
+    assert api.change("PATCH", f"{ISSUERS}/{identifier}", {"tier": "basic"}).status == 200
     before = table_items(dynamodb, TABLE)
     actor = Actor("admin-2", "api_key", "k9", "req-9")
 

@@ -3,6 +3,8 @@ covered the day it is added), refuses the whole family of bad bodies with a 4xx 
 changes nothing: not JSON at all, JSON in another media type or charset, bytes that are not
 UTF-8, a byte order mark, nesting deep enough to crash a parser, numbers no model can hold,
 NaN/Infinity, duplicate names, the wrong top-level type, an empty body, one over the size limit.
+An empty body is bad only where the body has a required member: where every member has a default
+(deploy, rollback, the rotations, the partial updates) it is taken as `{}`.
 
 Each call goes to the function API Gateway sends the path to (the management function, or the
 data plane for the batch), with the body base64-encoded as API Gateway delivers it (the API's
@@ -109,7 +111,7 @@ FAMILY = [
     Bad("top-level string", b'"Acme"', "application/json", 422, "validation_failed"),
     Bad("top-level number", b"1e40", "application/json", 422, "validation_failed"),
     Bad("top-level null", b"null", "application/json", 422, "validation_failed"),
-    Bad("empty", b"", "application/json", 422, "validation_failed"),
+    Bad("empty", b"", "application/json", 422, "validation_failed"),  # but see EMPTY_IS_OBJECT
     Bad("over the size limit", b'{"name": "' + b"a" * 6_000_000 + b'"}', "application/json", 413, "payload_too_large"),
 ]
 
@@ -149,6 +151,19 @@ def _handler(method: str, path: str) -> Handler:
 
 
 WITH_BODY = _operations_with_a_body()
+# The operations whose body has a default for every member: an empty body (no bytes, labelled
+# JSON or not) is `{}` there, as if the caller had sent it (gateway_core.http).
+EMPTY_IS_OBJECT = sorted(
+    [
+        ("POST", "/api/v1/clients/{client_id}/secret"),
+        ("POST", "/api/v1/gateway/keys/{key_id}/rotate"),
+        ("POST", "/api/v1/gateways/{gateway_id}/deploy"),
+        ("POST", "/api/v1/gateways/{gateway_id}/rollback"),
+        ("PUT", "/api/v1/clients/{client_id}"),
+        ("PUT", "/api/v1/gateway/keys/{key_id}"),
+        ("PATCH", "/api/v1/gateway/issuers/{issuer_id}"),
+    ]
+)
 
 
 def _call(handler: Handler, method: str, path: str, body: bytes | None, headers: dict[str, str]) -> dict[str, Any]:
@@ -249,6 +264,8 @@ def test_every_bad_body_is_a_4xx_problem_that_changes_nothing(
     wrong: list[str] = []
 
     for bad in FAMILY:
+        if bad.name == "empty" and (method, path) in EMPTY_IS_OBJECT:
+            continue  # not a bad body there: test_an_empty_body_where_every_member_has_a_default_is_an_empty_object
         # When the bad body is sent
         headers = {**({"Content-Type": bad.content_type} if bad.content_type else {}), **bad.headers}
         answer = _call(handler, method, concrete, bad.body, headers)
@@ -267,15 +284,65 @@ def test_every_bad_body_is_a_4xx_problem_that_changes_nothing(
     assert wrong == []
 
 
+def _schema(document: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in schema:
+        schema = document["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]]
+    return schema
+
+
+def test_the_operations_taking_an_empty_body_as_an_empty_object_are_those_whose_body_requires_nothing() -> None:
+    document = _document()
+    requires_nothing = sorted(
+        (method, path)
+        for method, path in WITH_BODY
+        if not _schema(
+            document,
+            document["paths"][path][method.lower()]["requestBody"]["content"]["application/json"]["schema"],
+        ).get("required")
+        and _handler(method, path).__module__.endswith("management_handler")
+    )
+    assert requires_nothing == EMPTY_IS_OBJECT
+
+
+@pytest.mark.parametrize("content_type", ["application/json", None], ids=["labelled", "unlabelled"])
+@pytest.mark.parametrize(("method", "path"), EMPTY_IS_OBJECT, ids=[f"{m} {p}" for m, p in EMPTY_IS_OBJECT])
+def test_an_empty_body_where_every_member_has_a_default_is_an_empty_object(
+    dynamodb: Any, path_values: dict[str, str], method: str, path: str, content_type: str | None
+) -> None:
+    from functions.routes.management_handler import lambda_handler
+
+    concrete = path.format(**path_values)
+    headers = {"Content-Type": content_type} if content_type else {}
+    if path.endswith("/rollback"):  # something to roll back to: versions 1 and 2, 2 serving
+        for _ in range(2):
+            deployed = _call(lambda_handler, "POST", concrete.replace("/rollback", "/deploy"), b"{}", {})
+            assert deployed["statusCode"] == 201, deployed["body"]
+    if method in ("PUT", "PATCH"):  # a change of what exists: with the ETag read (If-Match)
+        read = _call(lambda_handler, "GET", concrete, None, {})
+        headers["If-Match"] = response_header(read, "ETag") or ""
+        before = json.loads(read["body"])
+
+    answer = _call(lambda_handler, method, concrete, b"", headers)
+
+    assert answer["statusCode"] in (200, 201), answer["body"]
+    if path.endswith("/rollback"):
+        assert json.loads(answer["body"])["deployment"]["active_version"] == 1  # the default: the one before
+    if method in ("PUT", "PATCH"):  # nothing to change: every member kept
+        after = json.loads(answer["body"])
+        kept = {"version", "updated_at", "status", "last_used_at"}
+        assert {k: v for k, v in after.items() if k not in kept} == {k: v for k, v in before.items() if k not in kept}
+
+
 def test_no_body_and_no_content_type_on_an_operation_that_needs_one_is_422(
     dynamodb: Any, path_values: dict[str, str]
 ) -> None:
     from functions.routes.management_handler import lambda_handler
 
-    answer = _call(lambda_handler, "POST", "/api/v1/clients/register", None, {})
+    for method, path in [("POST", "/api/v1/clients/register"), ("POST", "/api/v1/gateways/{gateway_id}/activate")]:
+        answer = _call(lambda_handler, method, path.format(**path_values), None, {})
 
-    assert answer["statusCode"] == 422
-    assert json.loads(answer["body"])["errors"][0]["loc"] == ["body"]
+        assert answer["statusCode"] == 422, answer["body"]
+        assert json.loads(answer["body"])["errors"][0]["loc"] == ["body"]
 
 
 # --- numbers are bounded by the models ---------------------------------------------------------

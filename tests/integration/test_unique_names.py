@@ -103,7 +103,7 @@ def test_given_two_clients_when_one_is_renamed_to_the_others_look_alike_then_409
     store = DynamoClientStore(dynamodb, TABLE)
 
     with pytest.raises(Conflict) as refused:
-        clients.update(store, other.client_id, {"name": "\u0410cme Tre\u0430sury"}, ADMIN, utc_now())
+        clients.update(store, other.client_id, {"name": "\u0410cme Tre\u0430sury"}, ADMIN, utc_now(), None)
 
     assert refused.value.code == "duplicate_name"
     assert store.get(other.client_id).name == "Other Fund"  # type: ignore[union-attr]
@@ -113,7 +113,7 @@ def test_given_a_client_when_renamed_to_a_look_alike_of_its_own_name_then_it_kee
     client = register(dynamodb, "Acme Treasury")
     store = DynamoClientStore(dynamodb, TABLE)
 
-    renamed = clients.update(store, client.client_id, {"name": "ACME  TREASURY"}, ADMIN, utc_now())
+    renamed = clients.update(store, client.client_id, {"name": "ACME  TREASURY"}, ADMIN, utc_now(), None)
 
     assert renamed.name == "ACME TREASURY"
     with pytest.raises(Conflict):

@@ -165,7 +165,7 @@ def test_given_secrets_when_read_listed_replaced_and_deleted_then_no_answer_or_a
     assert read.header("ETag") == '"1"'
     assert set(read.json) == {"gateway_id", "name", "version", "created_at", "updated_at", "created_by", "updated_by"}
     assert [s["name"] for s in listed.json["items"]] == ["orders_token", "partner_key"]
-    _assert_problem(stale, 409, "version_mismatch")
+    _assert_problem(stale, 412, "version_mismatch")
     assert (replaced.status, replaced.json["version"]) == (200, 2)
     assert deleted.status == 204
     _assert_problem(gone, 404, "secret_not_found")
@@ -174,6 +174,39 @@ def test_given_secrets_when_read_listed_replaced_and_deleted_then_no_answer_or_a
     for value in (TOKEN, API_KEY, "rotated-1"):
         assert value not in everything
         assert value not in _all_table_text(dynamodb)
+
+
+def test_given_a_secret_when_replaced_without_if_match_then_428_and_with_any_then_replaced(
+    api: Api, dynamodb: Any
+) -> None:
+    gateway_id = api.gateway()["gateway_id"]
+    put_secret(api, gateway_id, "orders_token", TOKEN)
+    before = _items(dynamodb)
+
+    refused = put_secret(api, gateway_id, "orders_token", "rotated-1")
+    only_new = put_secret(api, gateway_id, "orders_token", "rotated-1", headers={"If-None-Match": "*"})
+
+    _assert_problem(refused, 428, "precondition_required")
+    assert "ETag" in refused.json["detail"]
+    _assert_problem(only_new, 412, "precondition_failed")
+    assert _items(dynamodb) == before
+    replaced = put_secret(api, gateway_id, "orders_token", "rotated-1", headers={"If-Match": "*"})
+    assert (replaced.status, replaced.header("ETag")) == (200, '"2"')
+    # If-Match on a secret that does not exist matches nothing; If-None-Match: * creates it
+    _assert_problem(put_secret(api, gateway_id, "other", TOKEN, headers={"If-Match": "*"}), 412, "version_mismatch")
+    created = put_secret(api, gateway_id, "other", TOKEN, headers={"If-None-Match": "*"})
+    assert (created.status, created.header("ETag")) == (201, '"1"')
+
+
+def test_given_a_secret_when_deleted_with_a_stale_if_match_then_412_and_it_stays(api: Api, dynamodb: Any) -> None:
+    gateway_id = api.gateway()["gateway_id"]
+    put_secret(api, gateway_id, "orders_token", TOKEN)
+    before = _items(dynamodb)
+
+    stale = api.call("DELETE", f"{GATEWAYS}/{gateway_id}/secrets/orders_token", headers={"If-Match": '"2"'})
+
+    _assert_problem(stale, 412, "version_mismatch")
+    assert _items(dynamodb) == before
 
 
 @pytest.mark.parametrize(
@@ -511,7 +544,8 @@ def test_given_a_deployed_route_with_secret_references_when_called_then_the_upst
         assert value not in stored
 
     # A rotated value serves once the container's check time has passed (a new container here).
-    put_secret(api, gateway_id, "orders_token", "rotated-token-1")
+    rotated = put_secret(api, gateway_id, "orders_token", "rotated-token-1", headers={"If-Match": '"1"'})
+    assert rotated.status == 200, rotated.text
     proxy_bootstrap._proxies.clear()
     assert call_proxy("/gw/orders/42", "gw-req-2")["statusCode"] == 200
     assert upstream.received[-1].headers["authorization"] == "Bearer rotated-token-1"

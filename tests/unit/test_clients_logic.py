@@ -357,6 +357,7 @@ def test_given_a_client_when_updating_some_fields_then_only_those_change_and_the
         {"description": "Treasury sync", "tier": "professional", "allowed_scopes": ["banking:read", "data:read"]},
         ACTOR,
         LATER,
+        None,
     )
 
     # Then
@@ -380,7 +381,7 @@ def test_given_overridden_limits_when_updating_them_to_none_then_the_tier_defaul
 ) -> None:
     before, _ = _register(store, tier="basic", rate_limits=RateLimits(1, 2, 3), monthly_quota=7)
 
-    after = clients.update(store, before.client_id, {"rate_limits": None, "monthly_quota": None}, ACTOR, LATER)
+    after = clients.update(store, before.client_id, {"rate_limits": None, "monthly_quota": None}, ACTOR, LATER, None)
 
     assert after.public()["rate_limits_overridden"] is False
     assert after.public()["rate_limits"] == {"per_minute": 300, "per_hour": 10000, "per_day": 100000}
@@ -409,7 +410,7 @@ def test_given_an_invalid_value_when_updating_then_422_and_nothing_changes(
 
     # When
     with pytest.raises(ValidationFailed) as error:
-        clients.update(store, before.client_id, changes, ACTOR, LATER)
+        clients.update(store, before.client_id, changes, ACTOR, LATER, None)
 
     # Then
     _assert_validation(error, code)
@@ -424,7 +425,7 @@ def test_given_another_clients_name_when_renaming_then_409_duplicate_name_and_no
     before, _ = _register(store, name="Mine")
 
     with pytest.raises(Conflict) as error:
-        clients.update(store, before.client_id, {"name": "TAKEN"}, ACTOR, LATER)
+        clients.update(store, before.client_id, {"name": "TAKEN"}, ACTOR, LATER, None)
 
     assert error.value.code == "duplicate_name"
     assert store.items[before.client_id] == before
@@ -568,7 +569,7 @@ Operation = Callable[[FakeClientStore, str], object]
 OPERATIONS: dict[str, Operation] = {
     "get": lambda s, cid: clients.get(s, cid),
     "delete": lambda s, cid: clients.delete(s, cid, ACTOR),
-    "update": lambda s, cid: clients.update(s, cid, {"description": "x"}, ACTOR, LATER),
+    "update": lambda s, cid: clients.update(s, cid, {"description": "x"}, ACTOR, LATER, None),
     "suspend": lambda s, cid: clients.set_status(s, cid, "suspended", ACTOR, LATER),
     "rotate": lambda s, cid: clients.rotate_secret(s, cid, ACTOR, LATER, "test"),
 }
@@ -618,18 +619,18 @@ def test_given_an_expired_client_when_updating_other_fields_then_the_update_is_a
     client, _ = _register(store, expires_at=iso(NOW + timedelta(days=1)))
     later = NOW + timedelta(days=2)
     # When an admin changes its description, Then that works and the expiry stays as it was
-    updated = clients.update(store, client.client_id, {"description": "renewal pending"}, ACTOR, later)
+    updated = clients.update(store, client.client_id, {"description": "renewal pending"}, ACTOR, later, None)
     assert updated.description == "renewal pending"
     assert updated.expires_at == client.expires_at
     # But setting a new expiry in the past is still refused
     with pytest.raises(ValidationFailed) as refused:
-        clients.update(store, client.client_id, {"expires_at": iso(NOW)}, ACTOR, later)
+        clients.update(store, client.client_id, {"expires_at": iso(NOW)}, ACTOR, later, None)
     assert refused.value.code == "invalid_expiry"
 
 
 def test_given_null_for_a_required_field_when_updating_then_422_null_not_allowed(store: FakeClientStore) -> None:
     client, _ = _register(store)
     with pytest.raises(ValidationFailed) as refused:
-        clients.update(store, client.client_id, {"name": None, "allowed_scopes": None}, ACTOR, NOW)
+        clients.update(store, client.client_id, {"name": None, "allowed_scopes": None}, ACTOR, NOW, None)
     assert refused.value.code == "null_not_allowed"
     assert store.items[client.client_id] == client

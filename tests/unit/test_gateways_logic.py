@@ -30,7 +30,7 @@ from functions.routes.logic.redaction import UNMASKED
 from functions.routes.logic.route_spec import LimitsSpec, Route, RouteSpec
 from gateway_core.audit import Actor
 from gateway_core.deployed import serves_canary
-from gateway_core.errors import Conflict, NotFound
+from gateway_core.errors import Conflict, NotFound, PreconditionFailed
 
 NOW = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
 LATER = NOW + timedelta(minutes=5)
@@ -298,13 +298,13 @@ def test_an_unknown_gateway_is_404(store: FakeGatewayStore) -> None:
         gateway_admin.create_route(_typed(store), route_spec("gw_nope"), ACTOR, NOW)
 
 
-def test_update_gateway_with_a_stale_if_match_is_409_version_mismatch(store: FakeGatewayStore) -> None:
+def test_update_gateway_with_a_stale_if_match_is_412_version_mismatch(store: FakeGatewayStore) -> None:
     created = new_gateway(store)
-    with pytest.raises(Conflict) as refused:
+    with pytest.raises(PreconditionFailed) as refused:
         gateway_admin.update_gateway(
             _typed(store), created.gateway_id, gateway_spec(description="x"), ACTOR, LATER, expected_version=7
         )
-    assert (refused.value.status, refused.value.code) == (409, "version_mismatch")
+    assert (refused.value.status, refused.value.code) == (412, "version_mismatch")
     assert gateway_admin.get_gateway(_typed(store), created.gateway_id) == created
 
 
@@ -325,7 +325,7 @@ def test_update_gateway_changes_the_settings_and_keeps_identity_and_deployment(s
     assert updated.cors is not None
     assert updated.cors.allow_origins == ["https://app.example"]
     assert gateway_admin.get_gateway(_typed(store), created.gateway_id) == updated
-    # no If-Match: last writer wins
+    # If-Match: * (the API requires an If-Match): last writer wins
     again = gateway_admin.update_gateway(_typed(store), created.gateway_id, spec, ACTOR, LATER, expected_version=None)
     assert again.version == 4
 
@@ -356,12 +356,32 @@ def test_routes_are_created_updated_and_listed(store: FakeGatewayStore) -> None:
     assert gateway_admin.get_route(_typed(store), route.route_id) == changed
 
 
-def test_update_route_with_a_stale_if_match_is_409_version_mismatch(store: FakeGatewayStore) -> None:
+def test_update_route_with_a_stale_if_match_is_412_version_mismatch(store: FakeGatewayStore) -> None:
     gateway = new_gateway(store)
     route = gateway_admin.create_route(_typed(store), route_spec(gateway.gateway_id), ACTOR, NOW)
-    with pytest.raises(Conflict) as refused:
+    with pytest.raises(PreconditionFailed) as refused:
         gateway_admin.update_route(_typed(store), route.route_id, route_spec(gateway.gateway_id), ACTOR, LATER, 5)
-    assert refused.value.code == "version_mismatch"
+    assert (refused.value.status, refused.value.code) == (412, "version_mismatch")
+    assert gateway_admin.get_route(_typed(store), route.route_id) == route
+
+
+def test_a_stale_if_match_on_the_canary_or_a_delete_changes_nothing(store: FakeGatewayStore) -> None:
+    gateway = new_gateway(store)
+    route = gateway_admin.create_route(_typed(store), route_spec(gateway.gateway_id), ACTOR, NOW)
+    gateway_admin.deploy(_typed(store), gateway.gateway_id, DeployRequest(), ACTOR, NOW)
+    deployed = gateway_admin.deploy(
+        _typed(store), gateway.gateway_id, DeployRequest(strategy="canary", canary_percent=10), ACTOR, NOW
+    )
+    with pytest.raises(PreconditionFailed):
+        gateway_admin.canary(_typed(store), gateway.gateway_id, 50, ACTOR, LATER, deployed.version - 1)
+    with pytest.raises(PreconditionFailed):
+        gateway_admin.delete_route(_typed(store), route.route_id, ACTOR, route.version + 1)
+    assert gateway_admin.get_gateway(_typed(store), gateway.gateway_id) == deployed
+    assert gateway_admin.get_route(_typed(store), route.route_id) == route
+    changed = gateway_admin.canary(_typed(store), gateway.gateway_id, 50, ACTOR, LATER, deployed.version)
+    assert (changed.version, changed.deployment.canary_percent) == (deployed.version + 1, 50)
+    gateway_admin.delete_route(_typed(store), route.route_id, ACTOR, route.version)
+    assert gateway_admin.list_routes(_typed(store), gateway.gateway_id) == []
 
 
 def test_update_route_cannot_move_it_to_another_gateway(store: FakeGatewayStore) -> None:
@@ -485,14 +505,14 @@ def test_a_canary_deploy_share_change_and_promotion_through_the_store(store: Fak
         _typed(store), gateway.gateway_id, DeployRequest(strategy="canary", canary_percent=5), ACTOR, NOW
     )
     assert canary.deployment == deployment(latest_version=2, active_version=1, canary_version=2, canary_percent=5)
-    assert gateway_admin.canary(_typed(store), gateway.gateway_id, 25, ACTOR, NOW).deployment.canary_percent == 25
+    assert gateway_admin.canary(_typed(store), gateway.gateway_id, 25, ACTOR, NOW, None).deployment.canary_percent == 25
     promoted = gateway_admin.promote_canary(_typed(store), gateway.gateway_id, ACTOR, NOW)
     assert promoted.deployment == deployment(latest_version=2, active_version=2)
 
     gateway_admin.deploy(
         _typed(store), gateway.gateway_id, DeployRequest(strategy="canary", canary_percent=5), ACTOR, NOW
     )
-    ended = gateway_admin.canary(_typed(store), gateway.gateway_id, 0, ACTOR, NOW)
+    ended = gateway_admin.canary(_typed(store), gateway.gateway_id, 0, ACTOR, NOW, None)
     assert ended.deployment == deployment(latest_version=3, active_version=2)
 
 

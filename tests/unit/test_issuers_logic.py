@@ -323,6 +323,7 @@ def test_given_an_issuer_when_changed_then_the_fields_version_and_time_move(stor
         },
         ACTOR,
         LATER,
+        None,
     )
 
     # Then
@@ -343,8 +344,8 @@ def test_given_an_issuer_when_changed_then_the_fields_version_and_time_move(stor
 def test_given_an_active_issuer_when_disabled_and_enabled_then_the_status_follows(store: FakeIssuerStore) -> None:
     created = _register(store)
 
-    disabled = issuers.update(store, created.issuer_id, {"status": "disabled"}, ACTOR, LATER)
-    enabled = issuers.update(store, created.issuer_id, {"status": "active"}, ACTOR, LATER)
+    disabled = issuers.update(store, created.issuer_id, {"status": "disabled"}, ACTOR, LATER, None)
+    enabled = issuers.update(store, created.issuer_id, {"status": "active"}, ACTOR, LATER, None)
 
     assert (disabled.status, disabled.version) == ("disabled", 2)
     assert (enabled.status, enabled.version) == ("active", 3)
@@ -359,12 +360,12 @@ def test_given_a_stored_config_the_catalog_no_longer_accepts_when_disabled_then_
     store.items[created.issuer_id] = replace(created, allowed_scopes=["retired:scope"])
 
     # When
-    disabled = issuers.update(store, created.issuer_id, {"status": "disabled"}, ACTOR, LATER)
+    disabled = issuers.update(store, created.issuer_id, {"status": "disabled"}, ACTOR, LATER, None)
 
     # Then: switching it off is never blocked
     assert disabled.status == "disabled"
     with pytest.raises(ValidationFailed) as refused:
-        issuers.update(store, created.issuer_id, {"status": "active"}, ACTOR, LATER)
+        issuers.update(store, created.issuer_id, {"status": "active"}, ACTOR, LATER, None)
     _refused(refused, 422, "unknown_scope")
 
 
@@ -372,7 +373,7 @@ def test_given_no_actual_change_when_updating_then_no_write_and_no_event(store: 
     created = _register(store)
     before = _snapshot(store)
 
-    same = issuers.update(store, created.issuer_id, {"tier": "basic", "status": "active"}, ACTOR, LATER)
+    same = issuers.update(store, created.issuer_id, {"tier": "basic", "status": "active"}, ACTOR, LATER, None)
 
     assert same == created
     assert _snapshot(store) == before
@@ -405,7 +406,7 @@ def test_given_bad_changes_when_updating_then_422_and_nothing_changes(
 
     # When
     with pytest.raises(ValidationFailed) as refused:
-        issuers.update(store, created.issuer_id, dict(changes), ACTOR, LATER)
+        issuers.update(store, created.issuer_id, dict(changes), ACTOR, LATER, None)
 
     # Then
     _refused(refused, 422, code)
@@ -414,7 +415,7 @@ def test_given_bad_changes_when_updating_then_422_and_nothing_changes(
 
 def test_given_an_unknown_id_when_updating_or_deleting_then_404(store: FakeIssuerStore) -> None:
     with pytest.raises(NotFound) as on_update:
-        issuers.update(store, "iss_nope", {"tier": "basic"}, ACTOR, LATER)
+        issuers.update(store, "iss_nope", {"tier": "basic"}, ACTOR, LATER, None)
     with pytest.raises(NotFound) as on_delete:
         issuers.delete(store, "iss_nope", ACTOR)
 
@@ -430,13 +431,13 @@ def test_given_another_admin_changed_it_meanwhile_when_updating_then_409_and_the
     created = _register(store)
 
     def other_admin() -> None:
-        issuers.update(store, created.issuer_id, {"tier": "enterprise"}, ACTOR, NOW)
+        issuers.update(store, created.issuer_id, {"tier": "enterprise"}, ACTOR, NOW, None)
 
     store.before_write = other_admin
 
     # When
     with pytest.raises(Conflict) as refused:
-        issuers.update(store, created.issuer_id, {"status": "disabled"}, ACTOR, LATER)
+        issuers.update(store, created.issuer_id, {"status": "disabled"}, ACTOR, LATER, None)
 
     # Then
     _refused(refused, 409, "concurrent_change")
@@ -462,7 +463,7 @@ def test_given_another_admin_changed_it_meanwhile_when_deleting_then_409_and_it_
     created = _register(store)
 
     def other_admin() -> None:
-        issuers.update(store, created.issuer_id, {"tier": "free"}, ACTOR, NOW)
+        issuers.update(store, created.issuer_id, {"tier": "free"}, ACTOR, NOW, None)
 
     store.before_write = other_admin
 
@@ -507,7 +508,7 @@ def test_given_a_jwks_url_the_ssrf_policy_refuses_when_registering_or_changing_t
     created = _register(store)
     before = _snapshot(store)
     with pytest.raises(ValidationFailed) as refused:
-        issuers.update(store, created.issuer_id, {"jwks_url": url}, ACTOR, LATER)
+        issuers.update(store, created.issuer_id, {"jwks_url": url}, ACTOR, LATER, None)
     _refused(refused, 422, "url_not_allowed")
     assert _snapshot(store) == before
 

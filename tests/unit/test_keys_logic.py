@@ -145,7 +145,7 @@ def test_revocation_is_idempotent_and_final() -> None:
     assert first.status == "revoked"
     assert store.actions.count("key.revoke") == 1
     for change in (
-        lambda: keys.update(store, clients, key.key_id, {"name": "x"}, ACTOR, NOW),
+        lambda: keys.update(store, clients, key.key_id, {"name": "x"}, ACTOR, NOW, None),
         lambda: keys.rotate(store, clients, key.key_id, None, ACTOR, NOW, "test"),
     ):
         with pytest.raises(Conflict):
@@ -155,10 +155,10 @@ def test_revocation_is_idempotent_and_final() -> None:
 def test_update_narrows_scopes_within_the_client_and_detects_concurrent_changes() -> None:
     store, clients = Keys(), Clients(_client())
     key, _ = _create(store, clients)
-    narrowed = keys.update(store, clients, key.key_id, {"scopes": ["data:read"]}, ACTOR, NOW)
+    narrowed = keys.update(store, clients, key.key_id, {"scopes": ["data:read"]}, ACTOR, NOW, None)
     assert (narrowed.scopes, narrowed.version) == (["data:read"], 2)
     with pytest.raises(ValidationFailed):
-        keys.update(store, clients, key.key_id, {"scopes": ["payments:write"]}, ACTOR, NOW)
+        keys.update(store, clients, key.key_id, {"scopes": ["payments:write"]}, ACTOR, NOW, None)
     store.items[key.key_id] = replace(store.items[key.key_id], version=9)  # someone else wrote meanwhile
     with pytest.raises(Conflict) as raced:
         keys._save(store, narrowed, replace(narrowed, name="y"), "key.update", ACTOR)

@@ -12,10 +12,11 @@ import pytest
 from functions.routes.logic import gateway_admin, secrets
 from functions.routes.logic.clients import ConcurrentChange
 from functions.routes.logic.gateways import DeployRequest
+from functions.routes.logic.preconditions import Conditions
 from functions.routes.logic.route_spec import RouteSpec
 from functions.routes.logic.secrets import Secret, SecretNotFound, UnknownSecret
 from gateway_core.audit import Actor
-from gateway_core.errors import BadRequest, Conflict, NotFound
+from gateway_core.errors import BadRequest, Conflict, NotFound, PreconditionFailed, PreconditionRequired
 from tests.unit.test_gateways_logic import FakeGatewayStore, gateway_spec, route_spec
 
 NOW = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
@@ -77,15 +78,24 @@ def store() -> FakeSecretStore:
 
 
 def _set(store: FakeSecretStore, name: str = "orders_token", value: str = VALUE, **kwargs: Any) -> tuple[Secret, bool]:
+    """Without `conditions`: If-Match with `expected_version`, or `*` where the secret exists (a
+    replace needs If-Match) and none where it does not (a create takes none)."""
+    gateway_id = kwargs.pop("gateway_id", "gw_1")
+    conditions = kwargs.pop("conditions", None)
+    if conditions is None:
+        if "expected_version" in kwargs:
+            conditions = Conditions(if_match=True, version=kwargs.pop("expected_version"))
+        else:
+            conditions = Conditions(if_match=(gateway_id, name) in store.items)
     return secrets.set_secret(
         _typed(store),
         FakeSealer(),
-        kwargs.pop("gateway_id", "gw_1"),
+        gateway_id,
         name,
         value,
         kwargs.pop("actor", ACTOR),
         kwargs.pop("now", NOW),
-        kwargs.pop("expected_version", None),
+        conditions,
     )
 
 
@@ -129,12 +139,38 @@ def test_given_a_secret_when_set_again_then_the_next_version_keeps_its_creation(
 
 def test_given_if_match_when_set_then_only_the_current_version_is_replaced(store: FakeSecretStore) -> None:
     _set(store)
-    with pytest.raises(Conflict) as stale:
+    with pytest.raises(PreconditionFailed) as stale:
         _set(store, value="other", expected_version=7)
-    assert stale.value.code == "version_mismatch"
-    with pytest.raises(Conflict):
+    assert (stale.value.status, stale.value.code) == (412, "version_mismatch")
+    with pytest.raises(PreconditionFailed):
         _set(store, name="absent", expected_version=1)  # If-Match on nothing matches nothing
+    with pytest.raises(PreconditionFailed):
+        _set(store, name="absent", conditions=Conditions(if_match=True))  # not even `*`
     assert _set(store, value="other", expected_version=1)[0].version == 2
+    assert _set(store, value="any", conditions=Conditions(if_match=True))[0].version == 3  # `*`
+
+
+def test_given_a_secret_when_replaced_without_if_match_then_428_and_it_is_unchanged(store: FakeSecretStore) -> None:
+    _set(store)
+    before = dict(store.items)
+
+    with pytest.raises(PreconditionRequired) as refused:
+        _set(store, value="other", conditions=Conditions())
+
+    assert (refused.value.status, refused.value.code) == (428, "precondition_required")
+    assert "ETag" in refused.value.detail
+    assert store.items == before
+
+
+def test_given_if_none_match_any_when_set_then_it_only_creates(store: FakeSecretStore) -> None:
+    assert _set(store, conditions=Conditions(if_none_match_any=True))[1] is True
+    before = dict(store.items)
+
+    with pytest.raises(PreconditionFailed) as refused:
+        _set(store, value="other", conditions=Conditions(if_none_match_any=True))
+
+    assert (refused.value.status, refused.value.code) == (412, "precondition_failed")
+    assert store.items == before
 
 
 def test_given_a_concurrent_change_when_set_then_409_concurrent_change(store: FakeSecretStore) -> None:
@@ -186,7 +222,7 @@ def test_given_secrets_when_listed_then_by_name_without_values(store: FakeSecret
 
 def test_given_a_secret_when_deleted_then_gone_and_a_second_delete_is_404(store: FakeSecretStore) -> None:
     _set(store)
-    with pytest.raises(Conflict):
+    with pytest.raises(PreconditionFailed):
         secrets.delete_secret(store, "gw_1", "orders_token", ACTOR, 9)
     secrets.delete_secret(store, "gw_1", "orders_token", ACTOR, 1)
     assert store.items == {}

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 
+from functions.routes.logic import preconditions
 from gateway_core.audit import Actor
 from gateway_core.caller import Caller, required_caller
 from gateway_core.cert_binding import client_cert_pem
 from gateway_core.errors import BadRequest, Forbidden
 
-__all__ = ["Caller", "actor", "caller", "if_match_version"]
+__all__ = ["Caller", "actor", "caller", "conditions", "if_match_version", "required_if_match"]
 
 
 def caller(event: APIGatewayProxyEvent) -> Caller:
@@ -33,13 +34,39 @@ def actor(event: APIGatewayProxyEvent, *, required_scope: str) -> Actor:
     )
 
 
+def _header(event: APIGatewayProxyEvent, name: str) -> str | None:
+    headers = event.headers or {}
+    for key, value in headers.items():
+        if key.lower() == name:
+            return str(value)
+    return None
+
+
 def if_match_version(event: APIGatewayProxyEvent) -> int | None:
     """The version an `If-Match` names (our ETags are the version number), or None when absent or
-    `*` (which matches any current version, RFC 9110 13.1.1)."""
-    value = event.headers.get("if-match") or event.headers.get("If-Match")
+    `*` (which matches any current version, RFC 9110 13.1.1). Where If-Match is optional (DELETE)."""
+    value = _header(event, "if-match")
     if value is None or value.strip() == "*":
         return None
     try:
         return int(value.strip().removeprefix("W/").strip('"'))
     except ValueError as error:
         raise BadRequest('If-Match carries the version from the ETag, e.g. "3".', code="invalid_if_match") from error
+
+
+def required_if_match(event: APIGatewayProxyEvent) -> preconditions.Expected:
+    """For a PUT or PATCH of an existing resource: the version If-Match names (None for `*`), or
+    ABSENT without one, which the logic answers with 428 once it knows the resource exists."""
+    if _header(event, "if-match") is None:
+        return preconditions.ABSENT
+    return if_match_version(event)
+
+
+def conditions(event: APIGatewayProxyEvent) -> preconditions.Conditions:
+    """The conditional headers of a PUT that may create (a secret)."""
+    none_match = _header(event, "if-none-match")
+    return preconditions.Conditions(
+        if_match=_header(event, "if-match") is not None,
+        version=if_match_version(event),
+        if_none_match_any=none_match is not None and none_match.strip() == "*",
+    )

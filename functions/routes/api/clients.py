@@ -1,17 +1,18 @@
 """/api/v1/clients: register, read, list, change, suspend, reactivate, delete, rotate the secret
 (with a grace, as keys: the old secret works until `grace_until`).
-Every operation needs the `admin` scope."""
+Every operation needs the `admin` scope. A client's `ETag` is its version: PUT needs it in
+`If-Match` (or `*`), DELETE honours it when sent."""
 
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from functions.routes.api.caller import actor
+from functions.routes.api.caller import actor, if_match_version, required_if_match
 from functions.routes.api.client_models import (
     ClientOut,
     ClientPage,
@@ -23,15 +24,15 @@ from functions.routes.api.client_models import (
 from functions.routes.dal import authorizer_cache
 from functions.routes.dal.clients_store import DynamoClientStore
 from functions.routes.dal.keys_store import DynamoKeyStore
-from functions.routes.logic import clients, keys
+from functions.routes.logic import clients, keys, preconditions
 from functions.routes.logic.catalog import RateLimits
 from gateway_core import aws
 from gateway_core.clock import utc_now
-from gateway_core.errors import ValidationFailed
 from gateway_core.settings import settings
 
 router = APIGatewayRouter()
 ADMIN = "admin"
+_Out = TypeVar("_Out", bound=ClientOut)
 
 
 def _store() -> DynamoClientStore:
@@ -53,6 +54,16 @@ def _out(client: clients.Client) -> ClientOut:
     return ClientOut.model_validate(client.public())
 
 
+def _answer(out: _Out, status: int = 200, headers: dict[str, str] | None = None) -> Response[_Out]:
+    """The client with its version as ETag (the If-Match of a later change)."""
+    return Response(
+        status_code=status,
+        content_type="application/json",
+        body=out,
+        headers={**(headers or {}), "ETag": preconditions.etag(out.version)},
+    )
+
+
 def _limits(value: Any) -> RateLimits | None:
     return RateLimits(**value.model_dump()) if value is not None else None
 
@@ -63,12 +74,7 @@ def register(body: ClientRegistration) -> Response[ClientWithSecret]:
     spec = clients.ClientSpec(**{**body.model_dump(exclude={"rate_limits"}), "rate_limits": _limits(body.rate_limits)})
     client, secret = clients.register(_store(), spec, caller, utc_now(), _environment())
     out = ClientWithSecret(**_out(client).model_dump(), client_secret=secret)
-    return Response(
-        status_code=201,
-        content_type="application/json",
-        body=out,
-        headers={"Location": f"/api/v1/clients/{client.client_id}", "Cache-Control": "no-store"},
-    )
+    return _answer(out, 201, {"Location": f"/api/v1/clients/{client.client_id}", "Cache-Control": "no-store"})
 
 
 @router.get("/api/v1/clients", tags=["clients"], summary="List clients, newest first")
@@ -83,20 +89,21 @@ def list_clients(
 
 
 @router.get("/api/v1/clients/<client_id>", tags=["clients"], summary="Read a client")
-def get_client(client_id: str) -> ClientOut:
+def get_client(client_id: str) -> Response[ClientOut]:
     actor(router.current_event, required_scope=ADMIN)
-    return _out(clients.get(_store(), client_id))
+    return _answer(_out(clients.get(_store(), client_id)))
 
 
 @router.put("/api/v1/clients/<client_id>", tags=["clients"], summary="Change a client (absent fields keep their value)")
-def update_client(client_id: str, body: ClientUpdate) -> ClientOut:
+def update_client(client_id: str, body: ClientUpdate) -> Response[ClientOut]:
     caller = actor(router.current_event, required_scope=ADMIN)
+    expected = required_if_match(router.current_event)
     changes = body.model_dump(exclude_unset=True, exclude={"rate_limits"})
     if "rate_limits" in body.model_fields_set:
         changes["rate_limits"] = _limits(body.rate_limits)
-    client = clients.update(_store(), client_id, changes, caller, utc_now())
+    client = clients.update(_store(), client_id, changes, caller, utc_now(), expected)
     _sync_keys(client)
-    return _out(client)
+    return _answer(_out(client))
 
 
 @router.post("/api/v1/clients/<client_id>/suspend", tags=["clients"], summary="Suspend a client")
@@ -120,16 +127,10 @@ def reactivate(client_id: str) -> ClientOut:
     tags=["clients"],
     summary="Rotate the client secret (shown once); the old one works until its grace ends",
 )
-def rotate_secret(client_id: str, body: ClientSecretRotate | None = None) -> Response[ClientWithSecret]:
+def rotate_secret(client_id: str, body: ClientSecretRotate) -> Response[ClientWithSecret]:
+    # An empty body is `{}` (every member has a default: gateway_core.http), JSON null a 422.
     caller = actor(router.current_event, required_scope=ADMIN)
-    if body is None and router.current_event.body is not None:
-        # Sent, but not an object (JSON null, an empty text): only an absent body takes the defaults.
-        raise ValidationFailed(
-            "The body is a JSON object, or absent for every default.",
-            extensions={"errors": [{"loc": ["body"], "msg": "Input should be an object", "type": "model_type"}]},
-        )
-    seconds = body.grace_seconds if body is not None else None
-    grace = timedelta(seconds=seconds) if seconds is not None else None
+    grace = timedelta(seconds=body.grace_seconds) if body.grace_seconds is not None else None
     client, secret = clients.rotate_secret(_store(), client_id, caller, utc_now(), _environment(), grace)
     out = ClientWithSecret(**_out(client).model_dump(), client_secret=secret)
     return Response(status_code=200, content_type="application/json", body=out, headers={"Cache-Control": "no-store"})
@@ -139,8 +140,11 @@ def rotate_secret(client_id: str, body: ClientSecretRotate | None = None) -> Res
 def delete_client(client_id: str) -> Response[str]:
     caller = actor(router.current_event, required_scope=ADMIN)
     client = clients.get(_store(), client_id)
+    expected = if_match_version(router.current_event)
+    # Checked before the keys are touched: a stale If-Match must change nothing.
+    preconditions.check(f"The client {client_id}", client.version, expected)
     # Keys first: if the deletion then fails, the keys are already refused and a retry finishes
     # the job; the other order could leave working keys of a client that no longer exists.
     _sync_keys(client, deleted=True)
-    clients.delete(_store(), client_id, caller)
+    clients.delete(_store(), client_id, caller, expected)
     return Response(status_code=204, body="")

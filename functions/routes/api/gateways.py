@@ -1,8 +1,10 @@
 """/api/v1/gateways and /api/v1/gateway/routes: gateways, their routes (drafts) and deployments.
 
 Writes need the `admin` scope; reads `admin` or `gateway:read`. Routes are drafts until their
-gateway is deployed: the proxy serves deployed versions only. PUT takes an optional `If-Match`
-with the version an admin read (the `ETag` of GET), so concurrent edits cannot overwrite each other.
+gateway is deployed: the proxy serves deployed versions only. A PUT needs `If-Match` with the
+version an admin read (the `ETag` of GET; `*` for whatever is there), so concurrent edits cannot
+overwrite each other (428 without it, 412 when stale); the canary is part of its gateway and takes
+the gateway's ETag. DELETE honours an `If-Match` when one is sent.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from functions.routes.api.caller import actor, caller, if_match_version
+from functions.routes.api.caller import actor, caller, if_match_version, required_if_match
 from functions.routes.dal.gateways_store import DynamoGatewayStore
 from functions.routes.logic import gateway_admin
 from functions.routes.logic.gateways import DeployRequest, Gateway, GatewaySpec
@@ -143,15 +145,15 @@ def get_gateway(gateway_id: str) -> Response[str]:
 
 @router.put("/api/v1/gateways/<gateway_id>", tags=["gateways"], summary="Change a gateway's settings (deploy to serve)")
 def update_gateway(gateway_id: str, body: GatewaySpec) -> Response[str]:
-    changed = gateway_admin.update_gateway(
-        _store(), gateway_id, body, _admin(), utc_now(), if_match_version(router.current_event)
-    )
+    who = _admin()
+    expected = required_if_match(router.current_event)
+    changed = gateway_admin.update_gateway(_store(), gateway_id, body, who, utc_now(), expected)
     return _json(changed, version=changed.version)
 
 
 @router.delete("/api/v1/gateways/<gateway_id>", tags=["gateways"], summary="Delete a gateway without routes")
 def delete_gateway(gateway_id: str) -> Response[str]:
-    gateway_admin.delete_gateway(_store(), gateway_id, _admin())
+    gateway_admin.delete_gateway(_store(), gateway_id, _admin(), if_match_version(router.current_event))
     return Response(status_code=204, body="")
 
 
@@ -174,7 +176,10 @@ def rollback(gateway_id: str, body: RollbackIn) -> Response[str]:
 
 @router.put("/api/v1/gateways/<gateway_id>/canary", tags=["gateways"], summary="Change the canary's share")
 def canary(gateway_id: str, body: CanaryIn) -> Response[str]:
-    return _json(gateway_admin.canary(_store(), gateway_id, body.percent, _admin(), utc_now()))
+    who = _admin()
+    expected = required_if_match(router.current_event)
+    changed = gateway_admin.canary(_store(), gateway_id, body.percent, who, utc_now(), expected)
+    return _json(changed, version=changed.version)
 
 
 @router.post("/api/v1/gateways/<gateway_id>/promote", tags=["gateways"], summary="Serve the canary to everyone")
@@ -229,13 +234,13 @@ def get_route(route_id: str) -> Response[str]:
 
 @router.put("/api/v1/gateway/routes/<route_id>", tags=["routes"], summary="Replace a route")
 def update_route(route_id: str, body: RouteSpec) -> Response[str]:
-    changed = gateway_admin.update_route(
-        _store(), route_id, body, _admin(), utc_now(), if_match_version(router.current_event)
-    )
+    who = _admin()
+    expected = required_if_match(router.current_event)
+    changed = gateway_admin.update_route(_store(), route_id, body, who, utc_now(), expected)
     return _json(changed, version=changed.version)
 
 
 @router.delete("/api/v1/gateway/routes/<route_id>", tags=["routes"], summary="Delete a route")
 def delete_route(route_id: str) -> Response[str]:
-    gateway_admin.delete_route(_store(), route_id, _admin())
+    gateway_admin.delete_route(_store(), route_id, _admin(), if_match_version(router.current_event))
     return Response(status_code=204, body="")

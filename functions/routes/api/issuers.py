@@ -1,6 +1,7 @@
 """/api/v1/gateway/issuers: the external token issuers whose JWTs the JWT authorizer accepts.
 `admin` scope; every change is audited and flushes the authorizer cache (a disabled or deleted
-issuer's cached Allows must go)."""
+issuer's cached Allows must go). An issuer's `ETag` is its version: PATCH needs it in `If-Match`
+(or `*`), DELETE honours it when sent."""
 
 from __future__ import annotations
 
@@ -11,10 +12,10 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from functions.routes.api.caller import actor
+from functions.routes.api.caller import actor, if_match_version, required_if_match
 from functions.routes.dal import authorizer_cache
 from functions.routes.dal.issuers_store import DynamoIssuerStore
-from functions.routes.logic import issuers
+from functions.routes.logic import issuers, preconditions
 from functions.routes.logic.catalog import Tier
 from gateway_core import aws
 from gateway_core.clock import utc_now
@@ -79,6 +80,18 @@ def _out(issuer: issuers.ExternalIssuer) -> IssuerOut:
     return IssuerOut.model_validate(issuer.public())
 
 
+def _answer(
+    issuer: issuers.ExternalIssuer, status: int = 200, headers: dict[str, str] | None = None
+) -> Response[IssuerOut]:
+    """The issuer with its version as ETag (the If-Match of a later change)."""
+    return Response(
+        status_code=status,
+        content_type="application/json",
+        body=_out(issuer),
+        headers={**(headers or {}), "ETag": preconditions.etag(issuer.version)},
+    )
+
+
 @router.post("/api/v1/gateway/issuers", tags=["gateway"], summary="Trust an external token issuer")
 def register_issuer(body: IssuerIn) -> Response[IssuerOut]:
     caller = actor(router.current_event, required_scope=ADMIN)
@@ -87,12 +100,7 @@ def register_issuer(body: IssuerIn) -> Response[IssuerOut]:
         _store(), body.issuer, spec, own_issuer=settings().token_issuer, actor=caller, now=utc_now()
     )
     _flush()  # an earlier refusal of this issuer's tokens may sit in the cache
-    return Response(
-        status_code=201,
-        content_type="application/json",
-        body=_out(created),
-        headers={"Location": f"/api/v1/gateway/issuers/{created.issuer_id}"},
-    )
+    return _answer(created, 201, {"Location": f"/api/v1/gateway/issuers/{created.issuer_id}"})
 
 
 @router.get("/api/v1/gateway/issuers", tags=["gateway"], summary="List external token issuers, newest first")
@@ -106,22 +114,23 @@ def list_issuers(
 
 
 @router.get("/api/v1/gateway/issuers/<issuer_id>", tags=["gateway"], summary="Read an external token issuer")
-def get_issuer(issuer_id: str) -> IssuerOut:
+def get_issuer(issuer_id: str) -> Response[IssuerOut]:
     actor(router.current_event, required_scope=ADMIN)
-    return _out(issuers.get(_store(), issuer_id))
+    return _answer(issuers.get(_store(), issuer_id))
 
 
 @router.patch("/api/v1/gateway/issuers/<issuer_id>", tags=["gateway"], summary="Change or disable an issuer")
-def update_issuer(issuer_id: str, body: IssuerUpdate) -> IssuerOut:
+def update_issuer(issuer_id: str, body: IssuerUpdate) -> Response[IssuerOut]:
     caller = actor(router.current_event, required_scope=ADMIN)
-    changed = issuers.update(_store(), issuer_id, body.model_dump(exclude_unset=True), caller, utc_now())
+    expected = required_if_match(router.current_event)
+    changed = issuers.update(_store(), issuer_id, body.model_dump(exclude_unset=True), caller, utc_now(), expected)
     _flush()
-    return _out(changed)
+    return _answer(changed)
 
 
 @router.delete("/api/v1/gateway/issuers/<issuer_id>", tags=["gateway"], summary="Stop trusting an issuer")
 def delete_issuer(issuer_id: str) -> Response[str]:
     caller = actor(router.current_event, required_scope=ADMIN)
-    issuers.delete(_store(), issuer_id, caller)
+    issuers.delete(_store(), issuer_id, caller, if_match_version(router.current_event))
     _flush()
     return Response(status_code=204, body="")

@@ -2,7 +2,9 @@
 
 Admin only, reads included: a secret's name and history tell an attacker which upstream
 credentials exist. A value goes in with PUT and never comes out; routes use it by reference
-(`{{ secrets.<name> }}`). PUT and DELETE take an optional `If-Match` with the version (`ETag`).
+(`{{ secrets.<name> }}`). A PUT that replaces a secret needs `If-Match` with its version (the
+`ETag`, or `*`); one that creates needs none (`If-None-Match: *` makes sure it only creates).
+DELETE honours an `If-Match` when one is sent.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import os
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from functions.routes.api.caller import actor, if_match_version
+from functions.routes.api.caller import actor, conditions, if_match_version
 from functions.routes.dal.secrets_store import DynamoSecretStore, KmsSealer
 from functions.routes.logic import secrets
 from functions.routes.logic.secrets import Secret, SecretList, SecretValue
@@ -56,7 +58,7 @@ def put_secret(gateway_id: str, name: str, body: SecretValue) -> Response[str]:
     who = _admin()
     sealer = KmsSealer(aws.client("kms"), os.environ.get(KEY_ENVIRONMENT, ""))
     saved, created = secrets.set_secret(
-        _store(), sealer, gateway_id, name, body.value, who, utc_now(), if_match_version(router.current_event)
+        _store(), sealer, gateway_id, name, body.value, who, utc_now(), conditions(router.current_event)
     )
     return _json(saved, 201 if created else 200)
 

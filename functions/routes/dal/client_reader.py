@@ -26,7 +26,7 @@ def client_from_item(item: dict[str, Any]) -> Client:
     data = {k: _deserializer.deserialize(item[k]) for k in _FIELDS if k in item}
     limits = data.get("rate_limits")
     data["rate_limits"] = RateLimits(**{k: int(v) for k, v in limits.items()}) if limits else None
-    data["version"] = int(data["version"])
+    data["version"] = int(data.get("version") or 1)  # stored before clients carried one: 1
     if data.get("monthly_quota") is not None:
         data["monthly_quota"] = int(data["monthly_quota"])
     return Client(**data)

@@ -16,6 +16,7 @@ from botocore.exceptions import ClientError
 
 from functions.routes.dal.client_reader import ClientReader, client_from_item, client_key
 from functions.routes.dal.pagination import gsi1_page
+from functions.routes.dal.transactions import at_version
 from functions.routes.logic.clients import Client, ConcurrentChange, DuplicateName
 from functions.routes.logic.names import name_key
 from gateway_core.audit import Actor, audit_item
@@ -93,8 +94,7 @@ class DynamoClientStore(ClientReader):
                 "Put": {
                     "TableName": self.table,
                     "Item": _item(after),
-                    "ConditionExpression": "version = :v",
-                    "ExpressionAttributeValues": {":v": {"N": str(before.version)}},
+                    **at_version(before.version),
                 }
             }
         ]
@@ -131,8 +131,7 @@ class DynamoClientStore(ClientReader):
                         "Delete": {
                             "TableName": self.table,
                             "Key": client_key(client.client_id),
-                            "ConditionExpression": "version = :v",
-                            "ExpressionAttributeValues": {":v": {"N": str(client.version)}},
+                            **at_version(client.version),
                         }
                     },
                     {"Delete": {"TableName": self.table, "Key": _name_key(client.name)}},

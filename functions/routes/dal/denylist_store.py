@@ -40,7 +40,8 @@ class DynamoDenylistStore:
                 "updated_at": {"S": after["updated_at"]},
                 "version": {"N": str(after["version"])},
             },
-            "ConditionExpression": "attribute_not_exists(PK)" if before["version"] == 0 else "version = :v",
+            # Version 0: never written, or written before the list carried a version.
+            "ConditionExpression": "attribute_not_exists(version)" if before["version"] == 0 else "version = :v",
         }
         if before["version"]:
             put["ExpressionAttributeValues"] = {":v": {"N": str(before["version"])}}

@@ -11,6 +11,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from functions.routes.dal.pagination import gsi1_page
+from functions.routes.dal.transactions import at_version
 from functions.routes.logic.clients import ConcurrentChange
 from functions.routes.logic.issuers import DuplicateIssuer, ExternalIssuer
 from gateway_core.audit import Actor, audit_put
@@ -29,10 +30,10 @@ def _item(issuer: ExternalIssuer) -> dict[str, Any]:
 
 
 def _issuer(item: dict[str, Any]) -> ExternalIssuer:
-    data = {k: _deserializer.deserialize(item[k]) for k in _FIELDS}
+    data = {k: _deserializer.deserialize(item[k]) for k in _FIELDS if k in item}
     for field in ("audiences", "algorithms", "allowed_scopes"):
         data[field] = list(data[field])
-    data["version"] = int(data["version"])
+    data["version"] = int(data.get("version") or 1)  # stored before issuers carried one: 1
     return ExternalIssuer(**data)
 
 
@@ -75,7 +76,7 @@ class DynamoIssuerStore:
         return [_issuer(i) for i in items], next_cursor
 
     def _versioned(self, version: int) -> dict[str, Any]:
-        return {"ConditionExpression": "version = :v", "ExpressionAttributeValues": {":v": {"N": str(version)}}}
+        return at_version(version)
 
     def replace(self, before: ExternalIssuer, after: ExternalIssuer, actor: Actor) -> None:
         put = {"TableName": self.table, "Item": _item(after), **self._versioned(before.version)}

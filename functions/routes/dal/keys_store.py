@@ -11,6 +11,7 @@ from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 
 from functions.routes.dal.pagination import gsi1_page
+from functions.routes.dal.transactions import at_version
 from functions.routes.logic.catalog import RateLimits
 from functions.routes.logic.clients import Client, ConcurrentChange
 from functions.routes.logic.keys import ApiKey
@@ -25,7 +26,7 @@ def _key(item: dict[str, Any]) -> ApiKey:
     data: dict[str, Any] = {k: _deserializer.deserialize(item[k]) if k in item else None for k in _FIELDS}
     limits = data.get("rate_limits")
     data["rate_limits"] = RateLimits(**{k: int(v) for k, v in limits.items()}) if limits else None
-    data["version"] = int(data["version"] or 1)
+    data["version"] = int(data["version"] or 1)  # stored before keys carried one: 1
     data["scopes"] = list(data["scopes"] or [])
     data["ip_allowlist"] = list(data["ip_allowlist"] or [])
     if data["client_allowed_scopes"] is not None:
@@ -60,8 +61,7 @@ class DynamoKeyStore:
             "Put": {
                 "TableName": self.table,
                 "Item": lookup,
-                "ConditionExpression": "version = :v",
-                "ExpressionAttributeValues": {":v": {"N": str(before.version)}},
+                **at_version(before.version),
             }
         }
 
@@ -127,7 +127,10 @@ class DynamoKeyStore:
                     Key=key_lookup_key(key.key_hash),
                     UpdateExpression=(
                         "SET client_status = :s, client_expires_at = :e, ip_allowlist = :ips, tier = :t,"
-                        " client_allowed_scopes = :scopes, GSI2PK = :all, GSI2SK = :created"
+                        " client_allowed_scopes = :scopes, GSI2PK = :all, GSI2SK = :created,"
+                        # A new version: a change of the key based on an earlier read (its If-Match,
+                        # or a rotation) must not write the client's old state back.
+                        " version = if_not_exists(version, :one) + :one"
                     ),
                     ExpressionAttributeValues={
                         ":s": {"S": status or client.status},
@@ -138,6 +141,7 @@ class DynamoKeyStore:
                         # Backfills the listing across clients for keys stored before it.
                         ":all": {"S": ALL_KEYS_PARTITION},
                         ":created": {"S": f"{key.created_at}#{key.key_id}"},
+                        ":one": {"N": "1"},
                     },
                     ConditionExpression="attribute_exists(PK)",
                 )

@@ -16,6 +16,8 @@ from typing import Any, Literal, Protocol
 
 from functions.routes.logic.catalog import TIERS, RateLimits, unknown_scopes
 from functions.routes.logic.names import InvalidName, display_name
+from functions.routes.logic.preconditions import ConcurrentChange as ConcurrentChange
+from functions.routes.logic.preconditions import Expected, check, no_lost_update
 from gateway_core.audit import Actor
 from gateway_core.clock import iso, parse_iso
 from gateway_core.errors import Conflict, NotFound, ValidationFailed
@@ -101,10 +103,6 @@ _NULLABLE = frozenset({"rate_limits", "monthly_quota", "expires_at"})
 
 
 class DuplicateName(Exception):
-    pass
-
-
-class ConcurrentChange(Exception):
     pass
 
 
@@ -207,23 +205,32 @@ def get(store: ClientStore, client_id: str) -> Client:
     return client
 
 
-def _save(store: ClientStore, before: Client, after: Client, action: str, actor: Actor) -> Client:
+def _save(
+    store: ClientStore, before: Client, after: Client, action: str, actor: Actor, expected_version: Expected = None
+) -> Client:
     try:
-        store.replace(before, after, action, actor)
+        with no_lost_update(f"The client {before.client_id}", expected_version):
+            store.replace(before, after, action, actor)
     except DuplicateName as error:
         raise Conflict(f"A client named {after.name!r} exists already.", code="duplicate_name") from error
-    except ConcurrentChange as error:
-        raise Conflict("The client changed meanwhile; read it again and retry.", code="concurrent_change") from error
     return after
 
 
-def update(store: ClientStore, client_id: str, changes: dict[str, Any], actor: Actor, now: datetime) -> Client:
+def update(
+    store: ClientStore,
+    client_id: str,
+    changes: dict[str, Any],
+    actor: Actor,
+    now: datetime,
+    expected_version: Expected,
+) -> Client:
     """Apply the given fields (absent fields keep their value; only the optional ones may be
-    reset with None)."""
+    reset with None) to the client at `expected_version` (If-Match; None: `*`)."""
     nulls = sorted(k for k, v in changes.items() if v is None and k not in _NULLABLE)
     if nulls:
         raise ValidationFailed(f"These fields cannot be null: {', '.join(nulls)}", code="null_not_allowed")
     before = get(store, client_id)
+    check(f"The client {client_id}", before.version, expected_version)
     current = ClientSpec(
         name=before.name,
         client_type=before.client_type,
@@ -245,7 +252,7 @@ def update(store: ClientStore, client_id: str, changes: dict[str, Any], actor: A
         updated_at=iso(now),
         version=before.version + 1,
     )
-    return _save(store, before, after, "client.update", actor)
+    return _save(store, before, after, "client.update", actor, expected_version)
 
 
 def set_status(store: ClientStore, client_id: str, status: Status, actor: Actor, now: datetime) -> Client:
@@ -286,9 +293,9 @@ def rotate_secret(
     return _save(store, before, after, "client.secret.rotate", actor), secret
 
 
-def delete(store: ClientStore, client_id: str, actor: Actor) -> None:
+def delete(store: ClientStore, client_id: str, actor: Actor, expected_version: Expected = None) -> None:
+    """`expected_version`: an If-Match sent with the DELETE (optional there)."""
     client = get(store, client_id)
-    try:
+    check(f"The client {client_id}", client.version, expected_version)
+    with no_lost_update(f"The client {client_id}", expected_version):
         store.delete(client, actor)
-    except ConcurrentChange as error:
-        raise Conflict("The client changed meanwhile; read it again and retry.", code="concurrent_change") from error

@@ -6,10 +6,10 @@ import ipaddress
 from datetime import datetime
 from typing import Any, Protocol
 
-from functions.routes.logic.clients import ConcurrentChange
+from functions.routes.logic.preconditions import Expected, check, no_lost_update
 from gateway_core.audit import Actor
 from gateway_core.clock import iso
-from gateway_core.errors import Conflict, ValidationFailed
+from gateway_core.errors import ValidationFailed
 
 
 class DenylistStore(Protocol):
@@ -17,7 +17,11 @@ class DenylistStore(Protocol):
     def replace(self, before: dict[str, Any], after: dict[str, Any], actor: Actor) -> None: ...
 
 
-def replace_denylist(store: DenylistStore, cidrs: list[str], actor: Actor, now: datetime) -> dict[str, Any]:
+def replace_denylist(
+    store: DenylistStore, cidrs: list[str], actor: Actor, now: datetime, expected_version: Expected
+) -> dict[str, Any]:
+    """`expected_version`: the version If-Match names (None: `*`). The list always exists: before
+    its first change it is empty at version 0."""
     networks, bad = set(), []
     for cidr in cidrs:
         try:
@@ -27,9 +31,8 @@ def replace_denylist(store: DenylistStore, cidrs: list[str], actor: Actor, now: 
     if bad:
         raise ValidationFailed(f"Not an IPv4 or IPv6 network (CIDR): {', '.join(bad)}", code="invalid_cidr")
     before = store.get()
+    check("The IP denylist", before["version"], expected_version)
     after = {"cidrs": sorted(networks), "updated_at": iso(now), "version": before["version"] + 1}
-    try:
+    with no_lost_update("The IP denylist", expected_version):
         store.replace(before, after, actor)
-    except ConcurrentChange as error:
-        raise Conflict("The denylist changed meanwhile; read it again and retry.", code="concurrent_change") from error
     return after

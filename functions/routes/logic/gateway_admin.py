@@ -4,13 +4,10 @@ is passed in (functions/routes/dal/gateways_store.py in the function, a fake in 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, Protocol
 
 from functions.routes.logic import secrets as upstream_secrets
-from functions.routes.logic.clients import ConcurrentChange
 from functions.routes.logic.gateways import (
     Deployment,
     DeployRequest,
@@ -24,6 +21,7 @@ from functions.routes.logic.gateways import (
     promote,
     set_canary,
 )
+from functions.routes.logic.preconditions import Expected, check, no_lost_update
 from functions.routes.logic.redaction import UNMASKED
 from functions.routes.logic.route_spec import Route, RouteSpec
 from gateway_core.audit import Actor
@@ -44,15 +42,6 @@ class GatewayStore(Protocol):
     def publish(self, before: Gateway, after: Gateway, snapshot: GatewayVersion, actor: Actor) -> None: ...
     def version(self, gateway_id: str, version: int) -> GatewayVersion | None: ...
     def secret_names(self, gateway_id: str) -> set[str]: ...
-
-
-@contextmanager
-def _no_lost_update(what: str) -> Iterator[None]:
-    """A conditional write that lost a race (the version read is no longer current) is a 409."""
-    try:
-        yield
-    except ConcurrentChange as error:
-        raise Conflict(f"The {what} changed meanwhile; read it again and retry.", code="concurrent_change") from error
 
 
 def _gateway_or_404(store: GatewayStore, gateway_id: str) -> Gateway:
@@ -87,22 +76,24 @@ def get_gateway(store: GatewayStore, gateway_id: str) -> Gateway:
 
 
 def update_gateway(
-    store: GatewayStore, gateway_id: str, spec: GatewaySpec, actor: Actor, now: datetime, expected_version: int | None
+    store: GatewayStore, gateway_id: str, spec: GatewaySpec, actor: Actor, now: datetime, expected_version: Expected
 ) -> Gateway:
     before = _gateway_or_404(store, gateway_id)
-    if expected_version is not None and expected_version != before.version:
-        raise Conflict(f"Gateway {gateway_id} is at version {before.version}.", code="version_mismatch")
+    check(f"The gateway {gateway_id}", before.version, expected_version)
     after = Gateway.model_validate(
         {**before.model_dump(), **spec.model_dump(), "updated_at": iso(now), "version": before.version + 1}
     )
-    with _no_lost_update("gateway"):
+    with no_lost_update(f"The gateway {gateway_id}", expected_version):
         store.replace_gateway(before, after, actor)
     return after
 
 
-def delete_gateway(store: GatewayStore, gateway_id: str, actor: Actor) -> None:
-    with _no_lost_update("gateway"):
-        store.delete_gateway(_gateway_or_404(store, gateway_id), actor)
+def delete_gateway(store: GatewayStore, gateway_id: str, actor: Actor, expected_version: Expected = None) -> None:
+    """`expected_version`: an If-Match sent with the DELETE (optional there)."""
+    found = _gateway_or_404(store, gateway_id)
+    check(f"The gateway {gateway_id}", found.version, expected_version)
+    with no_lost_update(f"The gateway {gateway_id}", expected_version):
+        store.delete_gateway(found, actor)
 
 
 def _require_secrets(store: GatewayStore, gateway_id: str, specs: list[RouteSpec]) -> None:
@@ -135,13 +126,12 @@ def get_route(store: GatewayStore, route_id: str) -> Route:
 
 
 def update_route(
-    store: GatewayStore, route_id: str, spec: RouteSpec, actor: Actor, now: datetime, expected_version: int | None
+    store: GatewayStore, route_id: str, spec: RouteSpec, actor: Actor, now: datetime, expected_version: Expected
 ) -> Route:
     before = _route_or_404(store, route_id)
     if spec.gateway_id != before.gateway_id:
         raise Conflict("A route stays on its gateway; create it on the other one instead.", code="gateway_change")
-    if expected_version is not None and expected_version != before.version:
-        raise Conflict(f"Route {route_id} is at version {before.version}.", code="version_mismatch")
+    check(f"The route {route_id}", before.version, expected_version)
     _require_secrets(store, spec.gateway_id, [spec])
     after = Route.stored(
         {
@@ -153,14 +143,17 @@ def update_route(
             "created_by": before.created_by,
         }
     )
-    with _no_lost_update("route"):
+    with no_lost_update(f"The route {route_id}", expected_version):
         store.replace_route(before, after, actor)
     return after
 
 
-def delete_route(store: GatewayStore, route_id: str, actor: Actor) -> None:
-    with _no_lost_update("route"):
-        store.delete_route(_route_or_404(store, route_id), actor)
+def delete_route(store: GatewayStore, route_id: str, actor: Actor, expected_version: Expected = None) -> None:
+    """`expected_version`: an If-Match sent with the DELETE (optional there)."""
+    found = _route_or_404(store, route_id)
+    check(f"The route {route_id}", found.version, expected_version)
+    with no_lost_update(f"The route {route_id}", expected_version):
+        store.delete_route(found, actor)
 
 
 def list_routes(store: GatewayStore, gateway_id: str) -> list[Route]:
@@ -188,15 +181,24 @@ def deploy(store: GatewayStore, gateway_id: str, request: DeployRequest, actor: 
         settings=GatewaySpec.model_validate(before.spec(), context={"stored": True}),
         routes=routes,
     )
-    with _no_lost_update("gateway"):
+    with no_lost_update(f"The gateway {gateway_id}", None):
         store.publish(before, after, snapshot, actor)
     return after
 
 
-def _move(store: GatewayStore, gateway_id: str, change: Any, actor: Actor, now: datetime, action: str) -> Gateway:
+def _move(
+    store: GatewayStore,
+    gateway_id: str,
+    change: Any,
+    actor: Actor,
+    now: datetime,
+    action: str,
+    expected_version: Expected = None,
+) -> Gateway:
     before = _gateway_or_404(store, gateway_id)
+    check(f"The gateway {gateway_id}", before.version, expected_version)
     after = _with_deployment(before, change(before.deployment), now)
-    with _no_lost_update("gateway"):
+    with no_lost_update(f"The gateway {gateway_id}", expected_version):
         store.replace_gateway(before, after, actor, action)
     return after
 
@@ -220,8 +222,11 @@ def rollback(store: GatewayStore, gateway_id: str, version: int | None, actor: A
     return _move(store, gateway_id, change, actor, now, "gateway.rollback")
 
 
-def canary(store: GatewayStore, gateway_id: str, percent: int, actor: Actor, now: datetime) -> Gateway:
-    return _move(store, gateway_id, lambda d: set_canary(d, percent), actor, now, "gateway.canary")
+def canary(
+    store: GatewayStore, gateway_id: str, percent: int, actor: Actor, now: datetime, expected_version: Expected
+) -> Gateway:
+    """The canary is part of its gateway: `expected_version` is the gateway's (If-Match; None: `*`)."""
+    return _move(store, gateway_id, lambda d: set_canary(d, percent), actor, now, "gateway.canary", expected_version)
 
 
 def promote_canary(store: GatewayStore, gateway_id: str, actor: Actor, now: datetime) -> Gateway:

@@ -18,7 +18,7 @@ from typing import Any, Literal, Protocol
 from urllib.parse import urlsplit
 
 from functions.routes.logic.catalog import TIERS, unknown_scopes
-from functions.routes.logic.clients import ConcurrentChange
+from functions.routes.logic.preconditions import Expected, check, no_lost_update
 from gateway_core.audit import Actor
 from gateway_core.clock import iso
 from gateway_core.errors import Conflict, NotFound, ValidationFailed
@@ -206,8 +206,16 @@ def list_issuers(store: IssuerStore, limit: int, cursor: str | None) -> tuple[li
     return store.list(limit, cursor)
 
 
-def update(store: IssuerStore, identifier: str, changes: dict[str, Any], actor: Actor, now: datetime) -> ExternalIssuer:
-    """Change the given fields (not the issuer URL: that is the identity)."""
+def update(
+    store: IssuerStore,
+    identifier: str,
+    changes: dict[str, Any],
+    actor: Actor,
+    now: datetime,
+    expected_version: Expected,
+) -> ExternalIssuer:
+    """Change the given fields (not the issuer URL: that is the identity) of the issuer at
+    `expected_version` (If-Match; None: `*`)."""
     if changes.keys() & {"issuer", "issuer_id"}:
         raise ValidationFailed(
             "The issuer URL is the issuer's identity; register a new issuer instead.", code="immutable_field"
@@ -222,6 +230,7 @@ def update(store: IssuerStore, identifier: str, changes: dict[str, Any], actor: 
     if status is not None and status not in STATUSES:
         raise ValidationFailed("status is 'active' or 'disabled'.", code="invalid_status")
     before = get(store, identifier)
+    check(f"The issuer {identifier}", before.version, expected_version)
     spec_changes = {k: v for k, v in changes.items() if k in _SPEC_FIELDS}
     current = IssuerSpec(
         jwks_url=before.jwks_url,
@@ -237,16 +246,14 @@ def update(store: IssuerStore, identifier: str, changes: dict[str, Any], actor: 
     after = replace(before, **asdict(checked), status=new_status, updated_at=iso(now), version=before.version + 1)
     if after == replace(before, updated_at=after.updated_at, version=after.version):
         return before  # nothing changed: no write, no audit event
-    try:
+    with no_lost_update(f"The issuer {identifier}", expected_version):
         store.replace(before, after, actor)
-    except ConcurrentChange as error:
-        raise Conflict("The issuer changed meanwhile; read it again and retry.", code="concurrent_change") from error
     return after
 
 
-def delete(store: IssuerStore, identifier: str, actor: Actor) -> None:
+def delete(store: IssuerStore, identifier: str, actor: Actor, expected_version: Expected = None) -> None:
+    """`expected_version`: an If-Match sent with the DELETE (optional there)."""
     found = get(store, identifier)
-    try:
+    check(f"The issuer {identifier}", found.version, expected_version)
+    with no_lost_update(f"The issuer {identifier}", expected_version):
         store.delete(found, actor)
-    except ConcurrentChange as error:
-        raise Conflict("The issuer changed meanwhile; read it again and retry.", code="concurrent_change") from error

@@ -19,7 +19,8 @@ from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
 from functions.routes.logic.catalog import RateLimits
-from functions.routes.logic.clients import DEFAULT_GRACE, MAX_GRACE, Client, ClientStore, ConcurrentChange
+from functions.routes.logic.clients import DEFAULT_GRACE, MAX_GRACE, Client, ClientStore
+from functions.routes.logic.preconditions import Expected, check, no_lost_update
 from gateway_core.audit import Actor
 from gateway_core.clock import iso, parse_iso
 from gateway_core.credentials import generate_api_key, hash_api_key, key_prefix
@@ -202,21 +203,29 @@ def get(keys: KeyStore, key_id: str) -> ApiKey:
     return key
 
 
-def _save(keys: KeyStore, before: ApiKey, after: ApiKey, action: str, actor: Actor) -> ApiKey:
-    try:
+def _save(
+    keys: KeyStore, before: ApiKey, after: ApiKey, action: str, actor: Actor, expected_version: Expected = None
+) -> ApiKey:
+    with no_lost_update(f"The key {before.key_id}", expected_version):
         keys.replace(before, after, action, actor)
-    except ConcurrentChange as error:
-        raise Conflict("The key changed meanwhile; read it again and retry.", code="concurrent_change") from error
     return after
 
 
 def update(
-    keys: KeyStore, clients: ClientStore, key_id: str, changes: dict[str, Any], actor: Actor, now: datetime
+    keys: KeyStore,
+    clients: ClientStore,
+    key_id: str,
+    changes: dict[str, Any],
+    actor: Actor,
+    now: datetime,
+    expected_version: Expected,
 ) -> ApiKey:
+    """`expected_version`: the version If-Match names (None: `*`)."""
     nulls = sorted(k for k in ("name", "scopes") if k in changes and changes[k] is None)
     if nulls:
         raise ValidationFailed(f"These fields cannot be null: {', '.join(nulls)}", code="null_not_allowed")
     before = get(keys, key_id)
+    check(f"The key {key_id}", before.version, expected_version)
     if before.status != "active":
         raise Conflict("A revoked key cannot be changed.", code="key_revoked")
     fields: dict[str, Any] = {}
@@ -229,16 +238,18 @@ def update(
     if "rate_limits" in changes:
         fields["rate_limits"] = _check_limits(changes["rate_limits"])
     after = replace(before, **fields, updated_at=iso(now), version=before.version + 1)
-    return _save(keys, before, after, "key.update", actor)
+    return _save(keys, before, after, "key.update", actor, expected_version)
 
 
-def revoke(keys: KeyStore, key_id: str, actor: Actor, now: datetime) -> ApiKey:
+def revoke(keys: KeyStore, key_id: str, actor: Actor, now: datetime, expected_version: Expected = None) -> ApiKey:
+    """`expected_version`: an If-Match sent with the DELETE (optional there)."""
     before = get(keys, key_id)
+    check(f"The key {key_id}", before.version, expected_version)
     if before.status == "revoked":
         return before  # idempotent
     stamp = iso(now)
     after = replace(before, status="revoked", revoked_at=stamp, updated_at=stamp, version=before.version + 1)
-    return _save(keys, before, after, "key.revoke", actor)
+    return _save(keys, before, after, "key.revoke", actor, expected_version)
 
 
 def rotate(
@@ -277,10 +288,8 @@ def rotate(
     old = replace(
         before, grace_until=iso(now + grace), rotated_to=new_key.key_id, updated_at=iso(now), version=before.version + 1
     )
-    try:
+    with no_lost_update(f"The key {key_id}", None):
         keys.rotate(before, old, new_key, actor)
-    except ConcurrentChange as error:
-        raise Conflict("The key changed meanwhile; read it again and retry.", code="concurrent_change") from error
     return new_key, secret, old
 
 

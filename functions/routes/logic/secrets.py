@@ -22,13 +22,13 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from functions.routes.logic.clients import ConcurrentChange
+from functions.routes.logic.preconditions import MISMATCH, Conditions, check, etag, no_lost_update, required
 from functions.routes.logic.route_spec import RouteSpec
 from functions.routes.logic.secret_values import referenced
 from functions.routes.logic.transform import templates
 from gateway_core.audit import Actor
 from gateway_core.clock import iso
-from gateway_core.errors import BadRequest, Conflict, NotFound, ValidationFailed
+from gateway_core.errors import BadRequest, NotFound, PreconditionFailed, ValidationFailed
 
 MAX_VALUE_LENGTH = 4096  # KMS encrypts at most 4 KB directly
 
@@ -108,10 +108,6 @@ def _secret_or_404(store: SecretStore, gateway_id: str, name: str) -> Secret:
     return found
 
 
-def _concurrent(name: str) -> Conflict:
-    return Conflict(f"The secret {name} changed meanwhile; read it again and retry.", code="concurrent_change")
-
-
 def set_secret(
     store: SecretStore,
     sealer: Sealer,
@@ -120,16 +116,28 @@ def set_secret(
     value: str,
     actor: Actor,
     now: datetime,
-    expected_version: int | None,
+    conditions: Conditions,
 ) -> tuple[Secret, bool]:
-    """Create or replace a secret (True: created). A replaced value serves within the data plane's
-    cache time (logic/secret_values.py)."""
+    """Create or replace a secret (True: created). Creating needs no precondition (or
+    `If-None-Match: *`, only if it does not exist); replacing needs `If-Match` (428 without).
+    A replaced value serves within the data plane's cache time (logic/secret_values.py)."""
     check_name(name)
     _gateway_or_404(store, gateway_id)
     before = store.secret(gateway_id, name)
-    if expected_version is not None and (before is None or before.version != expected_version):
-        current = "does not exist" if before is None else f"is at version {before.version}"
-        raise Conflict(f"Secret {name} {current}.", code="version_mismatch")
+    what = f"The secret {name}"
+    if before is None:
+        if conditions.if_match:  # RFC 9110 13.1.1: If-Match, even `*`, fails when nothing is there
+            raise PreconditionFailed(f"{what} does not exist; create it without If-Match.", code=MISMATCH)
+    else:
+        if conditions.if_none_match_any:
+            raise PreconditionFailed(
+                f"{what} exists (ETag {etag(before.version)}); If-None-Match: * only creates.",
+                extensions={"current_version": before.version},
+            )
+        if not conditions.if_match:
+            raise required(what)
+        check(what, before.version, conditions.version)
+    expected = conditions.version if before is not None else None
     stamp = iso(now)
     after = Secret(
         gateway_id=gateway_id,
@@ -141,10 +149,8 @@ def set_secret(
         updated_by=actor.client_id,
     )
     ciphertext = sealer.seal(gateway_id, name, value)
-    try:
+    with no_lost_update(what, expected):
         store.put_secret(before, after, ciphertext, actor)
-    except ConcurrentChange as error:
-        raise _concurrent(name) from error
     return after, before is None
 
 
@@ -160,12 +166,9 @@ def list_secrets(store: SecretStore, gateway_id: str) -> list[Secret]:
 def delete_secret(store: SecretStore, gateway_id: str, name: str, actor: Actor, expected_version: int | None) -> None:
     """Routes that use it keep their reference: their calls fail (502) until it is set again."""
     found = _secret_or_404(store, gateway_id, name)
-    if expected_version is not None and found.version != expected_version:
-        raise Conflict(f"Secret {name} is at version {found.version}.", code="version_mismatch")
-    try:
+    check(f"The secret {name}", found.version, expected_version)
+    with no_lost_update(f"The secret {name}", expected_version):
         store.delete_secret(found, actor)
-    except ConcurrentChange as error:
-        raise _concurrent(name) from error
 
 
 def route_references(spec: RouteSpec) -> frozenset[str]:
