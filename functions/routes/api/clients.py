@@ -24,7 +24,7 @@ from functions.routes.api.client_models import (
 from functions.routes.dal import authorizer_cache
 from functions.routes.dal.clients_store import DynamoClientStore
 from functions.routes.dal.keys_store import DynamoKeyStore
-from functions.routes.logic import clients, keys, preconditions
+from functions.routes.logic import clients, keys, lockout, preconditions
 from functions.routes.logic.catalog import RateLimits
 from gateway_core import aws
 from gateway_core.clock import utc_now
@@ -139,6 +139,7 @@ def rotate_secret(client_id: str, body: ClientSecretRotate) -> Response[ClientWi
 @router.delete("/api/v1/clients/<client_id>", tags=["clients"], summary="Delete a client")
 def delete_client(client_id: str) -> Response[str]:
     caller = actor(router.current_event, required_scope=ADMIN)
+    lockout.refuse_own_client(caller, client_id, "delete")  # before its keys are refused
     client = clients.get(_store(), client_id)
     expected = if_match_version(router.current_event)
     # Checked before the keys are touched: a stale If-Match must change nothing.

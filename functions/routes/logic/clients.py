@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
+from functions.routes.logic import lockout
 from functions.routes.logic.catalog import TIERS, RateLimits, unknown_scopes
 from functions.routes.logic.names import InvalidName, display_name
 from functions.routes.logic.preconditions import ConcurrentChange as ConcurrentChange
@@ -231,6 +232,7 @@ def update(
         raise ValidationFailed(f"These fields cannot be null: {', '.join(nulls)}", code="null_not_allowed")
     before = get(store, client_id)
     check(f"The client {client_id}", before.version, expected_version)
+    lockout.refuse_own_client(actor, client_id, "change")
     current = ClientSpec(
         name=before.name,
         client_type=before.client_type,
@@ -256,6 +258,8 @@ def update(
 
 
 def set_status(store: ClientStore, client_id: str, status: Status, actor: Actor, now: datetime) -> Client:
+    if status == "suspended":
+        lockout.refuse_own_client(actor, client_id, "suspend")
     before = get(store, client_id)
     if before.status == status:
         return before  # idempotent: suspending a suspended client changes nothing
@@ -295,6 +299,7 @@ def rotate_secret(
 
 def delete(store: ClientStore, client_id: str, actor: Actor, expected_version: Expected = None) -> None:
     """`expected_version`: an If-Match sent with the DELETE (optional there)."""
+    lockout.refuse_own_client(actor, client_id, "delete")
     client = get(store, client_id)
     check(f"The client {client_id}", client.version, expected_version)
     with no_lost_update(f"The client {client_id}", expected_version):

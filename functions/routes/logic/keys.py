@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
+from functions.routes.logic import lockout
 from functions.routes.logic.catalog import RateLimits
 from functions.routes.logic.clients import DEFAULT_GRACE, MAX_GRACE, Client, ClientStore
 from functions.routes.logic.preconditions import Expected, check, no_lost_update
@@ -226,6 +227,7 @@ def update(
         raise ValidationFailed(f"These fields cannot be null: {', '.join(nulls)}", code="null_not_allowed")
     before = get(keys, key_id)
     check(f"The key {key_id}", before.version, expected_version)
+    lockout.refuse_own_key(actor, key_id, "change")
     if before.status != "active":
         raise Conflict("A revoked key cannot be changed.", code="key_revoked")
     fields: dict[str, Any] = {}
@@ -243,6 +245,7 @@ def update(
 
 def revoke(keys: KeyStore, key_id: str, actor: Actor, now: datetime, expected_version: Expected = None) -> ApiKey:
     """`expected_version`: an If-Match sent with the DELETE (optional there)."""
+    lockout.refuse_own_key(actor, key_id, "revoke")
     before = get(keys, key_id)
     check(f"The key {key_id}", before.version, expected_version)
     if before.status == "revoked":
@@ -262,6 +265,7 @@ def rotate(
     environment: str,
 ) -> tuple[ApiKey, str, ApiKey]:
     """The new key and its secret, and the old key as it now is (valid until its grace ends)."""
+    lockout.refuse_own_key(actor, key_id, "rotate")
     before = get(keys, key_id)
     if before.status != "active":
         raise Conflict("A revoked key cannot be rotated.", code="key_revoked")
