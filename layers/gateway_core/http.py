@@ -157,11 +157,26 @@ class _JsonBodies(OpenAPIRequestValidationMiddleware):
         body = event_body(event.raw_event)
         if not body and _defaults_suffice(app.context["_route"]):
             return {}
-        return read_json(
-            body,
-            event.headers.get("content-type"),
-            content_encoding=event.headers.get("content-encoding"),
+        return integral_numbers(
+            read_json(
+                body,
+                event.headers.get("content-type"),
+                content_encoding=event.headers.get("content-encoding"),
+            )
         )
+
+
+def integral_numbers(value: Any) -> Any:
+    """`value` with every integral float as an int. The models validate strictly (`true` is not
+    1, "5" is not 5), but JSON has one number type: 4.0 is the integer 4, as JSON Schema says, and
+    strict float members take ints."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: integral_numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [integral_numbers(v) for v in value]
+    return value
 
 
 def build_resolver(

@@ -150,7 +150,8 @@ def test_a_change_with_a_stale_if_match_is_412_and_changes_nothing(target: tuple
     current = _version(api, it.read)
     before = table_items(dynamodb, TABLE)
 
-    for stale in (f'"{current + 1}"', f'"{current - 1}"'):
+    # Versions start at 0 (the denylist) or 1: an older one only where there is one.
+    for stale in [f'"{v}"' for v in (current + 1, current - 1) if v >= 0]:
         refused = api.call(it.method, it.path, it.body, headers={"If-Match": stale})
         problem = _assert_problem(refused, 412, "version_mismatch")
         assert problem["current_version"] == current
@@ -219,3 +220,12 @@ def test_an_item_stored_without_a_version_reads_as_version_1_and_can_be_changed(
     changed = api.call(it.method, it.path, it.body, headers={"If-Match": '"1"'})
 
     assert (changed.status, changed.header("ETag")) == (200, '"2"'), changed.text
+
+
+@pytest.mark.parametrize("value", ['"-1"', '"1_0"', '"+3"', '"٣"', '"3', "3 4", '"1234567890123"'])
+def test_an_if_match_that_is_not_an_etag_we_issue_is_400(value: str) -> None:
+    from functions.routes.api.caller import IF_MATCH
+
+    # int() takes several of these; the ETags we issue are ASCII digits, quoted or not.
+    assert IF_MATCH.fullmatch(value) is None
+    assert IF_MATCH.fullmatch('W/"12"') is not None

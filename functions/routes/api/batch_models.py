@@ -12,7 +12,7 @@ MAX_REQUESTS = 25
 
 
 class SubRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     id: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
     method: Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
     path: str = Field(min_length=4, max_length=2048, pattern=r"^/gw(/[^\s]*)?$", description="e.g. /gw/orders/42?x=1")
@@ -21,7 +21,7 @@ class SubRequest(BaseModel):
 
 
 class BatchIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     requests: list[SubRequest] = Field(min_length=1, max_length=MAX_REQUESTS)
 
 

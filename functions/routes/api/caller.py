@@ -3,6 +3,8 @@ identity itself is read by `gateway_core.caller`, shared with the data plane).""
 
 from __future__ import annotations
 
+import re
+
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 
 from functions.routes.logic import preconditions
@@ -10,6 +12,9 @@ from gateway_core.audit import Actor
 from gateway_core.caller import Caller, required_caller
 from gateway_core.cert_binding import client_cert_pem
 from gateway_core.errors import BadRequest, Forbidden
+
+# An ETag as we issue it ("<n>"), bare or weak; `*` is read before.
+IF_MATCH = re.compile(r'\s*(?:W/)?(?:"([0-9]{1,12})"|([0-9]{1,12}))\s*')
 
 __all__ = ["Caller", "actor", "caller", "conditions", "if_match_version", "required_if_match"]
 
@@ -48,10 +53,11 @@ def if_match_version(event: APIGatewayProxyEvent) -> int | None:
     value = _header(event, "if-match")
     if value is None or value.strip() == "*":
         return None
-    try:
-        return int(value.strip().removeprefix("W/").strip('"'))
-    except ValueError as error:
-        raise BadRequest('If-Match carries the version from the ETag, e.g. "3".', code="invalid_if_match") from error
+    # ASCII digits only: int() would also take "1_000", "+3" or other scripts' digits.
+    version = IF_MATCH.fullmatch(value)
+    if version is None:
+        raise BadRequest('If-Match carries the version from the ETag, e.g. "3".', code="invalid_if_match")
+    return int(version.group(1) or version.group(2))
 
 
 def required_if_match(event: APIGatewayProxyEvent) -> preconditions.Expected:

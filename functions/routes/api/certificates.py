@@ -20,7 +20,7 @@ router = APIGatewayRouter()
 
 
 class CertificateIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     pem: str = Field(min_length=1, max_length=certificates.MAX_PEM_BYTES)
 
 

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from functions.routes.logic.catalog import ClientType, Tier
+from functions.routes.logic.schema_hints import Scope, absent_or_set
 
 # Upper bounds: beyond them a number is a mistake or a probe, and DynamoDB refuses numbers of
 # more than 38 digits (a 500 once stored). The limits match a route's (logic/route_spec.py).
@@ -17,20 +18,20 @@ MAX_MONTHLY_QUOTA = 1_000_000_000_000
 
 
 class RateLimitsIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     per_minute: int = Field(gt=0, le=MAX_PER_MINUTE)
     per_hour: int = Field(gt=0, le=MAX_PER_HOUR)
     per_day: int = Field(gt=0, le=MAX_PER_DAY)
 
 
 class ClientRegistration(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     name: str = Field(min_length=1, max_length=255)
     description: str = Field(default="", max_length=2000)
     client_type: ClientType
     organization: str = Field(default="", max_length=255)
     contact_email: str = Field(max_length=320)
-    allowed_scopes: list[str] = Field(min_length=1, max_length=50)
+    allowed_scopes: list[Scope] = Field(min_length=1, max_length=50)
     allowed_endpoints: list[str] = Field(default_factory=list, max_length=200)
     ip_allowlist: list[str] = Field(
         default_factory=list, max_length=100, description="CIDRs, IPv4 or IPv6; empty: any address"
@@ -44,13 +45,15 @@ class ClientRegistration(BaseModel):
 class ClientUpdate(BaseModel):
     """Fields to change; absent fields keep their value."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid", strict=True, json_schema_extra=absent_or_set("rate_limits", "monthly_quota", "expires_at")
+    )
     name: str | None = Field(default=None, min_length=1, max_length=255)
     description: str | None = Field(default=None, max_length=2000)
     client_type: ClientType | None = None
     organization: str | None = Field(default=None, max_length=255)
     contact_email: str | None = Field(default=None, max_length=320)
-    allowed_scopes: list[str] | None = Field(default=None, min_length=1, max_length=50)
+    allowed_scopes: list[Scope] | None = Field(default=None, min_length=1, max_length=50)
     allowed_endpoints: list[str] | None = Field(default=None, max_length=200)
     ip_allowlist: list[str] | None = Field(default=None, max_length=100)
     tier: Tier | None = None
@@ -116,10 +119,10 @@ class AuditPage(BaseModel):
 
 
 class KeyCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     client_id: str = Field(min_length=1, max_length=100)
     name: str = Field(min_length=1, max_length=255)
-    scopes: list[str] | None = Field(
+    scopes: list[Scope] | None = Field(
         default=None, max_length=50, description="Default: all the client's allowed scopes"
     )
     expires_at: str | None = Field(default=None, description="ISO 8601 UTC")
@@ -127,7 +130,7 @@ class KeyCreate(BaseModel):
 
 
 class ClientSecretRotate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     grace_seconds: int | None = Field(
         default=None,
         ge=0,
@@ -137,15 +140,15 @@ class ClientSecretRotate(BaseModel):
 
 
 class KeyUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra=absent_or_set("expires_at", "rate_limits"))
     name: str | None = Field(default=None, min_length=1, max_length=255)
-    scopes: list[str] | None = Field(default=None, max_length=50)
+    scopes: list[Scope] | None = Field(default=None, max_length=50)
     expires_at: str | None = None
     rate_limits: RateLimitsIn | None = None
 
 
 class KeyRotate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     grace_seconds: int | None = Field(default=None, ge=0, le=30 * 24 * 3600, description="Default 86400 (24 h)")
 
 

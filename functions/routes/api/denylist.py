@@ -23,7 +23,7 @@ router = APIGatewayRouter()
 
 
 class DenylistIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     cidrs: list[str] = Field(max_length=500, description="IPv4 or IPv6 networks; an address is a /32 or /128")
 
 

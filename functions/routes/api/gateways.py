@@ -74,7 +74,7 @@ class RouteList(BaseModel):
 
 
 class DeployIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     description: str = Field(default="", max_length=500)
     strategy: Literal["all", "canary", "staged"] = Field(
         default="all", description="all: serve it now; canary: serve canary_percent of callers; staged: publish only"
@@ -83,19 +83,19 @@ class DeployIn(BaseModel):
 
 
 class VersionIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     version: int = Field(ge=1, le=MAX_VERSION)
 
 
 class RollbackIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     version: int | None = Field(
         default=None, ge=1, le=MAX_VERSION, description="Default: the version before the active one"
     )
 
 
 class CanaryIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     percent: int = Field(ge=0, le=99, description="0 ends the canary")
 
 

@@ -17,6 +17,7 @@ from functions.routes.dal import authorizer_cache
 from functions.routes.dal.issuers_store import DynamoIssuerStore
 from functions.routes.logic import issuers, preconditions
 from functions.routes.logic.catalog import Tier
+from functions.routes.logic.schema_hints import Algorithm, IssuerScope, NonBlank, absent_or_set
 from gateway_core import aws
 from gateway_core.clock import utc_now
 from gateway_core.settings import settings
@@ -26,25 +27,25 @@ ADMIN = "admin"
 
 
 class IssuerIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     issuer: str = Field(min_length=1, max_length=512, description="The `iss` its tokens carry")
     jwks_url: str = Field(min_length=1, max_length=2048)
-    audiences: list[str] = Field(min_length=1, max_length=10, description="`aud` values we accept")
-    algorithms: list[str] = Field(
+    audiences: list[NonBlank] = Field(min_length=1, max_length=10, description="`aud` values we accept")
+    algorithms: list[Algorithm] = Field(
         default_factory=lambda: ["RS256"], min_length=1, max_length=10, description="Asymmetric only"
     )
-    allowed_scopes: list[str] = Field(
+    allowed_scopes: list[IssuerScope] = Field(
         default_factory=list, max_length=50, description="Scopes accepted from it; never admin"
     )
     tier: Tier = "free"
 
 
 class IssuerUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra=absent_or_set())
     jwks_url: str | None = Field(default=None, min_length=1, max_length=2048)
-    audiences: list[str] | None = Field(default=None, min_length=1, max_length=10)
-    algorithms: list[str] | None = Field(default=None, min_length=1, max_length=10)
-    allowed_scopes: list[str] | None = Field(default=None, max_length=50)
+    audiences: list[NonBlank] | None = Field(default=None, min_length=1, max_length=10)
+    algorithms: list[Algorithm] | None = Field(default=None, min_length=1, max_length=10)
+    allowed_scopes: list[IssuerScope] | None = Field(default=None, max_length=50)
     tier: Tier | None = None
     status: Literal["active", "disabled"] | None = None
 

@@ -129,9 +129,10 @@ def update_route(
     store: GatewayStore, route_id: str, spec: RouteSpec, actor: Actor, now: datetime, expected_version: Expected
 ) -> Route:
     before = _route_or_404(store, route_id)
+    # The precondition first (RFC 9110 §13.2.1): a change without If-Match is 428 whatever it asks.
+    check(f"The route {route_id}", before.version, expected_version)
     if spec.gateway_id != before.gateway_id:
         raise Conflict("A route stays on its gateway; create it on the other one instead.", code="gateway_change")
-    check(f"The route {route_id}", before.version, expected_version)
     _require_secrets(store, spec.gateway_id, [spec])
     after = Route.stored(
         {

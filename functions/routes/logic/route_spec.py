@@ -24,6 +24,7 @@ from pydantic import (
 
 from functions.routes.logic import paths, redaction
 from functions.routes.logic.catalog import SCOPES
+from functions.routes.logic.schema_hints import Scope
 from functions.routes.logic.transform import graphql, rules, soap, templates
 from gateway_core.ssrf import SsrfPolicy, validate_upstream_url
 
@@ -34,11 +35,16 @@ MAX_TIMEOUT_SECONDS = 28.0  # API Gateway answers 504 at 29 s; the proxy must fi
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class TargetSpec(_Strict):
-    url: str = Field(min_length=1, max_length=2048, description="Base URL; the upstream path is appended")
+    url: str = Field(
+        min_length=1,
+        max_length=2048,
+        description="Base URL (http or https, a public host); the upstream path is appended",
+        json_schema_extra={"pattern": "^[Hh][Tt][Tt][Pp][Ss]?://[^/?#]+"},
+    )
     weight: int = Field(default=1, ge=1, le=1000)
 
     @field_validator("url")
@@ -184,7 +190,7 @@ class RouteSpec(_Strict):
     targets: list[TargetSpec] = Field(min_length=1, max_length=10)
     load_balancing: Algorithm = "round_robin"
     auth_required: bool = True
-    required_scopes: list[str] = Field(default_factory=list, max_length=20)
+    required_scopes: list[Scope] = Field(default_factory=list, max_length=20)
     rate_limits: LimitsSpec | None = Field(default=None, description="Per client on this route")
     total_rate_limits: LimitsSpec | None = Field(default=None, description="All clients together on this route")
     request_transform: RequestTransformSpec | None = None
@@ -199,8 +205,8 @@ class RouteSpec(_Strict):
     health_check: HealthCheckSpec | None = None
     active: bool = True
     deprecated: bool = False
-    deprecation_date: date | None = None
-    sunset_date: date | None = None
+    deprecation_date: date | None = Field(default=None, strict=False)
+    sunset_date: date | None = Field(default=None, strict=False)
 
     @field_validator("path")
     @classmethod

@@ -36,7 +36,7 @@ MAX_VALUE_LENGTH = 4096  # KMS encrypts at most 4 KB directly
 class SecretValue(BaseModel):
     """The body of a PUT: the value, never returned."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     value: str = Field(
         min_length=1,
         max_length=MAX_VALUE_LENGTH,
