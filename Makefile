@@ -12,12 +12,13 @@ export AWS_EC2_METADATA_DISABLED := true
 export CDK_DISABLE_CLI_TELEMETRY := true
 PORT ?= 8080
 
-.PHONY: help setup browser build synth local test test-unit test-integration test-infra test-e2e lint typecheck bench smoke clean
+.PHONY: help setup browser build synth local test test-unit test-integration test-infra test-e2e lint typecheck bench fuzz smoke clean
 
 help:
 	@echo "make local   - set up and serve the gateway on http://127.0.0.1:$(PORT) (moto + local runtime)"
 	@echo "make test    - set up and run lint, type checks and every test (unit, integration, infra, e2e)"
 	@echo "make bench   - benchmarks; JSON report under .bench/"
+	@echo "make fuzz    - schemathesis against a local runtime, 100 examples per operation"
 	@echo "make synth   - cdk synth into cdk.out (offline, no Docker)"
 
 # Stamps live inside what they describe: deleting .venv or node_modules also forgets the stamp.
@@ -81,6 +82,10 @@ test-e2e: browser
 
 bench: build
 	$(BIN)/python -m tests.bench
+
+# The schemathesis contract test, deeper: 100 examples per operation and phase (README, "API contract").
+fuzz: build
+	CONTRACT_MAX_EXAMPLES=100 $(BIN)/python -m pytest tests/e2e/test_api_contract.py
 
 clean:
 	rm -rf build cdk.out .local .bench .test-logs

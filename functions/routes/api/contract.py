@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+from functions.routes.logic.transform.templates import SECRET_NAME
+
 # Security requirement sets (names of components.securitySchemes).
 ADMIN = ("apiKey", "oauth2")  # the admin authorizer: an API key, or a bearer token
 TOKEN_ONLY = ("oauth2",)
@@ -30,9 +32,12 @@ class Contract(NamedTuple):
     scopes: tuple[str, ...] = ("admin",)  # any one of them suffices
     schemes: tuple[str, ...] = ADMIN
     example: dict[str, Any] | None = None  # a request body that the operation accepts
-    if_match: str = ""  # "required" (428 when absent), "optional" (412 when stale) or ""
+    # "required": 428 when absent; "when_exists": 428 when absent and the resource exists (a PUT
+    # that creates needs none); "optional": honoured when sent (412 when stale); "": not read.
+    if_match: str = ""
     empty_body: bool = False  # no success body (204)
     anonymous: bool = False  # also callable without a credential (a route may need none)
+    also: tuple[int, ...] = ()  # other success statuses, with the same answer
 
 
 _M = "functions.routes.api"
@@ -42,13 +47,13 @@ _UPSTREAM = {"url": "https://api.example.com/v1"}
 
 CONTRACTS: dict[str, Contract] = {
     # -- identity ---------------------------------------------------------------------------
-    "GET /api/v1/whoami": Contract(scopes=()),
+    "GET /api/v1/whoami": Contract(scopes=(), schemes=("apiKey",)),
     "GET /api/v1/whoami/token": Contract(scopes=(), schemes=TOKEN_ONLY),
     "GET /api/v1/whoami/certificate": Contract(scopes=(), schemes=CERTIFICATE),
     # -- clients ----------------------------------------------------------------------------
     "POST /api/v1/clients/register": Contract(
         201,
-        headers=("Location", "Cache-Control"),
+        headers=("Location", "Cache-Control", "ETag"),
         errors=(409,),
         example={
             "name": "Acme Treasury",
@@ -126,7 +131,7 @@ CONTRACTS: dict[str, Contract] = {
     "PATCH /api/v1/gateway/issuers/{issuer_id}": Contract(
         headers=("ETag",), errors=(409,), if_match="required", example={"status": "disabled"}
     ),
-    "DELETE /api/v1/gateway/issuers/{issuer_id}": Contract(204, empty_body=True, if_match="optional"),
+    "DELETE /api/v1/gateway/issuers/{issuer_id}": Contract(204, empty_body=True, errors=(409,), if_match="optional"),
     # -- gateways, deployments --------------------------------------------------------------
     "POST /api/v1/gateways": Contract(
         201,
@@ -159,7 +164,7 @@ CONTRACTS: dict[str, Contract] = {
         model=f"{_M}.gateways:Gateway", errors=(409,), example={"version": 1}
     ),
     "PUT /api/v1/gateways/{gateway_id}/canary": Contract(
-        model=f"{_M}.gateways:Gateway", errors=(409,), example={"percent": 25}
+        model=f"{_M}.gateways:Gateway", headers=("ETag",), errors=(409,), if_match="required", example={"percent": 25}
     ),
     "POST /api/v1/gateways/{gateway_id}/promote": Contract(model=f"{_M}.gateways:Gateway", errors=(409,)),
     "GET /api/v1/gateways/{gateway_id}/versions": Contract(scopes=_READ),
@@ -203,9 +208,10 @@ CONTRACTS: dict[str, Contract] = {
     ),
     "PUT /api/v1/gateways/{gateway_id}/secrets/{name}": Contract(
         model=f"{_M}.secrets:Secret",
+        also=(201,),  # 201 created, 200 replaced
         headers=("ETag", "Location"),
         errors=(503,),
-        if_match="optional",
+        if_match="when_exists",
         example={"value": "s3cr3t-upstream-token"},
     ),
     "DELETE /api/v1/gateways/{gateway_id}/secrets/{name}": Contract(
@@ -215,6 +221,7 @@ CONTRACTS: dict[str, Contract] = {
     "POST /api/v1/batch": Contract(
         scopes=(),
         schemes=("apiKey", "oauth2"),
+        anonymous=True,  # each sub-request is authorized as its route requires
         headers=("X-Request-Id",),
         example={"requests": [{"method": "GET", "path": "/gw/payments/accounts/42"}]},
     ),
@@ -268,7 +275,8 @@ HEADERS: dict[str, dict[str, Any]] = {
     },
 }
 
-# Error statuses: what each means here, and the headers it carries.
+# Error statuses: what each means here, and the headers it carries. Bodies are problem details
+# but for the statuses in GATEWAY_MESSAGES.
 ERRORS: dict[int | str, tuple[str, tuple[str, ...]]] = {
     400: (
         "The request cannot be read: a body that is not UTF-8 JSON, a bad cursor or If-Match (`invalid_body`, ...)",
@@ -281,7 +289,9 @@ ERRORS: dict[int | str, tuple[str, tuple[str, ...]]] = {
     409: ("Conflicts with the resource's current state (`errors`/`code` say which)", ()),
     412: ("If-Match names a version that is no longer current: read it again", ()),
     413: ("The body is too large", ()),
-    414: ("The request line (path and query) is longer than the API takes", ()),
+    # Refused while reading the request, before any API answer applies: API Gateway's own
+    # {"message": ...} body (application/json), as the local runtime's HTTP layer answers it too.
+    414: ('The request line (path and query) is longer than 10,240 bytes: {"message": ...}', ()),
     415: ("The body's media type or coding is not taken: send application/json", ("Accept", "Accept-Encoding")),
     422: ("Well-formed, but values are not acceptable: `errors` lists each (loc, msg, type)", ()),
     428: ("This change needs If-Match with the ETag read by GET (or `*`)", ()),
@@ -291,4 +301,9 @@ ERRORS: dict[int | str, tuple[str, tuple[str, ...]]] = {
     504: ("The upstream did not answer in time", ()),
     508: ("The request looped back into the gateway", ()),
     "5XX": ("The gateway or one of its dependencies failed (not the request's doing): quote request_id", ()),
+}
+GATEWAY_MESSAGES = frozenset({414})
+# Path parameters the operations check beyond their type: (path prefix, pattern).
+PATH_PATTERNS: dict[str, tuple[str, str]] = {
+    "name": ("/api/v1/gateways/{gateway_id}/secrets/", SECRET_NAME.pattern),
 }

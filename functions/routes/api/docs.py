@@ -23,13 +23,14 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
-from functions.routes.api.contract import CONTRACTS, ERRORS, HEADERS, Contract
+from functions.routes.api.contract import CONTRACTS, ERRORS, GATEWAY_MESSAGES, HEADERS, PATH_PATTERNS, Contract
 from functions.routes.api.operations import OPERATIONS, Operation
 from functions.routes.logic.catalog import SCOPES
 
 _REF_TEMPLATE = "#/components/schemas/{model}"
 _PROBLEM = "functions.routes.api.models:Problem"
 _OAUTH_ERROR = "functions.routes.api.models:OAuthErrorOut"
+_GATEWAY_MESSAGE = "functions.routes.api.models:GatewayMessage"
 _PROBLEM_JSON = "application/problem+json"
 # How a greedy resource (`/gw/{proxy+}`) is described: OpenAPI has no "any method" nor "any depth".
 _ANY_METHODS = ("get", "post", "put", "patch", "delete")
@@ -41,6 +42,8 @@ _SUBTREE_PARAMETER = {
     "schema": {"type": "string"},
 }
 # Powertools' own error models, replaced by the one Problem schema.
+# What caller.if_match_version reads: a version, quoted or weak, or `*`.
+_IF_MATCH = r'^\s*(\*|(W/)?("[0-9]{1,12}"|[0-9]{1,12}))\s*$'
 _POWERTOOLS_ERRORS = ("HTTPValidationError", "ValidationError", "ResponseValidationError")
 
 
@@ -146,7 +149,7 @@ def _errors(operation: dict[str, Any], contract: Contract) -> set[int | str]:
     if any(p["in"] == "path" for p in parameters):
         found.add(404)
     if contract.if_match:
-        found |= {400, 412} | ({428} if contract.if_match == "required" else set())
+        found |= {400, 412} | ({428} if contract.if_match in ("required", "when_exists") else set())
     return found
 
 
@@ -188,10 +191,13 @@ def apply_contracts(document: dict[str, Any], base: str) -> dict[str, Any]:
     problem+json, security and examples. An operation without a contract is an error."""
     paths: dict[str, dict[str, Any]] = document["paths"]
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
-    refs = _add_schemas(document, [(_PROBLEM, "serialization"), (_OAUTH_ERROR, "serialization")])
+    refs = _add_schemas(
+        document, [(_PROBLEM, "serialization"), (_OAUTH_ERROR, "serialization"), (_GATEWAY_MESSAGE, "serialization")]
+    )
     for reference in {c.model for c in CONTRACTS.values() if c.model}:
         refs[(reference, "serialization")] = _answer_schema(document, reference)
     problem = {_PROBLEM_JSON: {"schema": refs[(_PROBLEM, "serialization")]}}
+    message = {"application/json": {"schema": refs[(_GATEWAY_MESSAGE, "serialization")]}}
     described = set()
     for path, item in paths.items():
         for method, operation in item.items():
@@ -207,10 +213,13 @@ def apply_contracts(document: dict[str, Any], base: str) -> dict[str, Any]:
                 success = {"description": "No content"}
             if contract.headers:
                 success["headers"] = _headers(contract.headers)
-            responses: dict[str, Any] = {str(contract.status): success}
+            responses: dict[str, Any] = {str(status): success for status in (contract.status, *contract.also)}
             for status in sorted(_errors(operation, contract), key=str):
                 description, headers = ERRORS[status]
-                answer: dict[str, Any] = {"description": description, "content": problem}
+                answer: dict[str, Any] = {
+                    "description": description,
+                    "content": message if status in GATEWAY_MESSAGES else problem,
+                }
                 if headers:
                     answer["headers"] = _headers(headers)
                 responses[str(status)] = answer
@@ -231,9 +240,23 @@ def apply_contracts(document: dict[str, Any], base: str) -> dict[str, Any]:
                         "in": "header",
                         "required": contract.if_match == "required",
                         "description": 'The ETag read by GET ("<n>"), or `*` to change whatever is current',
+                        "schema": {"type": "string", "pattern": _IF_MATCH},
+                    }
+                )
+            if contract.if_match == "when_exists":
+                operation["parameters"].append(
+                    {
+                        "name": "If-None-Match",
+                        "in": "header",
+                        "required": False,
+                        "description": "`*`: create only, 412 when it exists already (other values are not read)",
                         "schema": {"type": "string"},
                     }
                 )
+            for parameter in operation.get("parameters", []):
+                pattern = PATH_PATTERNS.get(parameter["name"]) if parameter["in"] == "path" else None
+                if pattern and path.startswith(pattern[0]):
+                    parameter["schema"] = {**parameter["schema"], "pattern": pattern[1]}
             body = operation.get("requestBody", {}).get("content", {}).get("application/json")
             if body is not None:
                 if contract.example is not None:

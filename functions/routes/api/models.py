@@ -99,3 +99,9 @@ class OAuthErrorOut(BaseModel):
         "invalid_scope",
     ]
     error_description: str | None = None
+
+
+class GatewayMessage(BaseModel):
+    """API Gateway's own error body, for requests refused before the API sees them."""
+
+    message: str
