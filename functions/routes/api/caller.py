@@ -4,7 +4,9 @@ identity itself is read by `gateway_core.caller`, shared with the data plane).""
 from __future__ import annotations
 
 import re
+from typing import Protocol, TypeVar
 
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 
 from functions.routes.logic import preconditions
@@ -16,7 +18,7 @@ from gateway_core.errors import BadRequest, Forbidden
 # An ETag as we issue it ("<n>"), bare or weak; `*` is read before.
 IF_MATCH = re.compile(r'\s*(?:W/)?(?:"([0-9]{1,12})"|([0-9]{1,12}))\s*')
 
-__all__ = ["Caller", "actor", "caller", "conditions", "if_match_version", "required_if_match"]
+__all__ = ["Caller", "actor", "caller", "conditions", "if_match_version", "required_if_match", "versioned"]
 
 
 def caller(event: APIGatewayProxyEvent) -> Caller:
@@ -75,4 +77,21 @@ def conditions(event: APIGatewayProxyEvent) -> preconditions.Conditions:
         if_match=_header(event, "if-match") is not None,
         version=if_match_version(event),
         if_none_match_any=none_match is not None and none_match.strip() == "*",
+    )
+
+
+class _Versioned(Protocol):
+    version: int
+
+
+_V = TypeVar("_V", bound=_Versioned)
+
+
+def versioned(out: _V, status: int = 200, headers: dict[str, str] | None = None) -> Response[_V]:
+    """A resource's answer with its version as ETag (the If-Match of a later change)."""
+    return Response(
+        status_code=status,
+        content_type="application/json",
+        body=out,
+        headers={**(headers or {}), "ETag": preconditions.etag(out.version)},
     )

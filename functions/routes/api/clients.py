@@ -6,13 +6,13 @@ Every operation needs the `admin` scope. A client's `ETag` is its version: PUT n
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from functions.routes.api.caller import actor, if_match_version, required_if_match
+from functions.routes.api.caller import actor, if_match_version, required_if_match, versioned
 from functions.routes.api.client_models import (
     ClientOut,
     ClientPage,
@@ -32,7 +32,6 @@ from gateway_core.settings import settings
 
 router = APIGatewayRouter()
 ADMIN = "admin"
-_Out = TypeVar("_Out", bound=ClientOut)
 
 
 def _store() -> DynamoClientStore:
@@ -54,16 +53,6 @@ def _out(client: clients.Client) -> ClientOut:
     return ClientOut.model_validate(client.public())
 
 
-def _answer(out: _Out, status: int = 200, headers: dict[str, str] | None = None) -> Response[_Out]:
-    """The client with its version as ETag (the If-Match of a later change)."""
-    return Response(
-        status_code=status,
-        content_type="application/json",
-        body=out,
-        headers={**(headers or {}), "ETag": preconditions.etag(out.version)},
-    )
-
-
 def _limits(value: Any) -> RateLimits | None:
     return RateLimits(**value.model_dump()) if value is not None else None
 
@@ -74,7 +63,7 @@ def register(body: ClientRegistration) -> Response[ClientWithSecret]:
     spec = clients.ClientSpec(**{**body.model_dump(exclude={"rate_limits"}), "rate_limits": _limits(body.rate_limits)})
     client, secret = clients.register(_store(), spec, caller, utc_now(), _environment())
     out = ClientWithSecret(**_out(client).model_dump(), client_secret=secret)
-    return _answer(out, 201, {"Location": f"/api/v1/clients/{client.client_id}", "Cache-Control": "no-store"})
+    return versioned(out, 201, {"Location": f"/api/v1/clients/{client.client_id}", "Cache-Control": "no-store"})
 
 
 @router.get("/api/v1/clients", tags=["clients"], summary="List clients, newest first")
@@ -91,7 +80,7 @@ def list_clients(
 @router.get("/api/v1/clients/<client_id>", tags=["clients"], summary="Read a client")
 def get_client(client_id: str) -> Response[ClientOut]:
     actor(router.current_event, required_scope=ADMIN)
-    return _answer(_out(clients.get(_store(), client_id)))
+    return versioned(_out(clients.get(_store(), client_id)))
 
 
 @router.put("/api/v1/clients/<client_id>", tags=["clients"], summary="Change a client (absent fields keep their value)")
@@ -103,7 +92,7 @@ def update_client(client_id: str, body: ClientUpdate) -> Response[ClientOut]:
         changes["rate_limits"] = _limits(body.rate_limits)
     client = clients.update(_store(), client_id, changes, caller, utc_now(), expected)
     _sync_keys(client)
-    return _answer(_out(client))
+    return versioned(_out(client))
 
 
 @router.post("/api/v1/clients/<client_id>/suspend", tags=["clients"], summary="Suspend a client")

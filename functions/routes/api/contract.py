@@ -240,39 +240,21 @@ for _method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
         errors=(404, 406, 413, 415, 429, 502, 503, 504, 508),
     )
 
-# Response headers, as the document describes them.
-HEADERS: dict[str, dict[str, Any]] = {
-    "Location": {"description": "Where the created (or named) resource is read", "schema": {"type": "string"}},
-    "ETag": {
-        "description": 'The resource\'s version ("<n>"); send it back as If-Match to change it',
-        "schema": {"type": "string"},
-    },
-    "Cache-Control": {
-        "description": "Caching directives (no-store on answers holding secrets)",
-        "schema": {"type": "string"},
-    },
-    "Pragma": {"description": "no-cache, for HTTP/1.0 caches (RFC 6749 §5.1)", "schema": {"type": "string"}},
-    "X-Request-Id": {
-        "description": "The correlation id (the caller's own, when it sent one)",
-        "schema": {"type": "string"},
-    },
-    "RateLimit": {
-        "description": "Remaining quota of the policy closest to its limit (draft-ietf-httpapi-ratelimit-headers)",
-        "schema": {"type": "string"},
-    },
-    "RateLimit-Policy": {"description": "The rate limit policies that apply", "schema": {"type": "string"}},
-    "Retry-After": {"description": "Seconds to wait before retrying", "schema": {"type": "string"}},
-    "Deprecation": {"description": "The route is deprecated since this date (RFC 9745)", "schema": {"type": "string"}},
-    "Sunset": {
-        "description": "The route stops being served at this HTTP date (RFC 8594)",
-        "schema": {"type": "string"},
-    },
-    "WWW-Authenticate": {"description": "The authentication schemes accepted", "schema": {"type": "string"}},
-    "Accept": {"description": "The media types the operation takes", "schema": {"type": "string"}},
-    "Accept-Encoding": {
-        "description": "identity: bodies are taken without a content coding",
-        "schema": {"type": "string"},
-    },
+# Response headers (all strings), as the document describes them.
+HEADERS: dict[str, str] = {
+    "Location": "Where the created (or named) resource is read",
+    "ETag": 'The resource\'s version ("<n>"); send it back as If-Match to change it',
+    "Cache-Control": "Caching directives (no-store on answers holding secrets)",
+    "Pragma": "no-cache, for HTTP/1.0 caches (RFC 6749 §5.1)",
+    "X-Request-Id": "The correlation id (the caller's own, when it sent one)",
+    "RateLimit": "Remaining quota of the policy closest to its limit (draft-ietf-httpapi-ratelimit-headers)",
+    "RateLimit-Policy": "The rate limit policies that apply",
+    "Retry-After": "Seconds to wait before retrying",
+    "Deprecation": "The route is deprecated since this date (RFC 9745)",
+    "Sunset": "The route stops being served at this HTTP date (RFC 8594)",
+    "WWW-Authenticate": "The authentication schemes accepted",
+    "Accept": "The media types the operation takes",
+    "Accept-Encoding": "identity: bodies are taken without a content coding",
 }
 
 # Error statuses: what each means here, and the headers it carries. Bodies are problem details

@@ -154,7 +154,7 @@ def _errors(operation: dict[str, Any], contract: Contract) -> set[int | str]:
 
 
 def _headers(names: Iterable[str]) -> dict[str, Any]:
-    return {name: HEADERS[name] for name in names}
+    return {name: {"description": HEADERS[name], "schema": {"type": "string"}} for name in names}
 
 
 def _security(contract: Contract) -> list[dict[str, list[str]]]:

@@ -5,13 +5,13 @@ A key's `ETag` is its version: PUT needs it in `If-Match` (or `*`), DELETE honou
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from functions.routes.api.caller import actor, if_match_version, required_if_match
+from functions.routes.api.caller import actor, if_match_version, required_if_match, versioned
 from functions.routes.api.client_models import (
     KeyCreate,
     KeyOut,
@@ -24,7 +24,7 @@ from functions.routes.api.client_models import (
 from functions.routes.dal import authorizer_cache
 from functions.routes.dal.clients_store import DynamoClientStore
 from functions.routes.dal.keys_store import DynamoKeyStore
-from functions.routes.logic import keys, preconditions
+from functions.routes.logic import keys
 from functions.routes.logic.catalog import RateLimits
 from gateway_core import aws
 from gateway_core.clock import utc_now
@@ -33,7 +33,6 @@ from gateway_core.settings import settings
 router = APIGatewayRouter()
 ADMIN = "admin"
 _NO_STORE = {"Cache-Control": "no-store"}
-_Out = TypeVar("_Out", bound=KeyOut)
 
 
 def _stores() -> tuple[DynamoKeyStore, DynamoClientStore]:
@@ -51,16 +50,6 @@ def _flush() -> None:
 
 def _out(key: keys.ApiKey) -> KeyOut:
     return KeyOut.model_validate(key.shown_at(datetime.now(UTC)))
-
-
-def _answer(out: _Out, status: int = 200, headers: dict[str, str] | None = None) -> Response[_Out]:
-    """The key with its version as ETag (the If-Match of a later change)."""
-    return Response(
-        status_code=status,
-        content_type="application/json",
-        body=out,
-        headers={**(headers or {}), "ETag": preconditions.etag(out.version)},
-    )
 
 
 def _limits(value: Any) -> RateLimits | None:
@@ -84,7 +73,7 @@ def create_key(body: KeyCreate) -> Response[KeyWithSecret]:
         environment=_environment(),
     )
     out = KeyWithSecret(**_out(key).model_dump(), api_key=secret)
-    return _answer(out, 201, {**_NO_STORE, "Location": f"/api/v1/gateway/keys/{key.key_id}"})
+    return versioned(out, 201, {**_NO_STORE, "Location": f"/api/v1/gateway/keys/{key.key_id}"})
 
 
 @router.get(
@@ -111,7 +100,7 @@ def list_keys(
 @router.get("/api/v1/gateway/keys/<key_id>", tags=["keys"], summary="Read a key (prefix and last four only)")
 def get_key(key_id: str) -> Response[KeyOut]:
     actor(router.current_event, required_scope=ADMIN)
-    return _answer(_out(keys.get(_stores()[0], key_id)))
+    return versioned(_out(keys.get(_stores()[0], key_id)))
 
 
 @router.put("/api/v1/gateway/keys/<key_id>", tags=["keys"], summary="Change a key's name, scopes, expiry or limits")
@@ -124,7 +113,7 @@ def update_key(key_id: str, body: KeyUpdate) -> Response[KeyOut]:
     key_store, client_store = _stores()
     key = keys.update(key_store, client_store, key_id, changes, caller, utc_now(), expected)
     _flush()  # cached authorizer contexts carry the old scopes
-    return _answer(_out(key))
+    return versioned(_out(key))
 
 
 @router.delete("/api/v1/gateway/keys/<key_id>", tags=["keys"], summary="Revoke a key (kept, marked revoked)")
@@ -132,7 +121,7 @@ def revoke_key(key_id: str) -> Response[KeyOut]:
     caller = actor(router.current_event, required_scope=ADMIN)
     key = keys.revoke(_stores()[0], key_id, caller, utc_now(), if_match_version(router.current_event))
     _flush()
-    return _answer(_out(key))
+    return versioned(_out(key))
 
 
 @router.post(
