@@ -540,7 +540,7 @@ def test_given_a_route_when_put_onto_another_gateway_then_409_gateway_change(api
     route_id = api.route(gateway_id)["route_id"]
     before = _items(dynamodb)
 
-    reply = api.call("PUT", f"{ROUTES}/{route_id}", route_spec(other))
+    reply = api.call("PUT", f"{ROUTES}/{route_id}", route_spec(other), headers={"If-Match": "*"})
 
     _assert_problem(reply, 409, "gateway_change")
     assert _items(dynamodb) == before

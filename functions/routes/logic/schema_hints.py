@@ -18,8 +18,8 @@ Scope = Annotated[str, Field(json_schema_extra={"enum": list(SCOPES)})]
 IssuerScope = Annotated[str, Field(json_schema_extra={"enum": [s for s in SCOPES if s != "admin"]})]
 # An asymmetric JWS algorithm the gateway verifies (RFC 8725).
 Algorithm = Annotated[str, Field(json_schema_extra={"enum": sorted(SUPPORTED_ALGORITHMS)})]
-# A member that is not blank (the API trims and refuses empty values).
-NonBlank = Annotated[str, Field(min_length=1, json_schema_extra={"pattern": r"\S"})]
+# A member that is not blank (the operation refuses one with its own code, so schema only).
+NonBlank = Annotated[str, Field(json_schema_extra={"minLength": 1, "pattern": r"\S"})]
 
 
 def absent_or_set(*nullable: str) -> Callable[[dict[str, Any]], None]:
