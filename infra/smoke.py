@@ -180,6 +180,17 @@ def identity(journey: Journey) -> dict[str, str]:
             else f"Allow {r.headers.get('allow')!r}; {_problem(r)}"
         ),
     )
+    # A MOCK reads a passed-through body for a statusCode: bodies that are not JSON must still
+    # get the 405, never a 5xx (the twin cannot prove what AWS's parser does with them).
+    for media_type, body in (("text/plain", b"not json"), ("application/octet-stream", bytes(range(256)))):
+        journey.step(
+            f"POST health with a {media_type} body (405)",
+            "POST",
+            "/api/v1/gateway/health",
+            expect=(405,),
+            content=body,
+            headers={"Content-Type": media_type},
+        )
     journey.step(
         "whoami (admin key)",
         "GET",

@@ -24,6 +24,7 @@ from gateway_core.errors import (
     problem_json,
 )
 from gateway_core.json_body import read_json
+from gateway_core.json_numbers import integers_where_the_schema_says
 
 
 def _request_id(app: APIGatewayRestResolver) -> str | None:
@@ -131,6 +132,14 @@ def _models(annotation: Any) -> list[type[BaseModel]]:
     return []
 
 
+def _body_models(route: Any) -> list[type[BaseModel]]:
+    """The model of the route's one (not embedded) body parameter, if it has one."""
+    params = list(route.dependant.body_params)
+    if len(params) != 1 or getattr(params[0].field_info, "embed", None):
+        return []
+    return _models(params[0].type_)
+
+
 def _defaults_suffice(route: Any) -> bool:
     """Whether `{}` is a valid body for the route: its one body model has a default for every
     member (deploy, rollback, a rotation), or each of its embedded body parameters has one."""
@@ -157,26 +166,13 @@ class _JsonBodies(OpenAPIRequestValidationMiddleware):
         body = event_body(event.raw_event)
         if not body and _defaults_suffice(app.context["_route"]):
             return {}
-        return integral_numbers(
-            read_json(
-                body,
-                event.headers.get("content-type"),
-                content_encoding=event.headers.get("content-encoding"),
-            )
+        value = read_json(
+            body,
+            event.headers.get("content-type"),
+            content_encoding=event.headers.get("content-encoding"),
         )
-
-
-def integral_numbers(value: Any) -> Any:
-    """`value` with every integral float as an int. The models validate strictly (`true` is not
-    1, "5" is not 5), but JSON has one number type: 4.0 is the integer 4, as JSON Schema says, and
-    strict float members take ints."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, dict):
-        return {k: integral_numbers(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [integral_numbers(v) for v in value]
-    return value
+        models = _body_models(app.context["_route"])
+        return integers_where_the_schema_says(value, models[0]) if len(models) == 1 else value
 
 
 def build_resolver(

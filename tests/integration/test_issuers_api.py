@@ -403,3 +403,22 @@ def test_given_a_stale_version_when_the_store_writes_then_concurrent_change_and_
     with pytest.raises(DuplicateIssuer):
         store.create(stale, actor)
     assert table_items(dynamodb, TABLE) == before
+
+
+def test_given_an_issuer_deleted_after_it_was_read_when_the_stale_read_is_written_then_it_stays_deleted(
+    api: Api, dynamodb: Any
+) -> None:
+    # Given: an issuer at version 1, read by one admin, then deleted by another
+    identifier = _register(api)["issuer_id"]
+    store = DynamoIssuerStore(dynamodb, TABLE)
+    read = store.get(identifier)
+    assert read is not None
+    assert read.version == 1
+    assert api.call("DELETE", f"{ISSUERS}/{identifier}").status == 204
+    before = table_items(dynamodb, TABLE)
+
+    # When / Then: the first admin's change does not bring it back (it would be trusted again)
+    with pytest.raises(ConcurrentChange):
+        store.replace(read, replace(read, status="disabled", version=2), Actor("admin-2", "api_key", "k9", "req-9"))
+    assert table_items(dynamodb, TABLE) == before
+    assert store.get(identifier) is None

@@ -55,3 +55,25 @@ def test_the_client_a_request_is_made_as_cannot_be_changed_suspended_or_deleted_
     assert (
         clients.set_status(store, target.client_id, "suspended", _as_key("k9", "cl_other"), NOW).status == "suspended"
     )
+
+
+def test_a_denylist_holding_the_requests_own_address_is_refused() -> None:
+    from functions.routes.logic import lockout
+
+    for cidrs in (["203.0.113.0/24"], ["10.0.0.0/8", "203.0.113.7/32"], ["2001:db8::/32", "0.0.0.0/0"]):
+        with pytest.raises(Conflict) as refused:
+            lockout.refuse_own_address("203.0.113.7", cidrs)
+        assert refused.value.code == "own_credential"
+    lockout.refuse_own_address("203.0.113.7", ["198.51.100.0/24", "not a network", "2001:db8::/32"])
+    lockout.refuse_own_address(None, ["0.0.0.0/0"])  # a direct invocation has no address
+
+
+def test_a_certificate_bound_request_cannot_revoke_its_own_clients_certificates() -> None:
+    from functions.routes.logic import lockout
+
+    me = Actor("cl_admin", "jwt", "jti-1", "req-1")
+    with pytest.raises(Conflict) as refused:
+        lockout.refuse_own_certificate(me, "cl_admin", certificate_bound=True)
+    assert refused.value.code == "own_credential"
+    lockout.refuse_own_certificate(me, "cl_admin", certificate_bound=False)  # its token outlives the certificate
+    lockout.refuse_own_certificate(me, "cl_other", certificate_bound=True)

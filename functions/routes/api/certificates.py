@@ -8,10 +8,11 @@ from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from functions.routes.api.caller import actor
+from functions.routes.api.caller import caller as who
 from functions.routes.dal import authorizer_cache
 from functions.routes.dal.certificates_store import DynamoCertificateStore
 from functions.routes.dal.clients_store import DynamoClientStore
-from functions.routes.logic import certificates
+from functions.routes.logic import certificates, lockout
 from gateway_core import aws
 from gateway_core.clock import utc_now
 from gateway_core.settings import settings
@@ -72,6 +73,7 @@ def list_certificates(client_id: str) -> CertificateList:
 )
 def revoke_certificate(client_id: str, fingerprint: str) -> CertificateOut:
     caller = actor(router.current_event, required_scope="admin")
+    lockout.refuse_own_certificate(caller, client_id, who(router.current_event).certificate_bound)
     certificate = certificates.revoke(_store(), client_id, fingerprint, caller, utc_now())
     authorizer_cache.flush(aws.client("apigateway"), settings().rest_api_id, settings().stage)
     return CertificateOut.model_validate(certificate.public())

@@ -38,6 +38,7 @@ class Contract(NamedTuple):
     empty_body: bool = False  # no success body (204)
     anonymous: bool = False  # also callable without a credential (a route may need none)
     also: tuple[int, ...] = ()  # other success statuses, with the same answer
+    passthrough: bool = False  # answers are the upstream's, whatever they are (the data plane)
 
 
 _M = "functions.routes.api"
@@ -200,7 +201,7 @@ CONTRACTS: dict[str, Contract] = {
             "timeout_seconds": 5,
         },
     ),
-    "DELETE /api/v1/gateway/routes/{route_id}": Contract(204, empty_body=True, if_match="optional"),
+    "DELETE /api/v1/gateway/routes/{route_id}": Contract(204, empty_body=True, errors=(409,), if_match="optional"),
     # -- upstream secrets -------------------------------------------------------------------
     "GET /api/v1/gateways/{gateway_id}/secrets": Contract(),
     "GET /api/v1/gateways/{gateway_id}/secrets/{name}": Contract(
@@ -210,12 +211,12 @@ CONTRACTS: dict[str, Contract] = {
         model=f"{_M}.secrets:Secret",
         also=(201,),  # 201 created, 200 replaced
         headers=("ETag", "Location"),
-        errors=(503,),
+        errors=(409, 503),
         if_match="when_exists",
         example={"value": "s3cr3t-upstream-token"},
     ),
     "DELETE /api/v1/gateways/{gateway_id}/secrets/{name}": Contract(
-        204, empty_body=True, errors=(400,), if_match="optional"
+        204, empty_body=True, errors=(400, 409), if_match="optional"
     ),
     # -- served by the data plane, OAuth2 and health functions (operations.py) --------------
     "POST /api/v1/batch": Contract(
@@ -237,7 +238,10 @@ for _method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
         schemes=ANY_CREDENTIAL,
         anonymous=True,
         headers=("X-Request-Id", "RateLimit", "RateLimit-Policy", "Deprecation", "Sunset"),
-        errors=(404, 406, 413, 415, 429, 502, 503, 504, 508),
+        # 400: a route with a JSON body template called without the JSON it needs; 405: the path
+        # is routed for other methods.
+        errors=(400, 404, 405, 406, 413, 415, 429, 502, 503, 504, 508),
+        passthrough=True,
     )
 
 # Response headers (all strings), as the document describes them.
@@ -254,6 +258,7 @@ HEADERS: dict[str, str] = {
     "Sunset": "The route stops being served at this HTTP date (RFC 8594)",
     "WWW-Authenticate": "The authentication schemes accepted",
     "Accept": "The media types the operation takes",
+    "Allow": "The methods the path is served for",
     "Accept-Encoding": "identity: bodies are taken without a content coding",
 }
 
@@ -267,9 +272,14 @@ ERRORS: dict[int | str, tuple[str, tuple[str, ...]]] = {
     401: ("No valid credential", ("WWW-Authenticate",)),
     403: ("The credential may not do this (`access_denied`, `insufficient_scope`)", ()),
     404: ("No such resource", ()),
+    405: ("The path is served, for other methods", ("Allow",)),
     406: ("None of the media types in Accept can be served", ()),
     409: ("Conflicts with the resource's current state (`errors`/`code` say which)", ()),
-    412: ("If-Match names a version that is no longer current: read it again", ()),
+    412: (
+        "If-Match names a version that is no longer current (read it again), or If-None-Match: * "
+        "finds the resource there already",
+        (),
+    ),
     413: ("The body is too large", ()),
     # Refused while reading the request, before any API answer applies: API Gateway's own
     # {"message": ...} body (application/json), as the local runtime's HTTP layer answers it too.

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from functions.routes.api.caller import actor, required_if_match
 from functions.routes.dal import authorizer_cache
 from functions.routes.dal.denylist_store import DynamoDenylistStore
-from functions.routes.logic import preconditions
+from functions.routes.logic import lockout, preconditions
 from functions.routes.logic.denylist import replace_denylist
 from gateway_core import aws
 from gateway_core.clock import utc_now
@@ -58,6 +58,7 @@ def get_denylist() -> Response[DenylistOut]:
 def put_denylist(body: DenylistIn) -> Response[DenylistOut]:
     caller = actor(router.current_event, required_scope="admin")
     expected = required_if_match(router.current_event)
+    lockout.refuse_own_address(router.current_event.request_context.identity.source_ip, body.cidrs)
     after = replace_denylist(_store(), body.cidrs, caller, utc_now(), expected)
     authorizer_cache.flush(aws.client("apigateway"), settings().rest_api_id, settings().stage)
     return _answer(after)

@@ -140,8 +140,10 @@ def _errors(operation: dict[str, Any], contract: Contract) -> set[int | str]:
     if contract.schemes:
         found |= {401, 403}
     parameters = operation.get("parameters", [])
-    if "requestBody" in operation:
+    if "application/json" in operation.get("requestBody", {}).get("content", {}):
         found |= {400, 413, 415, 422}
+    elif "requestBody" in operation:  # the token endpoint's form: its errors are RFC 6749's 400s
+        found |= {400, 413}
     if parameters:
         found.add(422)
     if any(p["in"] == "query" for p in parameters):
@@ -230,6 +232,11 @@ def apply_contracts(document: dict[str, Any], base: str) -> dict[str, Any]:
                     "description": "The client could not be authenticated (`invalid_client`)",
                     "content": oauth_error,
                     "headers": _headers(("WWW-Authenticate",)),
+                }
+            if contract.passthrough:
+                responses["default"] = {
+                    "description": "The upstream's answer, passed through (any status and media type)",
+                    "content": {"*/*": {"schema": {}}},
                 }
             operation["responses"] = responses
             operation["security"] = _security(contract)

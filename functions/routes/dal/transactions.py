@@ -25,6 +25,9 @@ def transact_write(dynamodb: Any, items: list[dict[str, Any]], conflicts: dict[i
 def at_version(version: int) -> dict[str, Any]:
     """The condition (with its value) that an item is still at `version`, the one read. Items
     written before they carried a version read as version 1 (clients, keys, issuers), so version 1
-    also matches an item without one; the write then stores a version."""
-    condition = "version = :v" if version != 1 else "(attribute_not_exists(version) OR version = :v)"
+    also matches an item without one (the write then stores a version), but only an item that is
+    there: a write that raced a delete must not bring the item back."""
+    condition = (
+        "version = :v" if version != 1 else "attribute_exists(PK) AND (attribute_not_exists(version) OR version = :v)"
+    )
     return {"ConditionExpression": condition, "ExpressionAttributeValues": {":v": {"N": str(version)}}}
