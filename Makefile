@@ -65,11 +65,16 @@ typecheck: setup
 # Three independent runs at once (lint and types, the e2e suite, everything else): the e2e suite
 # waits on its local runtimes and loopback servers much of the time, so on two cores this takes
 # minutes off. Each run's output is kept and printed whole; any failure fails the target. The
-# browser the e2e suite needs is installed (when missing) in its run, beside the others.
-test: build
-	@mkdir -p .test-logs; \
+# browser the e2e suite needs is installed (when missing; mostly a download) while the virtualenv
+# and Node are set up (those two side by side too), and the e2e run waits for it.
+test:
+	@mkdir -p .test-logs; rm -f .test-logs/browser.rc; \
+	( $(MAKE) --no-print-directory -s browser; echo $$? > .test-logs/browser.rc ) > .test-logs/browser.log 2>&1 & \
+	$(MAKE) --no-print-directory -j2 build || exit 1; \
 	( $(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy ) > .test-logs/static.log 2>&1 & static=$$!; \
-	( $(MAKE) --no-print-directory -s browser && $(BIN)/python -m pytest tests/e2e ) > .test-logs/e2e.log 2>&1 & e2e=$$!; \
+	( while [ ! -s .test-logs/browser.rc ]; do sleep 1; done; \
+	  test "$$(cat .test-logs/browser.rc)" = 0 || { cat .test-logs/browser.log; exit 1; }; \
+	  $(BIN)/python -m pytest tests/e2e ) > .test-logs/e2e.log 2>&1 & e2e=$$!; \
 	$(BIN)/python -m pytest tests/unit tests/integration tests/infra; rest=$$?; \
 	wait $$static; static_rc=$$?; wait $$e2e; e2e_rc=$$?; \
 	echo "== ruff, ruff format, mypy (exit $$static_rc) =="; cat .test-logs/static.log; \
