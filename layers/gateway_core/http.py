@@ -146,11 +146,11 @@ def _defaults_suffice(route: Any) -> bool:
     params = list(route.dependant.body_params)
     if not params:
         return False
+    models = _body_models(route)
+    if models:
+        return all(not member.is_required() for model in models for member in model.model_fields.values())
     if len(params) == 1 and not getattr(params[0].field_info, "embed", None):
-        models = _models(params[0].type_)
-        return bool(models) and all(
-            not member.is_required() for model in models for member in model.model_fields.values()
-        )
+        return False  # one body parameter that is not a model
     return all(not param.required for param in params)
 
 

@@ -75,3 +75,13 @@ def response_header(response: dict[str, Any], name: str) -> str | None:
         if key.lower() == name.lower():
             return str(values[-1])
     return None
+
+
+# The authorizer context of an admin API key, as the management function receives it.
+ADMIN = {
+    "client_id": "admin-1",
+    "scopes": "admin",
+    "credential_kind": "api_key",
+    "credential_id": "k1",
+    "tier": "enterprise",
+}

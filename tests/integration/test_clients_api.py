@@ -17,17 +17,10 @@ from gateway_core.clock import iso, parse_iso, utc_now
 from gateway_core.secrets_hashing import verify_secret
 from gateway_core.settings import settings
 from tests.integration.conftest import create_data_table, table_items
-from tests.integration.helpers import REGION, FakeLambdaContext, proxy_event, response_header
+from tests.integration.helpers import ADMIN, REGION, FakeLambdaContext, proxy_event, response_header
 
 TABLE = "gateway-data-clients-api"
 PROBLEM = "application/problem+json"
-ADMIN = {
-    "client_id": "admin-1",
-    "scopes": "admin",
-    "credential_kind": "api_key",
-    "credential_id": "k1",
-    "tier": "enterprise",
-}
 READER = {**ADMIN, "client_id": "reader-1", "scopes": "data:read", "credential_id": "k2"}
 REGISTRATION: dict[str, Any] = {
     "name": "Acme Treasury",

@@ -16,16 +16,9 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 
 from gateway_core import http
 from infra.constructs import api as api_construct
-from tests.integration.helpers import FakeLambdaContext, proxy_event, response_header
+from tests.integration.helpers import ADMIN, FakeLambdaContext, proxy_event, response_header
 
 PROBLEM = "application/problem+json"
-ADMIN = {
-    "client_id": "admin-1",
-    "scopes": "admin",
-    "credential_kind": "api_key",
-    "credential_id": "k1",
-    "tier": "enterprise",
-}
 
 
 def _call(method: str, path: str, *, body: str | None = None) -> dict[str, Any]:

@@ -26,18 +26,11 @@ from functions.routes.api.operations import OPERATIONS
 from gateway_core.settings import settings
 from tests.certificates import make_certificate
 from tests.integration.conftest import create_data_table, create_table, table_items
-from tests.integration.helpers import REGION, FakeLambdaContext, proxy_event, response_header
+from tests.integration.helpers import ADMIN, REGION, FakeLambdaContext, proxy_event, response_header
 
 TABLE = "gateway-data-bodies"
 RATE_TABLE = "gateway-rate-limits-bodies"
 PROBLEM = "application/problem+json"
-ADMIN = {
-    "client_id": "admin-1",
-    "scopes": "admin",
-    "credential_kind": "api_key",
-    "credential_id": "k1",
-    "tier": "enterprise",
-}
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 

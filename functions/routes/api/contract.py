@@ -44,7 +44,13 @@ class Contract(NamedTuple):
 _M = "functions.routes.api"
 _READ = ("admin", "gateway:read")
 _RATE = {"per_minute": 120, "per_hour": 5000, "per_day": 50000}
-_UPSTREAM = {"url": "https://api.example.com/v1"}
+_ROUTE = {
+    "gateway_id": "gw_0123456789abcdef",
+    "name": "account",
+    "method": "GET",
+    "path": "/accounts/{account_id}",
+    "targets": [{"url": "https://api.example.com/v1"}],
+}
 
 CONTRACTS: dict[str, Contract] = {
     # -- identity ---------------------------------------------------------------------------
@@ -176,14 +182,7 @@ CONTRACTS: dict[str, Contract] = {
         f"{_M}.gateways:Route",
         headers=("Location", "ETag"),
         errors=(404, 409),
-        example={
-            "gateway_id": "gw_0123456789abcdef",
-            "name": "account",
-            "method": "GET",
-            "path": "/accounts/{account_id}",
-            "targets": [_UPSTREAM],
-            "required_scopes": ["gateway:read"],
-        },
+        example={**_ROUTE, "required_scopes": ["gateway:read"]},
     ),
     "GET /api/v1/gateway/routes": Contract(scopes=_READ, errors=(400, 404)),
     "GET /api/v1/gateway/routes/{route_id}": Contract(model=f"{_M}.gateways:Route", headers=("ETag",), scopes=_READ),
@@ -192,14 +191,7 @@ CONTRACTS: dict[str, Contract] = {
         headers=("ETag",),
         errors=(409,),
         if_match="required",
-        example={
-            "gateway_id": "gw_0123456789abcdef",
-            "name": "account",
-            "method": "GET",
-            "path": "/accounts/{account_id}",
-            "targets": [_UPSTREAM],
-            "timeout_seconds": 5,
-        },
+        example={**_ROUTE, "timeout_seconds": 5},
     ),
     "DELETE /api/v1/gateway/routes/{route_id}": Contract(204, empty_body=True, errors=(409,), if_match="optional"),
     # -- upstream secrets -------------------------------------------------------------------
