@@ -224,7 +224,7 @@ def test_an_item_stored_without_a_version_reads_as_version_1_and_can_be_changed(
 
 @pytest.mark.parametrize("value", ['"-1"', '"1_0"', '"+3"', '"٣"', '"3', "3 4", '"1234567890123"'])
 def test_an_if_match_that_is_not_an_etag_we_issue_is_400(value: str) -> None:
-    from functions.routes.api.caller import IF_MATCH
+    from gateway_core.api_caller import IF_MATCH
 
     # int() takes several of these; the ETags we issue are ASCII digits, quoted or not.
     assert IF_MATCH.fullmatch(value) is None

@@ -12,11 +12,11 @@ import pytest
 from functions.routes.logic import gateway_admin, secrets
 from functions.routes.logic.clients import ConcurrentChange
 from functions.routes.logic.gateways import DeployRequest
-from functions.routes.logic.preconditions import Conditions
 from functions.routes.logic.route_spec import RouteSpec
 from functions.routes.logic.secrets import Secret, SecretNotFound, UnknownSecret
 from gateway_core.audit import Actor
 from gateway_core.errors import BadRequest, Conflict, NotFound, PreconditionFailed, PreconditionRequired
+from gateway_core.preconditions import Conditions
 from tests.unit.test_gateways_logic import FakeGatewayStore, gateway_spec, route_spec
 
 NOW = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)

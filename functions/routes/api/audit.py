@@ -7,10 +7,10 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from functions.routes.api.caller import actor
 from functions.routes.api.client_models import AuditEventOut, AuditPage
 from functions.routes.dal.audit_store import DynamoAuditReader
 from gateway_core import aws
+from gateway_core.api_caller import actor
 from gateway_core.clock import iso, utc_now
 from gateway_core.settings import settings
 

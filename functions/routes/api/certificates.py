@@ -7,13 +7,13 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from functions.routes.api.caller import actor
-from functions.routes.api.caller import caller as who
 from functions.routes.dal import authorizer_cache
 from functions.routes.dal.certificates_store import DynamoCertificateStore
 from functions.routes.dal.clients_store import DynamoClientStore
 from functions.routes.logic import certificates, lockout
 from gateway_core import aws
+from gateway_core.api_caller import actor
+from gateway_core.api_caller import caller as who
 from gateway_core.clock import utc_now
 from gateway_core.settings import settings
 

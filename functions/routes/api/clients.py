@@ -12,7 +12,6 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from functions.routes.api.caller import actor, if_match_version, required_if_match, versioned
 from functions.routes.api.client_models import (
     ClientOut,
     ClientPage,
@@ -24,9 +23,10 @@ from functions.routes.api.client_models import (
 from functions.routes.dal import authorizer_cache
 from functions.routes.dal.clients_store import DynamoClientStore
 from functions.routes.dal.keys_store import DynamoKeyStore
-from functions.routes.logic import clients, keys, lockout, preconditions
+from functions.routes.logic import clients, keys, lockout
 from functions.routes.logic.catalog import RateLimits
-from gateway_core import aws
+from gateway_core import aws, preconditions
+from gateway_core.api_caller import actor, if_match_version, required_if_match, versioned
 from gateway_core.clock import utc_now
 from gateway_core.settings import settings
 

@@ -10,12 +10,12 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from functions.routes.api.caller import actor, required_if_match
 from functions.routes.dal import authorizer_cache
 from functions.routes.dal.denylist_store import DynamoDenylistStore
-from functions.routes.logic import lockout, preconditions
+from functions.routes.logic import lockout
 from functions.routes.logic.denylist import replace_denylist
-from gateway_core import aws
+from gateway_core import aws, preconditions
+from gateway_core.api_caller import actor, required_if_match
 from gateway_core.clock import utc_now
 from gateway_core.settings import settings
 

@@ -16,12 +16,12 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from functions.routes.api.caller import actor, caller, if_match_version, required_if_match
 from functions.routes.dal.gateways_store import DynamoGatewayStore
 from functions.routes.logic import gateway_admin
 from functions.routes.logic.gateways import DeployRequest, Gateway, GatewaySpec
 from functions.routes.logic.route_spec import Route, RouteSpec
 from gateway_core import aws
+from gateway_core.api_caller import actor, caller, if_match_version, required_if_match
 from gateway_core.audit import Actor
 from gateway_core.clock import utc_now
 from gateway_core.errors import Forbidden

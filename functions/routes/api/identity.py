@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from functions.routes.api.caller import caller
 from functions.routes.api.models import IdentityOut
+from gateway_core.api_caller import caller
 
 router = APIGatewayRouter()
 

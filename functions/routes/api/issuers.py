@@ -12,13 +12,13 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from functions.routes.api.caller import actor, if_match_version, required_if_match
 from functions.routes.dal import authorizer_cache
 from functions.routes.dal.issuers_store import DynamoIssuerStore
-from functions.routes.logic import issuers, preconditions
+from functions.routes.logic import issuers
 from functions.routes.logic.catalog import Tier
 from functions.routes.logic.schema_hints import Algorithm, IssuerScope, NonBlank, absent_or_set
-from gateway_core import aws
+from gateway_core import aws, preconditions
+from gateway_core.api_caller import actor, if_match_version, required_if_match
 from gateway_core.clock import utc_now
 from gateway_core.settings import settings
 

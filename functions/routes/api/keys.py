@@ -11,7 +11,6 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from functions.routes.api.caller import actor, if_match_version, required_if_match, versioned
 from functions.routes.api.client_models import (
     KeyCreate,
     KeyOut,
@@ -27,6 +26,7 @@ from functions.routes.dal.keys_store import DynamoKeyStore
 from functions.routes.logic import keys
 from functions.routes.logic.catalog import RateLimits
 from gateway_core import aws
+from gateway_core.api_caller import actor, if_match_version, required_if_match, versioned
 from gateway_core.clock import utc_now
 from gateway_core.settings import settings
 

@@ -14,11 +14,11 @@ import os
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from functions.routes.api.caller import actor, conditions, if_match_version
 from functions.routes.dal.secrets_store import DynamoSecretStore, KmsSealer
 from functions.routes.logic import secrets
 from functions.routes.logic.secrets import Secret, SecretList, SecretValue
 from gateway_core import aws
+from gateway_core.api_caller import actor, conditions, if_match_version
 from gateway_core.audit import Actor
 from gateway_core.clock import utc_now
 from gateway_core.settings import settings

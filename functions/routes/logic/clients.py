@@ -17,11 +17,11 @@ from typing import Any, Literal, Protocol
 from functions.routes.logic import lockout
 from functions.routes.logic.catalog import TIERS, RateLimits, unknown_scopes
 from functions.routes.logic.names import InvalidName, display_name
-from functions.routes.logic.preconditions import ConcurrentChange as ConcurrentChange
-from functions.routes.logic.preconditions import Expected, check, no_lost_update
 from gateway_core.audit import Actor
 from gateway_core.clock import iso, parse_iso
 from gateway_core.errors import Conflict, NotFound, ValidationFailed
+from gateway_core.preconditions import ConcurrentChange as ConcurrentChange
+from gateway_core.preconditions import Expected, check, no_lost_update
 from gateway_core.secrets_hashing import generate_client_secret, hash_secret
 
 Status = Literal["active", "suspended"]

@@ -6,10 +6,10 @@ import ipaddress
 from datetime import datetime
 from typing import Any, Protocol
 
-from functions.routes.logic.preconditions import Expected, check, no_lost_update
 from gateway_core.audit import Actor
 from gateway_core.clock import iso
 from gateway_core.errors import ValidationFailed
+from gateway_core.preconditions import Expected, check, no_lost_update
 
 
 class DenylistStore(Protocol):

@@ -21,12 +21,12 @@ from functions.routes.logic.gateways import (
     promote,
     set_canary,
 )
-from functions.routes.logic.preconditions import Expected, check, no_lost_update
 from functions.routes.logic.redaction import UNMASKED
 from functions.routes.logic.route_spec import Route, RouteSpec
 from gateway_core.audit import Actor
 from gateway_core.clock import iso
 from gateway_core.errors import Conflict, NotFound
+from gateway_core.preconditions import Expected, check, no_lost_update
 
 
 class GatewayStore(Protocol):

@@ -18,12 +18,12 @@ from typing import Any, Literal, Protocol
 from urllib.parse import urlsplit
 
 from functions.routes.logic.catalog import TIERS, unknown_scopes
-from functions.routes.logic.preconditions import Expected, check, no_lost_update
 from gateway_core.audit import Actor
 from gateway_core.clock import iso
 from gateway_core.errors import Conflict, NotFound, ValidationFailed
 from gateway_core.issuer_keys import issuer_id
 from gateway_core.jws_algorithms import SUPPORTED_ALGORITHMS
+from gateway_core.preconditions import Expected, check, no_lost_update
 from gateway_core.ssrf import SsrfPolicy, validate_upstream_url
 
 IssuerStatus = Literal["active", "disabled"]

@@ -21,11 +21,11 @@ from typing import Any, Literal, Protocol
 from functions.routes.logic import lockout
 from functions.routes.logic.catalog import RateLimits
 from functions.routes.logic.clients import DEFAULT_GRACE, MAX_GRACE, Client, ClientStore
-from functions.routes.logic.preconditions import Expected, check, no_lost_update
 from gateway_core.audit import Actor
 from gateway_core.clock import iso, parse_iso
 from gateway_core.credentials import generate_api_key, hash_api_key, key_prefix
 from gateway_core.errors import Conflict, NotFound, ValidationFailed
+from gateway_core.preconditions import Expected, check, no_lost_update
 
 KeyStatus = Literal["active", "revoked"]
 

@@ -22,13 +22,13 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from functions.routes.logic.preconditions import MISMATCH, Conditions, check, etag, no_lost_update, required
 from functions.routes.logic.route_spec import RouteSpec
 from functions.routes.logic.secret_values import referenced
 from functions.routes.logic.transform import templates
 from gateway_core.audit import Actor
 from gateway_core.clock import iso
 from gateway_core.errors import BadRequest, NotFound, PreconditionFailed, ValidationFailed
+from gateway_core.preconditions import MISMATCH, Conditions, check, etag, no_lost_update, required
 
 MAX_VALUE_LENGTH = 4096  # KMS encrypts at most 4 KB directly
 

@@ -1,4 +1,4 @@
-"""Who is calling the management API, and the route's scope check, over powertools' event (the
+"""Who is calling the admin APIs (management, webhooks), and the route's scope check, over powertools' event (the
 identity itself is read by `gateway_core.caller`, shared with the data plane)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from typing import Protocol, TypeVar
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 
-from functions.routes.logic import preconditions
+from gateway_core import preconditions
 from gateway_core.audit import Actor
 from gateway_core.caller import Caller, required_caller
 from gateway_core.cert_binding import client_cert_pem
