@@ -11,12 +11,12 @@ import pytest
 
 from functions.routes.dal.audit_store import DynamoAuditReader
 from functions.routes.dal.clients_store import DynamoClientStore
-from functions.routes.dal.pagination import encode_cursor
 from functions.routes.logic.catalog import RateLimits
 from functions.routes.logic.clients import Client, ConcurrentChange, DuplicateName
 from gateway_core.audit import Actor, state_hash
 from gateway_core.clock import iso, utc_now
 from gateway_core.errors import BadRequest
+from gateway_core.pagination import encode_cursor
 from gateway_core.secrets_hashing import generate_client_secret, hash_secret
 from tests.integration.conftest import create_data_table, table_items
 from tests.integration.helpers import REGION

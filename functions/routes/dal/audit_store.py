@@ -6,7 +6,7 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
 
-from functions.routes.dal.pagination import decode_cursor, encode_cursor
+from gateway_core.pagination import decode_cursor, encode_cursor
 
 _deserializer = TypeDeserializer()
 _FIELDS = ("event_id", "at", "actor", "actor_credential", "action", "target", "request_id", "before_hash", "after_hash")

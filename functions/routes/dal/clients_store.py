@@ -15,12 +15,12 @@ from boto3.dynamodb.types import TypeSerializer
 from botocore.exceptions import ClientError
 
 from functions.routes.dal.client_reader import ClientReader, client_from_item, client_key
-from functions.routes.dal.pagination import gsi1_page
-from functions.routes.dal.transactions import at_version
 from functions.routes.logic.clients import Client, ConcurrentChange, DuplicateName
 from functions.routes.logic.names import name_key
 from gateway_core.audit import Actor, audit_item
 from gateway_core.clock import utc_now
+from gateway_core.pagination import gsi1_page
+from gateway_core.transactions import at_version
 
 _serializer = TypeSerializer()
 

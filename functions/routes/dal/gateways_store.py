@@ -21,9 +21,7 @@ import zlib
 from typing import Any
 
 from functions.routes.dal.deployed_versions import DEPLOYMENTS_KEY, DeployedVersions, version_sk
-from functions.routes.dal.pagination import gsi1_page
 from functions.routes.dal.secrets_store import secret_names
-from functions.routes.dal.transactions import transact_write
 from functions.routes.logic import paths
 from functions.routes.logic.clients import ConcurrentChange
 from functions.routes.logic.gateways import Deployment, DuplicateGateway, Gateway, GatewayVersion
@@ -32,6 +30,8 @@ from functions.routes.logic.redaction import UNMASKED
 from functions.routes.logic.route_spec import Route
 from gateway_core.audit import Actor, audit_put
 from gateway_core.errors import Conflict
+from gateway_core.pagination import gsi1_page
+from gateway_core.transactions import transact_write
 
 _PART_BYTES = 350_000  # below DynamoDB's 400 KB item limit, with room for the key and attributes
 

@@ -10,12 +10,12 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from functions.routes.dal.pagination import gsi1_page
-from functions.routes.dal.transactions import at_version
 from functions.routes.logic.clients import ConcurrentChange
 from functions.routes.logic.issuers import DuplicateIssuer, ExternalIssuer
 from gateway_core.audit import Actor, audit_put
 from gateway_core.issuer_keys import issuer_key
+from gateway_core.pagination import gsi1_page
+from gateway_core.transactions import at_version
 
 _serializer, _deserializer = TypeSerializer(), TypeDeserializer()
 _FIELDS = tuple(ExternalIssuer.__dataclass_fields__)

@@ -10,13 +10,13 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 
-from functions.routes.dal.pagination import gsi1_page
-from functions.routes.dal.transactions import at_version
 from functions.routes.logic.catalog import RateLimits
 from functions.routes.logic.clients import Client, ConcurrentChange
 from functions.routes.logic.keys import ApiKey
 from gateway_core.audit import Actor, audit_put
 from gateway_core.credentials import ALL_KEYS_PARTITION, api_key_items, key_lookup_key, pointer_key
+from gateway_core.pagination import gsi1_page
+from gateway_core.transactions import at_version
 
 _deserializer = TypeDeserializer()
 _FIELDS = tuple(ApiKey.__dataclass_fields__)

@@ -13,12 +13,12 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from functions.routes.dal.transactions import transact_write
 from functions.routes.logic.clients import ConcurrentChange
 from functions.routes.logic.secret_values import encryption_context
 from functions.routes.logic.secrets import Secret
 from gateway_core.audit import Actor, audit_put
 from gateway_core.errors import DependencyUnavailable, NotFound
+from gateway_core.transactions import transact_write
 
 PARTITION = "SECRET#"
 
