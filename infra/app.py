@@ -24,7 +24,7 @@ from cdk_nag import AwsSolutionsChecks
 
 from infra.constructs.api import CorsSettings, MtlsDomainSettings
 from infra.nag import acknowledge_findings
-from infra.stack import GatewayStack
+from infra.stack import GatewayStack, WebhookSettings
 
 STACK_NAME = "FinanceGateway"
 
@@ -43,6 +43,11 @@ def build_app(outdir: str | None = None, context: dict[str, object] | None = Non
     cors = _cors_settings(app)
     upstream_allow = _list(app, "upstreamAllowCidrs") or ()
     global_rps = int(str(app.node.try_get_context("globalRateLimitPerSecond") or "0"))
+    webhooks = WebhookSettings(
+        time_scale=float(str(app.node.try_get_context("webhookTimeScale") or "1")),
+        rotation_grace_seconds=_optional_int(app, "webhookRotationGraceSeconds"),
+        disable_after_seconds=_optional_int(app, "webhookDisableAfterSeconds"),
+    )
     stack = GatewayStack(
         app,
         STACK_NAME,
@@ -58,11 +63,17 @@ def build_app(outdir: str | None = None, context: dict[str, object] | None = Non
         cors=cors,
         upstream_allow_cidrs=upstream_allow,
         global_rate_limit_per_second=global_rps,
+        webhooks=webhooks,
         description="Finance integration gateway: API Gateway, Lambda, DynamoDB, SQS, Step Functions, Scheduler",
     )
     acknowledge_findings(stack, stage)
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(verbose=True))
     return app
+
+
+def _optional_int(app: cdk.App, name: str) -> int | None:
+    value = app.node.try_get_context(name)
+    return None if value is None or value == "" else int(str(value))
 
 
 def _list(app: cdk.App, name: str) -> tuple[str, ...] | None:

@@ -33,7 +33,9 @@ LAMBDA_FUNCTIONS = (
     ("oauth", "routes", "oauth_handler"),  # token, JWKS, discovery: the only token signer
     ("health", "routes", "health_handler"),  # GET /api/v1/gateway/health, the target health checks
     ("integrations", "integrations", "handler"),
-    ("webhooks", "webhooks", "handler"),
+    ("webhooks", "webhooks", "handler"),  # /api/v1/webhooks, /api/v1/events
+    ("webhook_fanout", "webhooks", "fanout_handler"),  # the table's stream: events -> deliveries
+    ("webhook_delivery", "webhooks", "delivery_handler"),  # the delivery queue: one attempt each
     ("marketdata", "marketdata", "handler"),
 )
 

@@ -29,6 +29,8 @@ _FUNCTION_ROLES = [
         "Health",
         "Integrations",
         "Webhooks",
+        "WebhookFanout",
+        "WebhookDelivery",
         "Marketdata",
     )
 ]
@@ -57,6 +59,12 @@ _AUTHORIZED_METHODS = (
     "Api/GatewayApi/Default/api/v1/batch/POST",
     "Api/GatewayApi/Default/gw/ANY",
     "Api/GatewayApi/Default/gw/{proxy+}/ANY",
+    "Api/GatewayApi/Default/api/v1/webhooks/GET",
+    "Api/GatewayApi/Default/api/v1/webhooks/POST",
+    "Api/GatewayApi/Default/api/v1/webhooks/{proxy+}/ANY",
+    "Api/GatewayApi/Default/api/v1/events/types/GET",
+    "Api/GatewayApi/Default/api/v1/events/trigger/POST",
+    "Api/GatewayApi/Default/api/v1/docs/events/GET",
 )
 
 # (construct path under the stack, rule id, reason)
@@ -95,7 +103,7 @@ ACKNOWLEDGMENTS: list[tuple[str, str, str]] = [
         (
             path,
             "AwsSolutions::AwsSolutions-IAM5[Resource::*]",
-            "X-Ray PutTraceSegments/PutTelemetryRecords have no resource-level permissions; for the health function also scheduler:ListSchedules, which takes the group as a parameter and has no resource ARN.",
+            "X-Ray PutTraceSegments/PutTelemetryRecords have no resource-level permissions; for the health function also scheduler:ListSchedules, which takes the group as a parameter and has no resource ARN; for the webhook fan-out dynamodb:ListStreams (its stream mapping), which has none either.",
         )
         for path in _FUNCTION_ROLES
     ],
@@ -103,6 +111,19 @@ ACKNOWLEDGMENTS: list[tuple[str, str, str]] = [
         "Payments/PaymentFallback/Role/DefaultPolicy",
         "AwsSolutions::AwsSolutions-IAM5[Resource::*]",
         "CloudWatch Logs delivery (logs:CreateLogDelivery and friends) and X-Ray accept only '*' as resource, per the Step Functions documentation.",
+    ),
+    *[
+        (
+            "Functions/WebhookFanoutRole/DefaultPolicy",
+            f"AwsSolutions::AwsSolutions-IAM5[Action::{action}]",
+            "CDK's grant for sending to the KMS-encrypted fan-out DLQ (the stream mapping's on-failure destination), on that queue's key only.",
+        )
+        for action in ("kms:ReEncrypt*", "kms:GenerateDataKey*")
+    ],
+    (
+        "Webhooks/FanoutDlq",
+        "AwsSolutions::AwsSolutions-SQS3",
+        "It is a dead-letter destination itself: the fan-out stream mapping's on-failure queue (exhausted batches' shard and sequence ranges).",
     ),
     (
         "Schedules/SchedulerRole/DefaultPolicy",

@@ -4,6 +4,7 @@ health)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from aws_cdk import CfnOutput, RemovalPolicy, Stack
@@ -21,7 +22,22 @@ from infra.constructs.oauth import OAuthServer
 from infra.constructs.observability import Alarms
 from infra.constructs.payments import PaymentWorkflow
 from infra.constructs.schedules import SyncSchedules
-from infra.constructs.webhooks import WebhookQueues
+from infra.constructs.webhooks import WebhookDelivery, WebhookQueues
+
+
+@dataclass(frozen=True)
+class WebhookSettings:
+    """Context `webhookTimeScale` (the retry schedule, breaker and disabling run this much
+    faster: local tests; 1 in AWS), `webhookRotationGraceSeconds` (24 h by default),
+    `webhookDisableAfterSeconds` (5 days by default)."""
+
+    time_scale: float = 1.0
+    rotation_grace_seconds: int | None = None
+    disable_after_seconds: int | None = None
+
+    def __post_init__(self) -> None:
+        if not 0 < self.time_scale <= 1:
+            raise ValueError("webhookTimeScale is in (0, 1]")
 
 
 class GatewayStack(Stack):
@@ -42,6 +58,7 @@ class GatewayStack(Stack):
         cors: CorsSettings | None = None,
         upstream_allow_cidrs: tuple[str, ...] = (),
         global_rate_limit_per_second: int = 0,
+        webhooks: WebhookSettings | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -67,7 +84,15 @@ class GatewayStack(Stack):
             mtls=mtls,
             cors=cors,
         )
-        Alarms(self, "Observability", api=api.api, dlq=queues.dlq, alarm_email=alarm_email, removal_policy=removal)
+        Alarms(
+            self,
+            "Observability",
+            api=api.api,
+            dlq=queues.dlq,
+            fanout_dlq=queues.fanout_dlq,
+            alarm_email=alarm_email,
+            removal_policy=removal,
+        )
 
         functions.add_environment("TABLE_NAME", data.table.table_name)
         functions.add_environment("RATE_LIMIT_TABLE_NAME", data.rate_limit_table.table_name)
@@ -130,6 +155,20 @@ class GatewayStack(Stack):
             state_machine=payments.state_machine,
             health_deadline_ms=health_deadline_ms,
             upstream_allow_cidrs=upstream_allow_cidrs,
+        )
+
+        hooks = webhooks or WebhookSettings()
+        WebhookDelivery(
+            self,
+            "WebhookDelivery",
+            functions=fns,
+            data=data,
+            queues=queues,
+            removal_policy=removal,
+            upstream_allow_cidrs=upstream_allow_cidrs,
+            time_scale=hooks.time_scale,
+            rotation_grace_seconds=hooks.rotation_grace_seconds,
+            disable_after_seconds=hooks.disable_after_seconds,
         )
 
         CfnOutput(self, "ApiUrl", value=api.api.url)

@@ -1,10 +1,6 @@
-"""Entry point of the webhooks function.
-
-Provisioned by the foundation (role, layers, environment, logs) with no routes yet: every
-request is answered with a 404 problem until the issue that brings this function's API lands,
-and no API Gateway resource points here before then. It answers without a resolver
-(gateway_core.endpoints, the same problem format), so waiting costs no cold start.
-"""
+"""Entry point of the webhooks API function: /api/v1/webhooks (endpoints, keys, deliveries,
+attempts, replay, recovery, the DLQ) and /api/v1/events (catalog, trigger). The delivery worker
+and the fan-out are functions of their own (delivery_handler.py, fanout_handler.py)."""
 
 from __future__ import annotations
 
@@ -12,13 +8,16 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from gateway_core.endpoints import Endpoints
+from functions.webhooks.api import endpoints, events
+from gateway_core.http import build_resolver
 from gateway_core.logs import service_logger
 
 logger = service_logger()
-endpoints = Endpoints([], on_error=lambda error: logger.exception("unhandled error", exc_info=error))
+app = build_resolver(logger)
+for api in (endpoints, events):
+    app.include_router(api.router)
 
 
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return endpoints(event)
+    return app.resolve(event, context)

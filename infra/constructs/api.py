@@ -374,7 +374,7 @@ class RestApi(Construct):
         # for each of dozens of methods) overflow at deploy time. A template test guards it.
         integrations = {
             name: apigw.LambdaIntegration(functions[name], proxy=True, scope_permission_to_method=False)
-            for name in ("management", "proxy", "oauth", "health")
+            for name in ("management", "proxy", "oauth", "health", "webhooks")
         }
         # Which function serves each resource (one per resource: its preflight goes there too).
         self.served_by: dict[str, str] = {}
@@ -414,7 +414,8 @@ class RestApi(Construct):
         v1 = self.api.root.add_resource("api").add_resource("v1")
         gateway = v1.add_resource("gateway")
         self.health_method = method(gateway.add_resource("health"), "GET", "health")
-        self.docs_method = method(v1.add_resource("docs"), "GET", "management")
+        docs = v1.add_resource("docs")
+        self.docs_method = method(docs, "GET", "management")
         # OAuth 2.0: the token endpoint authenticates the client itself; discovery is public.
         method(self.api.root.add_resource("oauth2").add_resource("token"), "POST", "oauth")
         well_known = self.api.root.add_resource(".well-known")
@@ -448,6 +449,15 @@ class RestApi(Construct):
         authorized(gateways, "GET")
         authorized(gateways, "POST")
         authorized(gateways.add_resource("{proxy+}"), "ANY")
+        # Webhooks and events: the webhooks function (any client; it checks scopes and ownership).
+        webhooks = v1.add_resource("webhooks")
+        method(webhooks, "GET", "webhooks", self.admin_authorizer)
+        method(webhooks, "POST", "webhooks", self.admin_authorizer)
+        method(webhooks.add_resource("{proxy+}"), "ANY", "webhooks", self.admin_authorizer)
+        events = v1.add_resource("events")
+        method(events.add_resource("types"), "GET", "webhooks", self.admin_authorizer)
+        method(events.add_resource("trigger"), "POST", "webhooks", self.admin_authorizer)
+        method(docs.add_resource("events"), "GET", "webhooks", self.admin_authorizer)
         # The data plane: the dynamic proxy and batches of proxied requests, any credential,
         # checked per route.
         method(v1.add_resource("batch"), "POST", "proxy", self.gateway_authorizer)

@@ -89,6 +89,9 @@ class DataStore(Construct):
             "DataTable",
             partition_key=dynamodb.Attribute(name="PK", type=dynamodb.AttributeType.STRING),
             sort_key=dynamodb.Attribute(name="SK", type=dynamodb.AttributeType.STRING),
+            # Items that carry a webhook event (gateway_core.events) reach the fan-out through the
+            # stream: the event is published by the write that commits the change.
+            stream=dynamodb.StreamViewType.NEW_IMAGE,
             **common,  # type: ignore[arg-type]
         )
         for index in ("GSI1", "GSI2"):

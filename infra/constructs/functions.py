@@ -37,7 +37,10 @@ _SETTINGS = {
     "oauth": {"memory": 512, "timeout": 10},
     "health": {"memory": 512, "timeout": 29},
     "integrations": {"memory": 1024, "timeout": 60},
-    "webhooks": {"memory": 512, "timeout": 60},
+    "webhooks": {"memory": 512, "timeout": 29},
+    "webhook_fanout": {"memory": 512, "timeout": 60},
+    # A batch's attempts run side by side, each within its endpoint's timeout (at most 30 s).
+    "webhook_delivery": {"memory": 512, "timeout": 60},
     "marketdata": {"memory": 1024, "timeout": 29},
 }
 

@@ -30,6 +30,7 @@ class Alarms(Construct):
         *,
         api: apigw.RestApi,
         dlq: sqs.IQueue,
+        fanout_dlq: sqs.IQueue,
         alarm_email: str | None,
         removal_policy: RemovalPolicy,
     ) -> None:
@@ -78,6 +79,18 @@ class Alarms(Construct):
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
+        self.fanout_dlq_alarm = cloudwatch.Alarm(
+            self,
+            "WebhookFanoutDlqDepth",
+            alarm_description="Events failed to fan out to webhook endpoints after every retry (records stay 24 h in the stream)",
+            metric=fanout_dlq.metric_approximate_number_of_messages_visible(
+                period=Duration.minutes(1), statistic="Maximum"
+            ),
+            threshold=1,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
         # The 5XXError metric's Average is the share of requests that ended in a 5xx.
         self.server_error_alarm = cloudwatch.Alarm(
             self,
@@ -89,6 +102,6 @@ class Alarms(Construct):
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
-        for alarm in (self.dlq_alarm, self.server_error_alarm):
+        for alarm in (self.dlq_alarm, self.fanout_dlq_alarm, self.server_error_alarm):
             alarm.add_alarm_action(action)
             alarm.add_ok_action(action)

@@ -33,6 +33,13 @@ _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/\d+/([^/]+)/([^/]+)/aws4_reques
 _UPDATE_WORDS = {"SET", "REMOVE", "ADD", "DELETE", "if_not_exists", "list_append", "AND", "OR", "NOT"}
 
 
+_SQS_BATCH_ACTIONS = {
+    "SendMessageBatch": "SendMessage",
+    "DeleteMessageBatch": "DeleteMessage",
+    "ChangeMessageVisibilityBatch": "ChangeMessageVisibility",
+}
+
+
 @dataclass(frozen=True)
 class Call:
     action: str  # service:Operation, as IAM names it
@@ -119,7 +126,8 @@ class IamGate:
             request = json.loads(body or b"{}")
             url = request.get("QueueUrl")
             resource = self._arn("sqs", urlsplit(url).path.rsplit("/", 1)[-1]) if url else "*"
-            return [Call(f"sqs:{operation}", (resource,))]
+            # SQS authorizes a batch call as its single form (there is no sqs:SendMessageBatch).
+            return [Call(f"sqs:{_SQS_BATCH_ACTIONS.get(operation, operation)}", (resource,))]
         if service == "states" and operation:
             request = json.loads(body or b"{}")
             arn = request.get("stateMachineArn") or request.get("executionArn") or "*"

@@ -358,3 +358,12 @@ def detach_moto_sqs_invocation() -> None:
 
     for queue in sqs_backends[ACCOUNT_ID][REGION].queues.values():
         queue.lambda_event_source_mappings.clear()
+
+
+def detach_moto_stream_invocation() -> None:
+    """moto invokes a stream-mapped function itself inside every table write (and then drops the
+    shard's records); the runtime polls the stream like Lambda's poller instead (stream_poller.py)."""
+    from moto.dynamodb.models import dynamodb_backends
+
+    for table in dynamodb_backends[ACCOUNT_ID][REGION].tables.values():
+        table.lambda_event_source_mappings.clear()

@@ -29,6 +29,7 @@ from infra.local.schedules import Scheduler, VirtualClock
 from infra.local.server import GatewayHttpServer, MtlsGatewayHttpServer
 from infra.local.sqs_poller import SqsPoller, load_mappings
 from infra.local.state import LocalState
+from infra.local.stream_poller import StreamPoller, stream_pollers
 
 if TYPE_CHECKING:
     from infra.admin.keys import BootstrapKey
@@ -125,6 +126,7 @@ class LocalGateway:
         self.stop_event = threading.Event()
         self.stacks: list[moto_host.DeployedStack] = []
         self.pollers: list[SqsPoller] = []
+        self.stream_pollers: list[StreamPoller] = []
         self.http: GatewayHttpServer | None = None
         self.admin_key: str | None = None
         self.moto_port = 0
@@ -190,6 +192,11 @@ class LocalGateway:
             poller = SqsPoller(mapping, self.lambdas, self.stop_event)
             poller.start()
             self.pollers.append(poller)
+        moto_host.detach_moto_stream_invocation()
+        # LATEST, here: every record from now on, not the restored local state's items again (stream_poller.py).
+        for stream_poller in stream_pollers(self.lambdas.invoke, self.stop_event, starting_position="LATEST"):
+            stream_poller.start()
+            self.stream_pollers.append(stream_poller)
         self.clock = VirtualClock(self.options.time_scale)
         self.scheduler = Scheduler(self.lambdas, self.clock, self.stop_event)
         self.scheduler.start()

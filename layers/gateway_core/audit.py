@@ -1,7 +1,9 @@
 """Audit events: who changed what, when, under which request, with hashes of before and after.
 
 Events are written in the same DynamoDB transaction as the change they describe, so a change
-without its event (or the reverse) cannot happen. The API can read them, never edit them.
+without its event (or the reverse) cannot happen. The API can read them, never edit them. A
+change the webhook event catalog names (a key rotated, a client suspended...) carries its webhook
+event in the same item (gateway_core.events), so publishing it is part of the same transaction.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from datetime import datetime
 from typing import Any
 
 from gateway_core.clock import iso
+from gateway_core.event_catalog import event_data_for_audit
+from gateway_core.events import event_attributes
 
 # Audit events are kept for seven years (a common retention for financial records).
 RETENTION_SECONDS = 7 * 365 * 24 * 3600
@@ -65,6 +69,14 @@ def audit_item(
         digest = state_hash(state)
         if digest is not None:
             item[name] = {"S": digest}
+    # A change the event catalog names is published by this same item (gateway_core.events): the
+    # event exists exactly when the change was committed.
+    published = event_data_for_audit(action, actor.client_id, actor.request_id, before, after)
+    if published is not None:
+        event_type, data = published
+        state = after if after is not None else before
+        client = state.get("client_id") if state else None
+        item.update(event_attributes(event_type, data, at, client_id=str(client) if client else None))
     return item
 
 

@@ -66,7 +66,39 @@ CALLS: dict[str, set[str]] = {
         "scheduler:ListSchedules",
     },
     "integrations": set(),
-    "webhooks": set(),
+    "webhooks": {
+        "dynamodb:GetItem",
+        "dynamodb:Query",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:ConditionCheckItem",
+        "kms:Encrypt",
+        "kms:Decrypt",
+        "sqs:SendMessage",
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+    },
+    # Its stream reads are the event source mapping's (CDK grants them with the mapping).
+    "webhook_fanout": {
+        "dynamodb:GetItem",
+        "dynamodb:Query",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:ConditionCheckItem",
+        "sqs:SendMessage",
+    },
+    # Its queue consumption is the event source mapping's (likewise).
+    "webhook_delivery": {
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:ConditionCheckItem",
+        "kms:Decrypt",
+        "sqs:SendMessage",
+    },
     "marketdata": set(),
 }
 
@@ -93,9 +125,18 @@ SPECIAL_ACTIONS = {
     ("dynamodb", "TransactGetItems"): {"dynamodb:GetItem"},
     # FlushStageAuthorizersCache is a DELETE on the stage's authorizer cache.
     ("apigateway", "FlushStageAuthorizersCache"): {"apigateway:DELETE"},
+    # A batch send is authorized as SendMessage (SQS has no SendMessageBatch action).
+    ("sqs", "SendMessageBatch"): {"sqs:SendMessage"},
 }
 # Methods of ours named like a boto3 operation (they call boto3 inside, where the scan sees it).
-DOMAIN_METHODS = {("signer", "sign"), ("reader", "query")}
+DOMAIN_METHODS = {
+    ("signer", "sign"),
+    ("reader", "query"),
+    ("vault", "decrypt"),
+    ("vault", "encrypt"),
+    ("private", "sign"),
+    ("signing", "sign"),
+}
 
 
 def _module_file(name: str) -> Path | None:
@@ -238,20 +279,80 @@ def _refers(value: Any, logicals: set[str]) -> bool:
     return any(logical in json.dumps(value) for logical in logicals)
 
 
+# What Lambda's pollers need for an event source mapping (CDK grants them with the mapping, on
+# its source and its on-failure destination): the poller's calls, not the code's.
+EVENT_SOURCE_ACTIONS = frozenset(
+    {
+        "dynamodb:DescribeStream",
+        "dynamodb:GetRecords",
+        "dynamodb:GetShardIterator",
+        "dynamodb:ListStreams",
+        "sqs:ReceiveMessage",
+        "sqs:ChangeMessageVisibility",
+        "sqs:GetQueueUrl",
+        "sqs:DeleteMessage",
+        "sqs:GetQueueAttributes",
+        "sqs:SendMessage",
+        "kms:Decrypt",
+        "kms:Encrypt",
+        "kms:ReEncrypt*",
+        "kms:GenerateDataKey*",
+    }
+)
+
+
+def _event_source_refs(template: dict[str, Any], function_logical: str) -> set[str]:
+    """Logical ids of the sources and on-failure destinations of the function's mappings."""
+    refs: set[str] = set()
+    for mapping in resources(template, "AWS::Lambda::EventSourceMapping").values():
+        props = mapping["Properties"]
+        if function_logical not in json.dumps(props["FunctionName"]):
+            continue
+        for value in (props["EventSourceArn"], props.get("DestinationConfig", {})):
+            refs.update(logical for logical in template["Resources"] if f'"{logical}"' in json.dumps(value))
+    return refs
+
+
+def _only_event_source(
+    statement: dict[str, Any], listed: list[str], sources: set[str], template: dict[str, Any]
+) -> bool:
+    if not sources or not set(listed) <= EVENT_SOURCE_ACTIONS:
+        return False
+    resources_of = statement.get("Resource")
+    targets = resources_of if isinstance(resources_of, list) else [resources_of]
+    # "*" is ListStreams (no resource-level permission), granted with a stream mapping.
+    keys_of = {k for k in template["Resources"] if "Key" in k and any(f'"{k}"' in json.dumps(t) for t in targets)}
+    return all(t == "*" or any(f'"{src}"' in json.dumps(t) for src in sources) for t in targets) or (
+        bool(keys_of) and all(a.startswith("kms:") for a in listed) and _keys_of_sources(template, sources) >= keys_of
+    )
+
+
+def _keys_of_sources(template: dict[str, Any], sources: set[str]) -> set[str]:
+    found = set()
+    for logical in sources:
+        text = json.dumps(template["Resources"].get(logical, {}).get("Properties", {}))
+        found |= {k for k in template["Resources"] if "Key" in k and f'"{k}"' in text}
+    return found
+
+
 def granted(template: dict[str, Any], name: str) -> set[str]:
     """The actions a function's role allows on the stack's resources, leaving out what every
-    function gets (its log group, X-Ray) and the data key's use for the encrypted tables
-    (guarded by tests/infra/test_deploy_guards.py)."""
-    function = resources(template, "AWS::Lambda::Function")[_function_logicals(template)[name]]
+    function gets (its log group, X-Ray), the data key's use for the encrypted tables (guarded
+    by tests/infra/test_deploy_guards.py) and what its event source mappings' pollers need."""
+    logical = _function_logicals(template)[name]
+    function = resources(template, "AWS::Lambda::Function")[logical]
     role = function["Properties"]["Role"]["Fn::GetAtt"][0]
     data_keys = {k for k in resources(template, "AWS::KMS::Key") if "DataKey" in k}
     log_groups = set(resources(template, "AWS::Logs::LogGroup"))
+    sources = _event_source_refs(template, logical)
     actions: set[str] = set()
     for statement in role_statements(template)[role]:
         listed = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
         if all(a.startswith("xray:") for a in listed):
             continue
         if _refers(statement.get("Resource"), data_keys | log_groups):
+            continue
+        if _only_event_source(statement, listed, sources, template):
             continue
         actions.update(listed)
     return actions
@@ -376,7 +477,13 @@ def served_by(template: dict[str, Any]) -> dict[tuple[str, str], str]:
     return found
 
 
+# The webhooks function's paths (its own API, functions/webhooks/api).
+WEBHOOK_PATHS = ("/api/v1/webhooks", "/api/v1/events/", "/api/v1/docs/events")
+
+
 def _declared_function(path: str) -> str:
+    if path.startswith(WEBHOOK_PATHS):
+        return "webhooks"
     for operation in OPERATIONS:
         if path == operation.path or (operation.subtree and path.startswith(operation.path + "/")):
             return operation.function

@@ -79,13 +79,13 @@ def test_every_resource_with_explicit_methods_answers_other_methods_with_405_and
         checked += 1
     # health, docs, token, JWKS, discovery, whoami x3, clients, audit, keys, denylist, issuers,
     # routes, gateways, batch
-    assert checked == 16
+    assert checked == 20
 
 
 def test_the_greedy_admin_resources_and_the_proxy_keep_their_any_method(template_json: dict[str, Any]) -> None:
     methods = resources(template_json, "AWS::ApiGateway::Method")
     greedy = [p["Properties"] for k, p in methods.items() if "proxy" in k.lower() and "ANY" in k]
-    assert len(greedy) == 6  # clients, keys, issuers, routes, gateways, /gw
+    assert len(greedy) == 7  # clients, keys, issuers, routes, gateways, webhooks, /gw
     for props in greedy:
         assert props["Integration"]["Type"] == "AWS_PROXY"
         assert props["AuthorizationType"] == "CUSTOM"
@@ -104,7 +104,7 @@ def test_with_cors_the_405_lists_the_preflight_and_carries_a_single_origin(tmp_p
             if methods.get("ANY", {}).get("Integration", {}).get("Type") == "MOCK"
         ]
 
-    assert len(refusals(one)) == len(refusals(several)) == 16
+    assert len(refusals(one)) == len(refusals(several)) == 20
     for parameters in refusals(one):
         # The preflight is served (OPTIONS methods), so Allow names it
         assert parameters["method.response.header.Allow"].strip("'").endswith(", OPTIONS")

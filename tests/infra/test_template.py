@@ -27,11 +27,12 @@ def test_every_resource_kind_is_provisioned(template: Template) -> None:
         "AWS::Lambda::Function": len(LAMBDA_FUNCTIONS),
         "AWS::Lambda::LayerVersion": 2,
         "AWS::DynamoDB::Table": 2,
-        "AWS::KMS::Key": 4,  # data encryption, upstream secrets, token signing, the alarm topic
-        "AWS::SQS::Queue": 2,
+        "AWS::KMS::Key": 5,  # data encryption, upstream secrets, token signing, the alarm topic, webhook signing keys
+        "AWS::SQS::Queue": 3,  # webhook deliveries, their DLQ, the fan-out DLQ
         "AWS::StepFunctions::StateMachine": 1,
         "AWS::Scheduler::ScheduleGroup": 1,
-        "AWS::CloudWatch::Alarm": 2,
+        "AWS::CloudWatch::Alarm": 3,  # the delivery DLQ, the fan-out DLQ, the 5xx rate
+        "AWS::Lambda::EventSourceMapping": 2,  # the fan-out (table stream), the delivery worker (queue)
         "AWS::Events::Rule": 1,  # the proxy's active health checks
     }.items():
         template.resource_count_is(kind, count)

@@ -10,7 +10,7 @@ import pytest
 from tests.integration.helpers import FakeLambdaContext, proxy_event
 
 
-@pytest.mark.parametrize("folder", ["integrations", "webhooks", "marketdata"])
+@pytest.mark.parametrize("folder", ["integrations", "marketdata"])
 def test_a_function_without_routes_answers_a_route_not_found_problem(folder: str) -> None:
     handler = importlib.import_module(f"functions.{folder}.handler")
 

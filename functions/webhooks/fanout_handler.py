@@ -1,0 +1,69 @@
+"""Entry point of the webhook fan-out function: the data table's stream, filtered to new items
+that carry an event (gateway_core.events), becomes delivery records and queue messages.
+
+Partial batch failures through powertools' batch utility: a record whose fan-out failed is
+reported, the stream retries from it (earlier records are not redone), and a record that keeps
+failing goes to the DLQ after the mapping's retries. A second pass over an event creates nothing
+twice (logic/fanout.py)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from functions.webhooks.dal.delivery_records import DynamoDeliveryRecords
+from functions.webhooks.dal.endpoint_listing import DynamoEndpointListing
+from functions.webhooks.dal.fanout_queue import SqsFanoutQueue
+from functions.webhooks.logic.fanout import CachedEndpoints, PublishedEvent, fan_out
+from gateway_core import aws
+from gateway_core.clock import iso, utc_now
+from gateway_core.logs import service_logger
+from gateway_core.settings import settings
+
+logger = service_logger()
+processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+_listing = DynamoEndpointListing(aws.client("dynamodb"), settings().table_name)
+_endpoints = CachedEndpoints(_listing.load_all)
+_records = DynamoDeliveryRecords(aws.client("dynamodb"), settings().table_name)
+_queue = SqsFanoutQueue(aws.client("sqs"), settings().webhook_queue_url)
+
+
+def event_of(image: dict[str, Any]) -> PublishedEvent:
+    """The event an item's new image carries (low-level attribute values)."""
+    return PublishedEvent(
+        event_id=image["event_id"]["S"],
+        event_type=image["event_type"]["S"],
+        occurred_at=image["occurred_at"]["S"],
+        data=json.loads(image["event_data"]["S"]),
+        client_id=image.get("event_client", {}).get("S"),
+    )
+
+
+def record_handler(record: DynamoDBRecord) -> None:
+    image = record.raw_event["dynamodb"]["NewImage"]
+    try:
+        event = event_of(image)
+    except (KeyError, ValueError) as error:
+        # Not an event we wrote (the filter lets only items with `event_data` through): retrying
+        # would not make it one, and it must not hold up the records behind it.
+        logger.error("unreadable event item skipped", extra={"error": repr(error), "keys": str(image.get("PK"))})
+        return
+    queued = fan_out(
+        event,
+        endpoints=_endpoints,
+        records=_records,
+        queue=_queue,
+        now=iso(utc_now()),
+    )
+    logger.info("fanned out", extra={"event_id": event.event_id, "event_type": event.event_type, "queued": len(queued)})
+
+
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return dict(
+        process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+    )

@@ -1,0 +1,1 @@
+"""Webhook rules with no AWS in them: signing, delivery policy, payloads."""

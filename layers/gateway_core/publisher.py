@@ -1,0 +1,17 @@
+"""The one publishing function every function uses for events without an audited change (an
+endpoint disabled, a payment settled, a sync finished, a test event): one item write, which the
+data table's stream hands to the webhook fan-out (gateway_core.events says why)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gateway_core.events import event_item
+
+
+def publish(dynamodb: Any, table: str, event_type: str, data: dict[str, Any], client_id: str | None = None) -> str:
+    """Publishes an event (one PutItem) and returns its id. The caller's role needs PutItem on
+    `EVENT#*` items of the table."""
+    item = event_item(event_type, data, client_id=client_id)
+    dynamodb.put_item(TableName=table, Item=item, ConditionExpression="attribute_not_exists(PK)")
+    return str(item["event_id"]["S"])
