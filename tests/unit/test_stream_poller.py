@@ -38,7 +38,7 @@ DESIGN_FILTER = {
     "Filters": [
         {
             "Pattern": json.dumps(
-                {"eventName": ["INSERT"], "dynamodb": {"NewImage": {"event_data": {"S": [{"exists": True}]}}}}
+                {"eventName": ["INSERT"], "dynamodb": {"NewImage": {"event_type": {"S": [{"exists": True}]}}}}
             )
         }
     ]
