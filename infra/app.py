@@ -47,6 +47,8 @@ def build_app(outdir: str | None = None, context: dict[str, object] | None = Non
         time_scale=float(str(app.node.try_get_context("webhookTimeScale") or "1")),
         rotation_grace_seconds=_optional_int(app, "webhookRotationGraceSeconds"),
         disable_after_seconds=_optional_int(app, "webhookDisableAfterSeconds"),
+        worker_timeout_seconds=_optional_int(app, "webhookWorkerTimeoutSeconds") or 60,
+        queue_visibility_seconds=_optional_int(app, "webhookQueueVisibilitySeconds"),
     )
     stack = GatewayStack(
         app,

@@ -34,10 +34,24 @@ class WebhookSettings:
     time_scale: float = 1.0
     rotation_grace_seconds: int | None = None
     disable_after_seconds: int | None = None
+    # The delivery worker's timeout (`webhookWorkerTimeoutSeconds`, 60 by default: a batch's
+    # attempts run side by side, each at most 30 s) and the delivery queue's visibility timeout
+    # (`webhookQueueVisibilitySeconds`, six times the worker's by default, as AWS advises; at least
+    # the worker's, which Lambda requires of an SQS event source).
+    worker_timeout_seconds: int = 60
+    queue_visibility_seconds: int | None = None
 
     def __post_init__(self) -> None:
         if not 0 < self.time_scale <= 1:
             raise ValueError("webhookTimeScale is in (0, 1]")
+        if not 5 <= self.worker_timeout_seconds <= 900:
+            raise ValueError("webhookWorkerTimeoutSeconds is between 5 and 900")
+        if self.visibility_seconds < self.worker_timeout_seconds:
+            raise ValueError("webhookQueueVisibilitySeconds is at least the worker's timeout")
+
+    @property
+    def visibility_seconds(self) -> int:
+        return self.queue_visibility_seconds or 6 * self.worker_timeout_seconds
 
 
 class GatewayStack(Stack):
@@ -65,12 +79,21 @@ class GatewayStack(Stack):
         removal = RemovalPolicy.RETAIN if retain_data else RemovalPolicy.DESTROY
         retention = logs.RetentionDays.ONE_YEAR if retain_data else logs.RetentionDays.ONE_MONTH
 
+        hooks = webhooks or WebhookSettings()
         data = DataStore(self, "Data", removal_policy=removal, signing_key_generation=signing_key_generation)
         functions = Functions(
-            self, "Functions", stage=stage, log_key=data.key, log_retention=retention, removal_policy=removal
+            self,
+            "Functions",
+            stage=stage,
+            log_key=data.key,
+            log_retention=retention,
+            removal_policy=removal,
+            timeouts={"webhook_delivery": hooks.worker_timeout_seconds},
         )
         fns = functions.functions
-        queues = WebhookQueues(self, "Webhooks", key=data.key, removal_policy=removal)
+        queues = WebhookQueues(
+            self, "Webhooks", key=data.key, removal_policy=removal, visibility_seconds=hooks.visibility_seconds
+        )
         payments = PaymentWorkflow(self, "Payments", log_key=data.key, log_retention=retention, removal_policy=removal)
         schedules = SyncSchedules(self, "Schedules", target=fns["integrations"])
         api = RestApi(
@@ -157,7 +180,6 @@ class GatewayStack(Stack):
             upstream_allow_cidrs=upstream_allow_cidrs,
         )
 
-        hooks = webhooks or WebhookSettings()
         WebhookDelivery(
             self,
             "WebhookDelivery",

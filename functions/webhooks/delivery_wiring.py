@@ -9,6 +9,7 @@ from typing import Any
 from functions.webhooks.dal.deliveries_store import DynamoDeliveryStore
 from functions.webhooks.dal.delivery_queue import SqsDeliveryQueue
 from functions.webhooks.dal.endpoint_health import DynamoEndpointHealth
+from functions.webhooks.dal.endpoint_throttle import DynamoEndpointThrottle
 from functions.webhooks.dal.key_vault import KmsKeyVault
 from functions.webhooks.http_sender import GuardedSender
 from functions.webhooks.logic.delivery import DeliveryEngine
@@ -48,4 +49,5 @@ def engine() -> DeliveryEngine:
         publisher=publisher(),
         vault=KmsKeyVault(aws.client("kms")),
         sender=GuardedSender(),
+        throttle=DynamoEndpointThrottle(dynamodb, settings().rate_limit_table_name),
     )

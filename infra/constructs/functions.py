@@ -55,7 +55,10 @@ class Functions(Construct):
         log_key: kms.IKey,
         log_retention: logs.RetentionDays,
         removal_policy: RemovalPolicy,
+        timeouts: dict[str, int] | None = None,
     ) -> None:
+        """`timeouts`: seconds per function name, over the defaults below (the webhook worker's
+        is a setting: the chaos tests run it short, with a queue visibility to match)."""
         super().__init__(scope, construct_id)
         self.deps_layer = lambda_.LayerVersion(
             self,
@@ -101,7 +104,7 @@ class Functions(Construct):
                 layers=[self.deps_layer, self.core_layer],
                 role=role,
                 memory_size=settings["memory"],
-                timeout=Duration.seconds(settings["timeout"]),
+                timeout=Duration.seconds((timeouts or {}).get(name, settings["timeout"])),
                 tracing=lambda_.Tracing.ACTIVE,
                 log_group=log_group,
                 environment={

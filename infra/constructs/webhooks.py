@@ -37,7 +37,15 @@ TRANSACTION_ACTIONS = ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Dele
 
 
 class WebhookQueues(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, key: kms.IKey, removal_policy: RemovalPolicy) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        key: kms.IKey,
+        removal_policy: RemovalPolicy,
+        visibility_seconds: int = 360,
+    ) -> None:
         super().__init__(scope, construct_id)
         self.dlq = sqs.Queue(
             self,
@@ -54,8 +62,9 @@ class WebhookQueues(Construct):
             encryption=sqs.QueueEncryption.KMS,
             encryption_master_key=key,
             enforce_ssl=True,
-            # Six times the worker's timeout, as AWS advises for Lambda event sources.
-            visibility_timeout=Duration.minutes(6),
+            # Six times the worker's timeout by default, as AWS advises for Lambda event sources;
+            # a killed worker's messages come back after it.
+            visibility_timeout=Duration.seconds(visibility_seconds),
             retention_period=Duration.days(4),
             dead_letter_queue=sqs.DeadLetterQueue(queue=self.dlq, max_receive_count=MAX_RECEIVE_COUNT),
             removal_policy=removal_policy,
@@ -166,6 +175,11 @@ class WebhookDelivery(Construct):
         )
         data.grant_table_key(worker, write=True)
         worker.add_to_role_policy(iam.PolicyStatement(actions=["kms:Decrypt"], resources=[self.signing_keys.key_arn]))
+        # Endpoints' own rate limits: a bucket per endpoint in the rate-limit table.
+        for function in (api, worker):
+            function.add_to_role_policy(
+                iam.PolicyStatement(actions=["dynamodb:UpdateItem"], resources=[data.rate_limit_table.table_arn])
+            )
         worker.add_to_role_policy(
             iam.PolicyStatement(actions=["sqs:SendMessage"], resources=[queues.queue.queue_arn, queues.dlq.queue_arn])
         )

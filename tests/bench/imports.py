@@ -34,7 +34,9 @@ BUDGETS: dict[str, float] = {
     "oauth": 2.0,  # PyJWT assembles the tokens KMS signs
     "health": 1.5,
     "integrations": 1.3,  # no API yet: a 404 problem must not cost a cold start
-    "webhooks": 1.3,
+    "webhooks": 3.0,  # the resolver with validation and pydantic models, as management
+    "webhook_fanout": 1.5,  # the batch utility and the filter evaluation (no pydantic)
+    "webhook_delivery": 1.5,  # the batch utility, urllib3 (loaded by botocore), HMAC (cryptography for v1a only)
     "marketdata": 1.3,
 }
 FUNCTION_OF = {f"functions.{folder}.{module}": name for name, folder, module in LAMBDA_FUNCTIONS}

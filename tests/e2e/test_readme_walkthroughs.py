@@ -11,6 +11,7 @@ import re
 import signal
 import socket
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -55,6 +56,8 @@ def test_the_readme_walkthroughs_run_as_written(fresh_gateway: RunningGateway, t
         ("127.0.0.1:8443", f"127.0.0.1:{tls.port}"),
         (".local/", f"{fresh_gateway.state_dir}/"),
         ("9000", str(_free_port())),
+        # the walkthroughs run from a scratch directory, not the repository root
+        (".venv/bin/python", sys.executable),
     ):
         script = script.replace(old, new)
     workdir, scratch = tmp_path / "cwd", tmp_path / "tmp"
@@ -85,4 +88,10 @@ def test_the_readme_walkthroughs_run_as_written(fresh_gateway: RunningGateway, t
     assert len(statuses) >= 15
     # the proxied call reached the loopback upstream, and nothing was written where they ran
     assert '{"order_id":"42","status":"shipped"}' in out
+    # the webhooks walkthrough: each delivery verified by the Standard Webhooks library (the last
+    # with the new and the old secret), the failed first attempt retried, and key.rotated delivered
+    assert out.count("verified: key.rotated") == 4, out[-2000:]
+    assert '{"attempt":1,"status_code":500,"outcome":"failure"}' in out
+    assert '{"attempt":2,"status_code":204,"outcome":"success"}' in out
+    assert "key.rotated of key " in out
     assert list(workdir.iterdir()) == []

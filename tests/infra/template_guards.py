@@ -300,3 +300,23 @@ def authorizer_cache_problems(template: dict[str, Any]) -> list[str]:
         if ttl > 0 and not str(properties.get("IdentitySource", "")).strip():
             problems.append(f"{name}: caches for {ttl} s but has no identity source")
     return problems
+
+
+def event_source_timeout_problems(template: dict[str, Any]) -> list[str]:
+    """An SQS event source's queue must keep a message invisible at least as long as the function
+    may run on it: Lambda refuses to create the mapping otherwise (moto and the local runtime do
+    not). Checked for every SQS mapping, whatever its function."""
+    functions = resources(template, "AWS::Lambda::Function")
+    queues = resources(template, "AWS::SQS::Queue")
+    problems = []
+    for name, mapping in sorted(resources(template, "AWS::Lambda::EventSourceMapping").items()):
+        props = mapping["Properties"]
+        queue = next((q for q in queues if f'"{q}"' in json.dumps(props["EventSourceArn"])), None)
+        function = next((f for f in functions if f'"{f}"' in json.dumps(props["FunctionName"])), None)
+        if queue is None or function is None:
+            continue
+        visibility = int(queues[queue]["Properties"].get("VisibilityTimeout", 30))
+        timeout = int(functions[function]["Properties"].get("Timeout", 3))
+        if visibility < timeout:
+            problems.append(f"{name}: {queue} hides a message {visibility} s, {function} may run {timeout} s")
+    return problems

@@ -22,6 +22,7 @@ from tests.infra.template_guards import (
     LAMBDA_POLICY_LIMIT_BYTES,
     authorizer_cache_problems,
     binary_media_type_problems,
+    event_source_timeout_problems,
     lambda_resource_policy_sizes,
     missing_key_grants,
     oversized_resource_policies,
@@ -161,3 +162,15 @@ def test_a_caching_authorizer_without_identity_sources_is_caught(template_json: 
     assert authorizer_cache_problems(broken) == [
         f"{name}: caches for 300 s but has no identity source" for name in sorted((admin, cached_key))
     ]
+
+
+def test_every_sqs_event_source_hides_messages_as_long_as_its_function_runs(template_json: dict[str, Any]) -> None:
+    assert event_source_timeout_problems(template_json) == []
+
+
+def test_a_queue_that_shows_messages_again_while_the_function_runs_is_caught(template_json: dict[str, Any]) -> None:
+    broken = copy.deepcopy(template_json)
+    queue = next(k for k in resources(broken, "AWS::SQS::Queue") if "WebhookQueue" in k)
+    resources(broken, "AWS::SQS::Queue")[queue]["Properties"]["VisibilityTimeout"] = 10
+    (problem,) = event_source_timeout_problems(broken)
+    assert f"{queue} hides a message 10 s" in problem

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from functions.webhooks.logic.filters import MAX_FILTERS, Filter, evaluate, parse_filters
+from functions.webhooks.logic.filter_model import Filter, parse_filters
+from functions.webhooks.logic.filters import MAX_FILTERS, evaluate
 
 BODY: dict[str, Any] = {
     "type": "payment.succeeded",

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from functions.webhooks.logic.filters import Filter
+from functions.webhooks.logic.filter_model import Filter
 
 Pattern = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 HeaderValue = Annotated[str, StringConstraints(max_length=1024)]
@@ -166,7 +166,10 @@ class AttemptPage(BaseModel):
 
 class RecoverIn(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
-    since: datetime = Field(description="Failed and abandoned deliveries created since then are sent again")
+    # Not strict: a JSON body carries the time as a string, which strict mode refuses for a datetime.
+    since: datetime = Field(
+        strict=False, description="Failed and abandoned deliveries created since then are sent again"
+    )
 
 
 class Recovered(BaseModel):

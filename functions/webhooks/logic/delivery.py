@@ -13,7 +13,6 @@ sender (receivers deduplicate on `webhook-id`).
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -31,13 +30,15 @@ from functions.webhooks.logic.ports import (
     Sender,
     SendFailed,
     Sent,
+    Throttle,
 )
 from gateway_core.clock import iso
 
 # Headers we set on every attempt; an endpoint's custom headers never replace them.
 USER_AGENT = "finance-gateway-webhooks/1"
-# Beyond the endpoint's timeout, how long a lease outlives the attempt it guards.
-LEASE_MARGIN_S = 30.0
+# Beyond the endpoint's timeout, how long a lease outlives the attempt it guards (signing and
+# recording take milliseconds; a worker killed mid-attempt frees the delivery this much later).
+LEASE_MARGIN_S = 5.0
 # An ordered endpoint's later delivery asks again after this many seconds (growing to the cap)
 # while an earlier one is unsettled.
 ORDER_WAIT_S = 1.0
@@ -58,6 +59,7 @@ class DeliveryEngine:
         publisher: Publisher,
         vault: KeyDecrypter,
         sender: Sender,
+        throttle: Throttle | None = None,
         clock: Any = time.time,
     ) -> None:
         self.deliveries = deliveries
@@ -66,6 +68,7 @@ class DeliveryEngine:
         self.publisher = publisher
         self.vault = vault
         self.sender = sender
+        self.throttle = throttle
         self.clock = clock
 
     # -- the queue message ------------------------------------------------------------------
@@ -103,6 +106,12 @@ class DeliveryEngine:
             wait = min(ORDER_WAIT_S * (waits + 1), ORDER_WAIT_MAX_S)
             self.queue.schedule(delivery_id, attempts, now + wait, waits + 1)
             return Effects(outcome="waiting_for_order")
+        if endpoint.rate_limit_per_s and self.throttle is not None:
+            throttled = self.throttle.admit(endpoint.endpoint_id, endpoint.rate_limit_per_s)
+            if throttled is not None:
+                # Over the endpoint's own rate: the attempt waits (none is spent).
+                self.queue.schedule(delivery_id, attempts, now + throttled, waits)
+                return Effects(outcome="rate_limited")
         return self.attempt(delivery, endpoint)
 
     def _stale(self, delivery: Delivery, now: float) -> Effects:
@@ -111,6 +120,21 @@ class DeliveryEngine:
         if delivery.lease_until <= now and self.deliveries.queued_for(delivery.delivery_id) != delivery.attempts:
             self._schedule(delivery, _epoch(delivery.next_attempt_at))
             return Effects(outcome="requeued")
+        return Effects(outcome="stale")
+
+    def _claim_refused(self, delivery: Delivery, now: float) -> Effects:
+        """Another worker holds this attempt's lease (or it moved on). While the lease holds, the
+        message comes back when it ends: if its holder was killed, nothing else would bring the
+        delivery back (its own message may be gone, e.g. consumed by a duplicate)."""
+        current = self.deliveries.get(delivery.delivery_id)
+        if (
+            current is not None
+            and current.status not in SETTLED
+            and current.attempts == delivery.attempts
+            and current.lease_until > now
+        ):
+            self.queue.schedule(delivery.delivery_id, delivery.attempts, current.lease_until + 1.0)
+            return Effects(outcome="leased")
         return Effects(outcome="stale")
 
     def _schedule(self, delivery: Delivery, at: float) -> None:
@@ -122,7 +146,7 @@ class DeliveryEngine:
         """Makes the delivery's next attempt now and records it (also the API's test send)."""
         now = self.clock()
         if not self.deliveries.claim(delivery, now, now + endpoint.timeout_s + LEASE_MARGIN_S):
-            return Effects(outcome="leased")
+            return self._claim_refused(delivery, now)
         number = delivery.attempts + 1
         body = delivery.payload.encode()
         headers = self.headers(endpoint, delivery, body, int(now))
@@ -155,14 +179,15 @@ class DeliveryEngine:
             for key in sorted(endpoint.keys, key=lambda k: k.created_at, reverse=True)
             if key.retires_at is None or _epoch(key.retires_at) > timestamp
         ]
-        return {
-            **endpoint.headers,
+        ours = {
             "content-type": "application/json",
             "user-agent": USER_AGENT,
             "webhook-id": delivery.event_id,
             "webhook-timestamp": str(timestamp),
             "webhook-signature": signing.sign(delivery.event_id, timestamp, body, keys),
         }
+        # Header names are case-insensitive: a custom `Webhook-Id` would be sent beside ours.
+        return {**{k: v for k, v in endpoint.headers.items() if k.lower() not in ours}, **ours}
 
     def _delivered(self, delivery: Delivery, endpoint: Endpoint, attempt: Attempt, now: float) -> Effects:
         after = replace(
@@ -272,8 +297,3 @@ def _epoch(value: str | None) -> float:
 
 def _header(headers: dict[str, str], name: str) -> str | None:
     return next((v for k, v in headers.items() if k.lower() == name), None)
-
-
-def webhook_body(event_type: str, occurred_at: str, data: dict[str, Any]) -> str:
-    """The body every endpoint receives for an event (Standard Webhooks' recommended shape)."""
-    return json.dumps({"type": event_type, "timestamp": occurred_at, "data": data}, separators=(",", ":"))

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from functions.webhooks.logic import filters
-from functions.webhooks.logic.delivery import webhook_body
+from functions.webhooks.logic.body import webhook_body
 from functions.webhooks.logic.model import Delivery, Endpoint
 from gateway_core.event_catalog import matches_type
 

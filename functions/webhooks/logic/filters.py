@@ -1,4 +1,5 @@
-"""Event filters of a webhook endpoint: conditions on the webhook body, all of which must hold for
+"""Event filters of a webhook endpoint (evaluated here, without pydantic: the fan-out's path;
+filter_model.py validates them when they are written): conditions on the webhook body, all of which must hold for
 an event to be delivered (after its type matched the endpoint's subscription).
 
 A filter names a member of the body (`{"type", "timestamp", "data"}`) by a dot path (a list item
@@ -24,9 +25,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
-from typing import Annotated, Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
+from typing import Any, Literal
 
 Op = Literal["eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "exists", "prefix"]
 MAX_FILTERS = 20
@@ -42,69 +41,6 @@ _ORDERING = frozenset({"gt", "gte", "lt", "lte"})
 _JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 _MAX_NUMBER_TEXT = 100
 _INDEX = re.compile(r"0|[1-9][0-9]{0,8}")
-
-
-class Filter(BaseModel):
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
-
-    field: str = Field(
-        min_length=1,
-        max_length=MAX_PATH_LENGTH,
-        description="Dot path into the webhook body, e.g. `data.key.client_id` or `type`",
-    )
-    op: Op
-    value: Any = Field(
-        default=None,
-        description="A JSON value; a list for `in`/`not_in`, a number (or numeric string) for gt/gte/lt/lte, "
-        "a string for `prefix`, true (default) or false for `exists`",
-    )
-
-    @model_validator(mode="before")
-    @classmethod
-    def _exists_defaults_to_true(cls, data: Any) -> Any:
-        if isinstance(data, dict) and data.get("op") == "exists" and "value" not in data:
-            return {**data, "value": True}
-        return data
-
-    @field_validator("field")
-    @classmethod
-    def _path(cls, path: str) -> str:
-        segments = path.split(".")
-        if len(segments) > MAX_PATH_SEGMENTS:
-            raise ValueError(f"a field path has at most {MAX_PATH_SEGMENTS} segments")
-        if not all(segments):
-            raise ValueError("a field path is names separated by single dots")
-        if segments[0] not in BODY_MEMBERS:
-            raise ValueError(f"a field path starts with a member of the webhook body: {', '.join(BODY_MEMBERS)}")
-        return path
-
-    @model_validator(mode="after")
-    def _value_fits_the_op(self) -> Filter:
-        op, value = self.op, self.value
-        if "value" not in self.model_fields_set:
-            raise ValueError(f"'{op}' needs a value")
-        _check_json(value, 0)
-        if op in ("in", "not_in"):
-            if not isinstance(value, list) or not 1 <= len(value) <= MAX_LIST_VALUES:
-                raise ValueError(f"'{op}' takes a list of 1 to {MAX_LIST_VALUES} values")
-        elif op in _ORDERING:
-            if _number(value) is None:
-                raise ValueError(f"'{op}' compares numbers: give a number or a string holding one")
-        elif op == "exists":
-            if not isinstance(value, bool):
-                raise ValueError("'exists' takes true or false")
-        elif op == "prefix" and not (isinstance(value, str) and value):
-            raise ValueError("'prefix' takes a non-empty string")
-        return self
-
-
-Filters = Annotated[list[Filter], Field(max_length=MAX_FILTERS)]
-_FILTERS: TypeAdapter[list[Filter]] = TypeAdapter(Filters)
-
-
-def parse_filters(raw: Any) -> list[Filter]:
-    """The filters of a request, validated (raises pydantic's ValidationError)."""
-    return _FILTERS.validate_python(raw)
 
 
 def _check_json(value: Any, depth: int) -> None:
@@ -219,13 +155,13 @@ def _holds(op: str, actual: Any, expected: Any) -> bool:
     return False  # an operator this code does not know delivers nothing rather than everything
 
 
-def evaluate(filters: Sequence[Filter | Mapping[str, Any]], body: Mapping[str, Any]) -> bool:
+def evaluate(filters: Sequence[Any], body: Mapping[str, Any]) -> bool:
     """Whether the webhook `body` passes every filter (no filters: it does). Filters come as models
-    or as stored (validated when written: `Filter.model_dump(mode="json")`)."""
+    (filter_model.Filter) or as stored (validated when written: `Filter.model_dump(mode="json")`)."""
     for item in filters:
         path: str
         op: str
-        if isinstance(item, Filter):
+        if not isinstance(item, Mapping):
             path, op, expected = item.field, item.op, item.value
         else:
             path, op, expected = str(item.get("field", "")), str(item.get("op", "")), item.get("value")

@@ -9,7 +9,8 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from functions.webhooks.logic import endpoints as endpoint_logic
-from functions.webhooks.logic.delivery import DeliveryEngine, webhook_body
+from functions.webhooks.logic.body import webhook_body
+from functions.webhooks.logic.delivery import DeliveryEngine
 from functions.webhooks.logic.endpoints import Owner
 from functions.webhooks.logic.fanout import delivery_id as derived_delivery_id
 from functions.webhooks.logic.model import Attempt, Delivery, Endpoint

@@ -31,6 +31,10 @@ class DeliveryQueue(Protocol):
     def dead_letter(self, delivery: Delivery) -> None: ...
 
 
+class Throttle(Protocol):
+    def admit(self, endpoint_id: str, per_second: int) -> float | None: ...
+
+
 class Publisher(Protocol):
     def publish(self, event_type: str, data: dict[str, Any], client_id: str | None = None) -> str: ...
 

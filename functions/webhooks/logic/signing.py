@@ -23,9 +23,6 @@ import secrets
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-
 SECRET_PREFIX = "whsec_"  # noqa: S105 - the spec's marker for a secret, not a secret
 PRIVATE_KEY_PREFIX = "whsk_"
 PUBLIC_KEY_PREFIX = "whpk_"
@@ -46,6 +43,9 @@ def new_symmetric_secret() -> str:
 
 def new_asymmetric_keypair() -> tuple[str, str]:
     """A fresh ed25519 key pair: (`whsk_` private seed, `whpk_` public key)."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
     private = Ed25519PrivateKey.generate()
     public = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
     seed = base64.b64encode(private.private_bytes_raw()).decode("ascii")
@@ -79,6 +79,10 @@ def _signer(key: str) -> Signer:
         seed = _decode(key, PRIVATE_KEY_PREFIX)
         if len(seed) != ED25519_KEY_BYTES:
             raise ValueError(f"a {PRIVATE_KEY_PREFIX} key must be a {ED25519_KEY_BYTES}-byte ed25519 seed")
+        # Imported for v1a keys only: most endpoints sign with HMAC, and cryptography is a tenth
+        # of the worker's cold start.
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
         private = Ed25519PrivateKey.from_private_bytes(seed)
         return lambda content: "v1a," + _b64(private.sign(content))
     if key.startswith(PUBLIC_KEY_PREFIX):
