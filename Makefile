@@ -12,7 +12,7 @@ export AWS_EC2_METADATA_DISABLED := true
 export CDK_DISABLE_CLI_TELEMETRY := true
 PORT ?= 8080
 
-.PHONY: help setup browser build synth local test test-unit test-integration test-infra test-e2e lint typecheck bench fuzz smoke clean
+.PHONY: help setup browser build synth local test test-unit test-integration test-infra test-e2e lint typecheck openapi bench fuzz smoke clean
 
 help:
 	@echo "make local   - set up and serve the gateway on http://127.0.0.1:$(PORT) (moto + local runtime)"
@@ -20,6 +20,7 @@ help:
 	@echo "make bench   - benchmarks; JSON report under .bench/"
 	@echo "make fuzz    - schemathesis against a local runtime, 100 examples per operation"
 	@echo "make synth   - cdk synth into cdk.out (offline, no Docker)"
+	@echo "make openapi - regenerate the webhooks API's part of the OpenAPI document (after changing its routes)"
 
 # Stamps live inside what they describe: deleting .venv or node_modules also forgets the stamp.
 $(VENV)/.installed: requirements/dev.txt requirements/lambda.txt requirements/constraints.txt
@@ -61,6 +62,12 @@ lint: setup
 
 typecheck: setup
 	$(BIN)/mypy
+
+# The webhooks API's operations in the document /api/v1/docs serves: the management function cannot
+# import the webhooks routers (its asset is functions/routes alone), so they are generated into
+# functions/routes/api/openapi_webhooks.json (tests/integration/test_openapi_fragment.py: up to date).
+openapi: $(VENV)/.installed
+	PYTHONPATH=.:layers $(BIN)/python -m functions.webhooks.openapi
 
 # Three independent runs at once (lint and types, the e2e suite, everything else): the e2e suite
 # waits on its local runtimes and loopback servers much of the time, so on two cores this takes

@@ -64,6 +64,7 @@ def record_handler(record: DynamoDBRecord) -> None:
 
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    _endpoints.invalidate()  # one listing per batch
     return dict(
         process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
     )

@@ -282,7 +282,7 @@ def _audited(resource: str, state: dict[str, Any]) -> dict[str, Any]:
 
 
 # Why an endpoint was disabled by the delivery service.
-ENDPOINT_DISABLED_REASONS = ("gone", "failing")
+ENDPOINT_DISABLED_REASONS = ("gone", "failing", "manual")
 
 _ENDPOINT_ID = _string("The webhook endpoint", minLength=1)
 

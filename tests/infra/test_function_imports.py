@@ -6,7 +6,9 @@ module left out of an asset, or an import of tests/ or infra/ fails here, not af
 from __future__ import annotations
 
 import ast
+import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +67,47 @@ def test_a_package_missing_from_the_layer_fails_the_import_and_names_the_module(
         _init(jwt_authorizer)
     assert failed.value.payload["errorType"] == "Runtime.ImportModuleError"
     assert "No module named 'jwt'" in failed.value.payload["errorMessage"]
+
+
+def test_the_management_function_serves_the_webhooks_operations_from_its_own_asset(
+    functions: list[LocalFunction],
+) -> None:
+    # The document's webhooks part is a generated file beside docs.py, not an import of the
+    # webhooks routers (absent from this asset): it must be staged with the code.
+    (management,) = [f for f in functions if f.handler == "functions.routes.management_handler.lambda_handler"]
+    assert not (management.code_dir / "functions" / "webhooks").exists()
+    runtime = LambdaRuntime(Path("unused"), {}, aws_environment=_AWS)
+    worker = Worker(management, runtime.environment(management))
+    try:
+        worker.initialize()
+        reply = worker.call(_document_request(), "docs-1", time.monotonic() + 60)
+    finally:
+        worker.kill()
+        runtime.shutdown()
+    assert reply["type"] == "result", reply
+    assert reply["result"]["statusCode"] == 200, reply["result"]["body"][:500]
+    paths = json.loads(reply["result"]["body"])["paths"]
+    webhooks = json.loads((FUNCTIONS_SRC / "routes" / "api" / "openapi_webhooks.json").read_text(encoding="utf-8"))
+    assert set(webhooks["paths"]) <= set(paths)
+    assert "/api/v1/webhooks/{endpoint_id}" in paths
+
+
+def _document_request() -> dict[str, Any]:
+    context = {"stage": "prod", "path": "/prod/api/v1/docs", "requestId": "docs-1", "httpMethod": "GET"}
+    return {
+        "resource": "/api/v1/docs",
+        "path": "/api/v1/docs",
+        "httpMethod": "GET",
+        "headers": {"Accept": "application/json"},
+        "multiValueHeaders": {"Accept": ["application/json"]},
+        "queryStringParameters": {"format": "json"},
+        "multiValueQueryStringParameters": {"format": ["json"]},
+        "pathParameters": None,
+        "stageVariables": None,
+        "requestContext": {**context, "identity": {"sourceIp": "127.0.0.1"}},
+        "body": None,
+        "isBase64Encoded": False,
+    }
 
 
 def _imported_top_levels(root: Path) -> set[str]:

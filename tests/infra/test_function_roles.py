@@ -22,6 +22,7 @@ import botocore.session
 import pytest
 from botocore import xform_name
 
+from functions.routes.api.docs import WEBHOOKS_FRAGMENT
 from functions.routes.api.operations import OPERATIONS
 from infra.config import FUNCTIONS_SRC, LAMBDA_FUNCTIONS, LAYER_SRC, handler_path
 from infra.constructs.authorizers import READS
@@ -477,12 +478,18 @@ def served_by(template: dict[str, Any]) -> dict[tuple[str, str], str]:
     return found
 
 
-# The webhooks function's paths (its own API, functions/webhooks/api).
-WEBHOOK_PATHS = ("/api/v1/webhooks", "/api/v1/events/", "/api/v1/docs/events")
+# The webhooks function's paths: those of the fragment its routers generate for the document.
+WEBHOOK_PATHS = frozenset(json.loads(WEBHOOKS_FRAGMENT.read_text(encoding="utf-8"))["paths"])
+
+
+def _serves(resource: str, path: str) -> bool:
+    """Whether a request for `path` (OpenAPI's template) reaches this API resource: the same path,
+    or one below a greedy `{proxy+}` resource."""
+    return path == resource or (resource.endswith("/{proxy+}") and path.startswith(resource.removesuffix("{proxy+}")))
 
 
 def _declared_function(path: str) -> str:
-    if path.startswith(WEBHOOK_PATHS):
+    if any(_serves(path, webhook) for webhook in WEBHOOK_PATHS):
         return "webhooks"
     for operation in OPERATIONS:
         if path == operation.path or (operation.subtree and path.startswith(operation.path + "/")):
@@ -497,6 +504,13 @@ def test_every_method_invokes_the_function_that_serves_its_path(template_json: d
         assert function == _declared_function(path), f"{method} {path}"
     for operation in OPERATIONS:
         assert (operation.method, operation.path) in found, f"{operation.method} {operation.path} is not wired"
+    fragment = json.loads(WEBHOOKS_FRAGMENT.read_text(encoding="utf-8"))["paths"]
+    for path, item in fragment.items():
+        for method in item:
+            wired = {
+                f for (m, resource), f in found.items() if m in (method.upper(), "ANY") and _serves(resource, path)
+            }
+            assert wired == {"webhooks"}, f"{method.upper()} {path} is not wired to the webhooks function"
 
 
 def test_the_target_health_checks_run_in_the_health_function(template_json: dict[str, Any]) -> None:

@@ -1,7 +1,9 @@
 """The OpenAPI document at /api/v1/docs describes the whole API, whichever function serves each
-operation: the management function's own (from its routers) and those of the data plane, OAuth2
-and health functions (from the table they serve from, functions/routes/api/operations.py). Where
-API Gateway sends each path is checked on the template (tests/infra/test_function_roles.py)."""
+operation: the management function's own (from its routers), those of the data plane, OAuth2
+and health functions (from the table they serve from, functions/routes/api/operations.py) and the
+webhooks function's (from the fragment its routers generate, functions/routes/api/
+openapi_webhooks.json; tests/integration/test_openapi_fragment.py keeps it current). Where API
+Gateway sends each path is checked on the template (tests/infra/test_function_roles.py)."""
 
 from __future__ import annotations
 
@@ -59,6 +61,22 @@ SERVED_ELSEWHERE = {
     "/.well-known/openid-configuration": ["get"],
     "/api/v1/gateway/health": ["get"],
 }
+WEBHOOKS = {
+    "/api/v1/docs/events": ["get"],
+    "/api/v1/events/trigger": ["post"],
+    "/api/v1/events/types": ["get"],
+    "/api/v1/webhooks": ["get", "post"],
+    "/api/v1/webhooks/dlq/redrive": ["post"],
+    "/api/v1/webhooks/{endpoint_id}": ["delete", "get", "patch"],
+    "/api/v1/webhooks/{endpoint_id}/deliveries": ["get"],
+    "/api/v1/webhooks/{endpoint_id}/deliveries/{delivery_id}/attempts": ["get"],
+    "/api/v1/webhooks/{endpoint_id}/deliveries/{delivery_id}/replay": ["post"],
+    "/api/v1/webhooks/{endpoint_id}/enable": ["post"],
+    "/api/v1/webhooks/{endpoint_id}/public-key": ["get"],
+    "/api/v1/webhooks/{endpoint_id}/recover": ["post"],
+    "/api/v1/webhooks/{endpoint_id}/rotate-secret": ["post"],
+    "/api/v1/webhooks/{endpoint_id}/test": ["post"],
+}
 
 
 @pytest.fixture
@@ -78,7 +96,7 @@ def document(aws: None) -> dict[str, Any]:
 def test_every_operation_of_the_api_is_described_once(document: dict[str, Any]) -> None:
     assert document["openapi"].startswith("3.1")
     described = {path: sorted(item) for path, item in document["paths"].items()}
-    assert described == {**MANAGEMENT, **SERVED_ELSEWHERE}
+    assert described == {**MANAGEMENT, **SERVED_ELSEWHERE, **WEBHOOKS}
     ids = [op["operationId"] for item in document["paths"].values() for op in item.values()]
     assert len(ids) == len(set(ids))
 
@@ -214,6 +232,37 @@ def test_creates_deletes_and_changes_say_what_they_really_answer(document: dict[
     token = paths["/oauth2/token"]["post"]
     assert "application/x-www-form-urlencoded" in token["requestBody"]["content"]
     assert token["security"] == []
+
+
+def test_webhooks_operations_say_what_the_webhooks_function_answers(document: dict[str, Any]) -> None:
+    paths = document["paths"]
+    schema = "#/components/schemas/{}".format
+    create = paths["/api/v1/webhooks"]["post"]
+    assert set(create["responses"]) >= {"201", "403", "422"}
+    assert "200" not in create["responses"]
+    created = create["responses"]["201"]
+    assert created["content"]["application/json"]["schema"] == {"$ref": schema("EndpointCreated")}
+    assert set(created["headers"]) == {"Location", "Cache-Control", "ETag"}
+    assert create["security"] == [{"apiKey": []}, {"oauth2": ["admin", "webhooks:write"]}]
+    patch = paths["/api/v1/webhooks/{endpoint_id}"]["patch"]
+    assert {"409", "412", "428"} <= set(patch["responses"])
+    assert {"name": "If-Match", "required": True}.items() <= patch["parameters"][-1].items()
+    assert paths["/api/v1/webhooks/{endpoint_id}"]["delete"]["responses"]["204"] == {"description": "No content"}
+    read = paths["/api/v1/webhooks/{endpoint_id}"]["get"]
+    assert read["security"] == [{"apiKey": []}, {"oauth2": ["admin", "webhooks:read"]}]
+    assert "ETag" in read["responses"]["200"]["headers"]
+    replay = paths["/api/v1/webhooks/{endpoint_id}/deliveries/{delivery_id}/replay"]["post"]["responses"]
+    assert replay["202"]["content"]["application/json"]["schema"] == {"$ref": schema("DeliveryOut")}
+    assert {"404", "409"} <= set(replay)
+    assert "200" not in replay
+    rotate = paths["/api/v1/webhooks/{endpoint_id}/rotate-secret"]["post"]["responses"]["200"]
+    assert set(rotate["headers"]) == {"Cache-Control", "ETag"}  # the new version, for the next PATCH
+    trigger = paths["/api/v1/events/trigger"]["post"]
+    assert "202" in trigger["responses"]
+    assert trigger["security"] == [{"apiKey": []}, {"oauth2": ["admin", "events:write"]}]
+    assert "events:write" in document["components"]["securitySchemes"]["oauth2"]["flows"]["clientCredentials"]["scopes"]
+    assert paths["/api/v1/webhooks/dlq/redrive"]["post"]["security"][1] == {"oauth2": ["admin"]}
+    assert paths["/api/v1/events/types"]["get"]["security"] == [{"apiKey": []}, {"oauth2": []}]
 
 
 def test_security_schemes_let_swagger_ui_authorize_with_a_key_or_client_credentials(document: dict[str, Any]) -> None:

@@ -6,8 +6,8 @@ NaN/Infinity, duplicate names, the wrong top-level type, an empty body, one over
 An empty body is bad only where the body has a required member: where every member has a default
 (deploy, rollback, the rotations, the partial updates) it is taken as `{}`.
 
-Each call goes to the function API Gateway sends the path to (the management function, or the
-data plane for the batch), with the body base64-encoded as API Gateway delivers it (the API's
+Each call goes to the function API Gateway sends the path to (the management function, the data
+plane for the batch, or the webhooks function for the paths of its fragment), with the body base64-encoded as API Gateway delivers it (the API's
 binary media type is `*/*`), behind an admin's authorizer context, against entities that exist."""
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from typing import Any, NamedTuple
 import boto3
 import pytest
 
+from functions.routes.api.docs import WEBHOOKS_FRAGMENT
 from functions.routes.api.operations import OPERATIONS
 from gateway_core.settings import settings
 from tests.certificates import make_certificate
@@ -127,10 +128,22 @@ def _operations_with_a_body() -> list[tuple[str, str]]:
     )
 
 
+_WEBHOOKS = {
+    (method.upper(), path)
+    for path, item in json.loads(WEBHOOKS_FRAGMENT.read_text(encoding="utf-8"))["paths"].items()
+    for method in item
+}
+
+
 def _handler(method: str, path: str) -> Handler:
-    """The function that serves the operation (operations.py names those the management function
-    does not serve)."""
+    """The function that serves the operation (operations.py and the webhooks fragment name those
+    the management function does not serve)."""
     served_by = next((o.function for o in OPERATIONS if o.method == method and o.path == path), "management")
+    if (method, path) in _WEBHOOKS:
+        from functions.webhooks.handler import lambda_handler as webhooks_handler
+
+        webhooks: Handler = webhooks_handler
+        return webhooks
     if served_by == "proxy":
         from functions.routes.proxy_handler import lambda_handler as proxy_handler
 
@@ -155,6 +168,13 @@ EMPTY_IS_OBJECT = sorted(
         ("PUT", "/api/v1/clients/{client_id}"),
         ("PUT", "/api/v1/gateway/keys/{key_id}"),
         ("PATCH", "/api/v1/gateway/issuers/{issuer_id}"),
+    ]
+)
+# The webhooks function's (its API tests take them further, on endpoints that exist).
+WEBHOOKS_EMPTY_IS_OBJECT = sorted(
+    [
+        ("PATCH", "/api/v1/webhooks/{endpoint_id}"),
+        ("POST", "/api/v1/webhooks/{endpoint_id}/rotate-secret"),
     ]
 )
 
@@ -257,7 +277,7 @@ def test_every_bad_body_is_a_4xx_problem_that_changes_nothing(
     wrong: list[str] = []
 
     for bad in FAMILY:
-        if bad.name == "empty" and (method, path) in EMPTY_IS_OBJECT:
+        if bad.name == "empty" and (method, path) in EMPTY_IS_OBJECT + WEBHOOKS_EMPTY_IS_OBJECT:
             continue  # not a bad body there: test_an_empty_body_where_every_member_has_a_default_is_an_empty_object
         # When the bad body is sent
         headers = {**({"Content-Type": bad.content_type} if bad.content_type else {}), **bad.headers}
@@ -292,9 +312,9 @@ def test_the_operations_taking_an_empty_body_as_an_empty_object_are_those_whose_
             document,
             document["paths"][path][method.lower()]["requestBody"]["content"]["application/json"]["schema"],
         ).get("required")
-        and _handler(method, path).__module__.endswith("management_handler")
     )
-    assert requires_nothing == EMPTY_IS_OBJECT
+    assert [o for o in requires_nothing if _handler(*o).__module__.endswith("management_handler")] == EMPTY_IS_OBJECT
+    assert [o for o in requires_nothing if o in _WEBHOOKS] == WEBHOOKS_EMPTY_IS_OBJECT
 
 
 @pytest.mark.parametrize("content_type", ["application/json", None], ids=["labelled", "unlabelled"])

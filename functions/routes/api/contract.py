@@ -2,7 +2,8 @@
 headers, the errors it can return, who may call it, and an example of its body.
 
 The request side (parameters, body models) comes from the code that validates it (powertools'
-routers, operations.py); this table adds what a handler's signature cannot say. Errors every
+routers, operations.py, the webhooks routers' generated openapi_webhooks.json); this table adds
+what a handler's signature cannot say. Errors every
 operation of a shape can return are derived, not listed: 401/403 behind an authorizer, 400, 413,
 415 and 422 with a body, 422 with parameters, 404 with path parameters, 412/428 with If-Match, 429
 (stage throttling) and 5XX (the gateway or a dependency failed) everywhere. `errors` adds the
@@ -43,6 +44,8 @@ class Contract(NamedTuple):
 
 _M = "functions.routes.api"
 _READ = ("admin", "gateway:read")
+_WH_READ = ("admin", "webhooks:read")
+_WH_WRITE = ("admin", "webhooks:write")
 _RATE = {"per_minute": 120, "per_hour": 5000, "per_day": 50000}
 _ROUTE = {
     "gateway_id": "gw_0123456789abcdef",
@@ -209,6 +212,67 @@ CONTRACTS: dict[str, Contract] = {
     ),
     "DELETE /api/v1/gateways/{gateway_id}/secrets/{name}": Contract(
         204, empty_body=True, errors=(400, 409), if_match="optional"
+    ),
+    # -- webhooks and events: the webhooks function (openapi_webhooks.json) ----------------
+    # `model` stays unset: the fragment holds each handler's answer model already, and the
+    # webhooks models cannot be imported where this document is built. Any client may call
+    # these (the admin authorizer); the handlers check the scope and the endpoint's owner.
+    "POST /api/v1/webhooks": Contract(
+        201,
+        headers=("Location", "Cache-Control", "ETag"),
+        scopes=_WH_WRITE,
+        example={
+            "name": "Key changes",
+            "url": "https://hooks.example.com/gateway",
+            "event_types": ["key.*", "client.updated"],
+            "filters": [{"field": "data.key.client_id", "op": "eq", "value": "cl_0123456789abcdef"}],
+            "signing": "v1",
+        },
+    ),
+    "GET /api/v1/webhooks": Contract(scopes=_WH_READ, errors=(400,)),
+    "GET /api/v1/webhooks/{endpoint_id}": Contract(headers=("ETag",), scopes=_WH_READ),
+    "PATCH /api/v1/webhooks/{endpoint_id}": Contract(
+        headers=("ETag",),
+        errors=(409,),
+        scopes=_WH_WRITE,
+        if_match="required",
+        example={"url": "https://hooks.example.com/gateway/v2", "max_retries": 5},
+    ),
+    "DELETE /api/v1/webhooks/{endpoint_id}": Contract(
+        204, empty_body=True, errors=(409,), scopes=_WH_WRITE, if_match="optional"
+    ),
+    "POST /api/v1/webhooks/{endpoint_id}/rotate-secret": Contract(
+        headers=("Cache-Control", "ETag"), errors=(409,), scopes=_WH_WRITE, example={"grace_seconds": 3600}
+    ),
+    # 404 also for a v1 endpoint (`no_public_key`): derived from the path parameter.
+    "GET /api/v1/webhooks/{endpoint_id}/public-key": Contract(scopes=_WH_READ),
+    "POST /api/v1/webhooks/{endpoint_id}/enable": Contract(headers=("ETag",), errors=(409,), scopes=_WH_WRITE),
+    "POST /api/v1/webhooks/{endpoint_id}/test": Contract(
+        scopes=_WH_WRITE,
+        example={
+            "eventType": "endpoint.enabled",
+            "testData": {"endpoint_id": "ep_0123456789abcdef01234567", "url": "https://hooks.example.com/gateway"},
+        },
+    ),
+    "GET /api/v1/webhooks/{endpoint_id}/deliveries": Contract(scopes=_WH_READ, errors=(400,)),
+    "GET /api/v1/webhooks/{endpoint_id}/deliveries/{delivery_id}/attempts": Contract(scopes=_WH_READ, errors=(400,)),
+    # 409: an attempt is in progress (`in_progress`), or the delivery changed meanwhile.
+    "POST /api/v1/webhooks/{endpoint_id}/deliveries/{delivery_id}/replay": Contract(
+        202, errors=(409,), scopes=_WH_WRITE
+    ),
+    "POST /api/v1/webhooks/{endpoint_id}/recover": Contract(
+        202, scopes=_WH_WRITE, example={"since": "2026-11-30T00:00:00Z"}
+    ),
+    "POST /api/v1/webhooks/dlq/redrive": Contract(),
+    "GET /api/v1/events/types": Contract(scopes=()),
+    "GET /api/v1/docs/events": Contract(scopes=()),
+    "POST /api/v1/events/trigger": Contract(
+        202,
+        scopes=("admin", "events:write"),
+        example={
+            "event_type": "endpoint.enabled",
+            "data": {"endpoint_id": "ep_0123456789abcdef01234567", "url": "https://hooks.example.com/gateway"},
+        },
     ),
     # -- served by the data plane, OAuth2 and health functions (operations.py) --------------
     "POST /api/v1/batch": Contract(

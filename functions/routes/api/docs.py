@@ -2,8 +2,10 @@
 
 The management function serves it, being the one function that carries the OpenAPI machinery:
 its own operations come from its routers (powertools builds them from what each handler
-validates), and the operations the data plane, OAuth2 and health functions serve come from their
-declarations (operations.py, the same table those functions serve from). What no signature can
+validates), the operations the data plane, OAuth2 and health functions serve come from their
+declarations (operations.py, the same table those functions serve from), and the webhooks
+function's from the fragment its routers generate (openapi_webhooks.json, written by
+functions/webhooks/openapi.py: this function's asset cannot import them). What no signature can
 say (success statuses and headers, every error an operation returns, who may call it, examples)
 comes from contract.py. A request for one of the other functions' paths never reaches this
 function: API Gateway sends it to the function that serves it (infra/constructs/api.py;
@@ -45,6 +47,8 @@ _SUBTREE_PARAMETER = {
 # What caller.if_match_version reads: a version, quoted or weak, or `*`.
 _IF_MATCH = r'^\s*(\*|(W/)?("[0-9]{1,12}"|[0-9]{1,12}))\s*$'
 _POWERTOOLS_ERRORS = ("HTTPValidationError", "ValidationError", "ResponseValidationError")
+# Staged with this package (infra/build.py copies the folder whole; tests/infra checks the asset).
+WEBHOOKS_FRAGMENT = Path(__file__).with_name("openapi_webhooks.json")
 
 
 def _model(reference: str) -> type[BaseModel]:
@@ -89,6 +93,21 @@ def _answer_schema(document: dict[str, Any], reference: str) -> dict[str, str]:
         if described in schemas:
             return {"$ref": _REF_TEMPLATE.format(model=described)}
     return dict(_add_schemas(document, [(reference, "serialization")])[(reference, "serialization")])
+
+
+def add_fragment(document: dict[str, Any], fragment: dict[str, Any]) -> dict[str, Any]:
+    """`document` with another function's generated paths and schemas added: a path described
+    already, or a schema name with another definition, is an error, not an overwrite."""
+    paths = document.setdefault("paths", {})
+    for path, item in fragment["paths"].items():
+        if path in paths:
+            raise ValueError(f"{path} is described twice")
+        paths[path] = item
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    for name, schema in fragment.get("components", {}).get("schemas", {}).items():
+        if _without_nulls(schemas.setdefault(name, schema)) != _without_nulls(schema):
+            raise ValueError(f"two different schemas are named {name}")
+    return document
 
 
 def _operation_id(operation: Operation, path: str, method: str) -> str:
@@ -288,7 +307,8 @@ class DocumentedResolver(APIGatewayRestResolver):
         own = super().get_openapi_schema(title=title, version=version, description=description)
         document = own.model_dump(mode="json", by_alias=True, exclude_none=True)
         document["servers"] = [{"url": base or "/"}]
-        return apply_contracts(add_operations(document, OPERATIONS), base)
+        webhooks = json.loads(WEBHOOKS_FRAGMENT.read_text(encoding="utf-8"))
+        return apply_contracts(add_operations(add_fragment(document, webhooks), OPERATIONS), base)
 
 
 def page(app: APIGatewayRestResolver, *, title: str, version: str, description: str) -> Response[str]:

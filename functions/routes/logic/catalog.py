@@ -20,6 +20,7 @@ SCOPES: dict[str, str] = {
     "integrations:write": "Create, change, test and sync integrations",
     "webhooks:read": "Read webhook endpoints and deliveries",
     "webhooks:write": "Create and change webhook endpoints, replay deliveries",
+    "events:write": "Publish test events (POST /api/v1/events/trigger)",
 }
 
 

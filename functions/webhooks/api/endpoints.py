@@ -5,6 +5,7 @@ endpoint's `ETag` is its version: PATCH needs it in `If-Match` (or `*`), DELETE 
 from __future__ import annotations
 
 import os
+from datetime import UTC
 from typing import Annotated, Literal
 
 from aws_lambda_powertools.event_handler import Response
@@ -34,7 +35,7 @@ from functions.webhooks.api.models import (
 )
 from functions.webhooks.logic import endpoints, operations
 from functions.webhooks.logic.endpoints import Owner
-from gateway_core import aws
+from gateway_core import aws, preconditions
 from gateway_core.api_caller import caller, if_match_version, required_if_match, versioned
 from gateway_core.audit import Actor
 from gateway_core.clock import utc_now
@@ -141,7 +142,9 @@ def rotate_secret(endpoint_id: str, body: RotateIn) -> Response[Rotated]:
     endpoint, shown = endpoints.rotate(wiring.endpoints(), wiring.sealer(), endpoint_id, owner, actor, utc_now(), grace)
     v1 = endpoint.signing == "v1"
     out = Rotated(endpoint=_out(endpoint), secret=shown if v1 else None, public_key=None if v1 else shown)
-    return Response(status_code=200, content_type="application/json", body=out, headers=_NO_STORE)
+    # The endpoint's new version as ETag, as for any change: the next PATCH names it.
+    headers = {**_NO_STORE, "ETag": preconditions.etag(endpoint.version)}
+    return Response(status_code=200, content_type="application/json", body=out, headers=headers)
 
 
 @router.get(
@@ -168,7 +171,7 @@ def public_key(endpoint_id: str) -> PublicKeyOut:
 )
 def enable_endpoint(endpoint_id: str) -> Response[EndpointOut]:
     owner, actor = _who(WRITE)
-    endpoint = operations.enable(wiring.endpoints(), delivery_wiring.publisher(), endpoint_id, owner, actor, utc_now())
+    endpoint = operations.enable(wiring.endpoints(), endpoint_id, owner, actor, utc_now())
     return versioned(_out(endpoint))
 
 
@@ -259,8 +262,10 @@ def replay_delivery(endpoint_id: str, delivery_id: str) -> Response[DeliveryOut]
 )
 def recover(endpoint_id: str, body: RecoverIn) -> Response[Recovered]:
     owner, _ = _who(WRITE)
+    # A time without an offset is UTC (as gateway_core.clock.parse_iso reads one), not the host's zone.
+    since = body.since if body.since.tzinfo else body.since.replace(tzinfo=UTC)
     reopened = operations.recover(
-        wiring.endpoints(), wiring.deliveries(), delivery_wiring.queue(), endpoint_id, body.since, owner, utc_now()
+        wiring.endpoints(), wiring.deliveries(), delivery_wiring.queue(), endpoint_id, since, owner, utc_now()
     )
     out = Recovered(recovered=len(reopened), delivery_ids=reopened)
     return Response(status_code=202, content_type="application/json", body=out)

@@ -10,6 +10,7 @@ from botocore.exceptions import ClientError
 
 from functions.webhooks.dal.delivery_items import attempt_item, delivery_from, delivery_key, failed_condition
 from functions.webhooks.logic.model import Attempt, Delivery
+from gateway_core.clock import parse_iso
 
 _serializer = TypeSerializer()
 
@@ -40,8 +41,11 @@ class DynamoDeliveryStore:
             },
         )
 
-    def record(self, claimed: Delivery, attempt: Attempt, after: Delivery) -> bool:
-        """The attempt and the delivery's new state at once, only while the lease is ours."""
+    def record(
+        self, claimed: Delivery, attempt: Attempt, after: Delivery, events: list[dict[str, Any]] | None = None
+    ) -> bool:
+        """The attempt and the delivery's new state at once, only while the lease is ours, with
+        the events the outcome publishes (gateway_core.events items)."""
         sets = ["#status = :status", "attempts = :attempts", "lease_until = :zero"]
         removes = []
         values: dict[str, Any] = {
@@ -77,6 +81,10 @@ class DynamoDeliveryStore:
                     "ExpressionAttributeValues": values,
                 }
             },
+        ]
+        items += [
+            {"Put": {"TableName": self.table, "Item": event, "ConditionExpression": "attribute_not_exists(PK)"}}
+            for event in events or []
         ]
         try:
             self.dynamodb.transact_write_items(TransactItems=items)
@@ -116,13 +124,14 @@ class DynamoDeliveryStore:
         Refused while an attempt holds the lease or when it changed since read."""
         return self._conditional_update(
             delivery.delivery_id,
-            "SET #status = :pending, max_attempts = :max, #trigger = :trigger, next_attempt_at = :now",
-            "attempts = :n AND #status = :current",
+            "SET #status = :pending, max_attempts = :max, #trigger = :trigger, next_attempt_at = :now, retry_base = :n",
+            "attempts = :n AND #status = :current AND (attribute_not_exists(lease_until) OR lease_until <= :epoch)",
             {
                 ":pending": {"S": "pending"},
                 ":max": {"N": str(max_attempts)},
                 ":trigger": {"S": trigger},
                 ":now": {"S": now_iso},
+                ":epoch": {"N": repr(parse_iso(now_iso).timestamp())},
                 ":n": {"N": str(delivery.attempts)},
                 ":current": {"S": delivery.status},
             },

@@ -44,7 +44,7 @@ def delivery_item(delivery: Delivery) -> dict[str, Any]:
 
 def delivery_from(item: dict[str, Any]) -> Delivery:
     data = {k: _deserializer.deserialize(item[k]) for k in _DELIVERY_FIELDS if k in item}
-    for name in ("attempts", "max_attempts", "seq", "version"):
+    for name in ("attempts", "max_attempts", "seq", "version", "retry_base"):
         if name in data:
             data[name] = int(data[name])
     if data.get("last_status") is not None:

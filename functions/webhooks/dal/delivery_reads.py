@@ -31,10 +31,20 @@ class DynamoDeliveryReads:
         partition = f"WEBHOOK#{endpoint_id}#DELIVERIES"
         values: dict[str, Any] = {":pk": {"S": partition}}
         condition = "GSI1PK = :pk"
-        if since or until:
+        # GSI1SK is "<created>#<id>": `until` covers every id of its last millisecond. A bound
+        # left open is left out (DynamoDB refuses an empty string as a key value).
+        if since and until:
+            if since > until + "\uffff":
+                return [], None  # an empty range (DynamoDB refuses a BETWEEN whose bounds are reversed)
             condition += " AND GSI1SK BETWEEN :lo AND :hi"
-            values[":lo"] = {"S": since or ""}
-            values[":hi"] = {"S": (until or "9999") + "\uffff"}
+        elif since:
+            condition += " AND GSI1SK >= :lo"
+        elif until:
+            condition += " AND GSI1SK <= :hi"
+        if since:
+            values[":lo"] = {"S": since}
+        if until:
+            values[":hi"] = {"S": until + "\uffff"}
         request: dict[str, Any] = {
             "TableName": self.table,
             "IndexName": "GSI1",

@@ -37,17 +37,28 @@ class DynamoEndpointHealth(DynamoEndpointReader):
             return endpoint
         return from_item(answer) if answer else endpoint
 
-    def disable(self, endpoint: Endpoint, reason: str, at: str) -> bool:
-        """True when this call disabled it (so `endpoint.disabled` is published once)."""
+    def disable(self, endpoint: Endpoint, reason: str, at: str, event: dict[str, Any]) -> bool:
+        """Disables the endpoint and publishes `event` (its `endpoint.disabled`) in one
+        transaction, only while it is active: True when this call did it, so it is announced once."""
+        update = {
+            "TableName": self.table,
+            "Key": endpoint_key(endpoint.endpoint_id),
+            "UpdateExpression": "SET active = :false, disabled_reason = :reason, disabled_at = :at",
+            "ConditionExpression": "attribute_exists(PK) AND active = :true",
+            "ExpressionAttributeValues": {
+                ":false": {"BOOL": False},
+                ":true": {"BOOL": True},
+                ":reason": {"S": reason},
+                ":at": {"S": at},
+            },
+        }
+        put = {"TableName": self.table, "Item": event, "ConditionExpression": "attribute_not_exists(PK)"}
         try:
-            self._update(
-                endpoint.endpoint_id,
-                "SET active = :false, disabled_reason = :reason, disabled_at = :at",
-                {":false": {"BOOL": False}, ":true": {"BOOL": True}, ":reason": {"S": reason}, ":at": {"S": at}},
-                condition="active = :true",
-            )
-        except ConcurrentChange:
-            return False
+            self.dynamodb.transact_write_items(TransactItems=[{"Update": update}, {"Put": put}])
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "TransactionCanceledException":
+                return False
+            raise
         return True
 
     def advance_order(self, endpoint_id: str, seq: int) -> None:

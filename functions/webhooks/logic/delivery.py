@@ -33,6 +33,7 @@ from functions.webhooks.logic.ports import (
     Throttle,
 )
 from gateway_core.clock import iso
+from gateway_core.events import event_item
 
 # Headers we set on every attempt; an endpoint's custom headers never replace them.
 USER_AGENT = "finance-gateway-webhooks/1"
@@ -209,62 +210,33 @@ class DeliveryEngine:
 
     def _failed(self, delivery: Delivery, endpoint: Endpoint, attempt: Attempt, now: float) -> Effects:
         at = _iso_at(now)
-        failures = endpoint.consecutive_failures + 1
-        cooldown = schedule.breaker_cooldown(failures)
-        updated = self.endpoints.record_failure(endpoint, at, now + cooldown if cooldown else 0.0)
+        effects = Effects(attempt=attempt)
+        if delivery.trigger == "test":
+            # A test send is one attempt, answered to its caller: never retried, never the
+            # endpoint's health (a 410 to a test does not disable it), never the DLQ.
+            after = replace(
+                delivery,
+                status="failed",
+                attempts=attempt.attempt,
+                last_status=attempt.status_code,
+                last_error=attempt.error,
+                next_attempt_at=None,
+            )
+            effects.outcome = "failed" if self.deliveries.record(delivery, attempt, after) else "lost_lease"
+            return effects
         disable_reason = None
+        failing_since = endpoint.failing_since or at
         if attempt.status_code == 410:
             disable_reason = "gone"  # the receiver said the endpoint no longer exists
-        elif updated.failing_since and now - _epoch(updated.failing_since) >= schedule.disable_after_s():
+        elif now - _epoch(failing_since) >= schedule.disable_after_s():
             disable_reason = "failing"
-        effects = Effects(attempt=attempt)
+        events: list[dict[str, Any]] = []
         if disable_reason is not None:
-            status = "failed"
-            next_at = None
+            status, next_at = "failed", None
         elif attempt.attempt >= delivery.max_attempts:
-            status = "abandoned"
-            next_at = None
-        else:
-            status = "retrying"
-            retry_after = (
-                schedule.parse_retry_after(_header(attempt.response_headers, "retry-after"), now)
-                if attempt.status_code in (429, 503)
-                else None
-            )
-            next_at = now + schedule.retry_delay(attempt.attempt, retry_after)
-            attempt = replace(attempt, retry_after_s=retry_after, next_attempt_at=_iso_at(next_at))
-        after = replace(
-            delivery,
-            status=status,  # type: ignore[arg-type]
-            attempts=attempt.attempt,
-            last_status=attempt.status_code,
-            last_error=attempt.error,
-            next_attempt_at=_iso_at(next_at) if next_at else None,
-        )
-        effects.attempt = attempt
-        if not self.deliveries.record(delivery, attempt, after):
-            effects.outcome = "lost_lease"
-            return effects
-        effects.outcome = status
-        if next_at is not None:
-            self._schedule(after, next_at)
-        if disable_reason is not None and self.endpoints.disable(endpoint, disable_reason, at):
-            effects.published.append(
-                self.publisher.publish(
-                    "endpoint.disabled",
-                    {
-                        "endpoint_id": endpoint.endpoint_id,
-                        "url": endpoint.url,
-                        "reason": disable_reason,
-                        "disabled_at": at,
-                    },
-                    client_id=endpoint.client_id,
-                )
-            )
-        if status == "abandoned":
-            self.queue.dead_letter(after)
-            effects.published.append(
-                self.publisher.publish(
+            status, next_at = "abandoned", None
+            events.append(
+                event_item(
                     "message.attempt.exhausted",
                     {
                         "endpoint_id": endpoint.endpoint_id,
@@ -278,6 +250,49 @@ class DeliveryEngine:
                     client_id=endpoint.client_id,
                 )
             )
+        else:
+            status = "retrying"
+            retry_after = (
+                schedule.parse_retry_after(_header(attempt.response_headers, "retry-after"), now)
+                if attempt.status_code in (429, 503)
+                else None
+            )
+            # The schedule counts from the delivery's current budget: a replay starts it again.
+            next_at = now + schedule.retry_delay(attempt.attempt - delivery.retry_base, retry_after)
+            attempt = replace(attempt, retry_after_s=retry_after, next_attempt_at=_iso_at(next_at))
+        after = replace(
+            delivery,
+            status=status,  # type: ignore[arg-type]
+            attempts=attempt.attempt,
+            last_status=attempt.status_code,
+            last_error=attempt.error,
+            next_attempt_at=_iso_at(next_at) if next_at else None,
+        )
+        effects.attempt = attempt
+        if status == "abandoned":
+            # Before the record: a DLQ message for a delivery that then lost its lease is
+            # harmless (the redrive reads the delivery's state), one missing would not be.
+            self.queue.dead_letter(after)
+        # The exhausted event is written with the attempt, so it exists exactly when it happened.
+        if not self.deliveries.record(delivery, attempt, after, events):
+            effects.outcome = "lost_lease"
+            return effects
+        effects.outcome = status
+        effects.published.extend(e["event_id"]["S"] for e in events)
+        failures = endpoint.consecutive_failures + 1
+        cooldown = schedule.breaker_cooldown(failures)
+        self.endpoints.record_failure(endpoint, at, now + cooldown if cooldown else 0.0)
+        if next_at is not None:
+            self._schedule(after, next_at)
+        if disable_reason is not None:
+            disabled = event_item(
+                "endpoint.disabled",
+                {"endpoint_id": endpoint.endpoint_id, "url": endpoint.url, "reason": disable_reason, "disabled_at": at},
+                client_id=endpoint.client_id,
+            )
+            # Disabled and announced in one transaction, once (only while it is active).
+            if self.endpoints.disable(endpoint, disable_reason, at, disabled):
+                effects.published.append(disabled["event_id"]["S"])
         if status != "retrying" and endpoint.ordering == "ordered":
             self.endpoints.advance_order(endpoint.endpoint_id, delivery.seq)
         return effects

@@ -23,6 +23,7 @@ from gateway_core.audit import Actor
 from gateway_core.clock import iso
 from gateway_core.errors import Forbidden, NotFound, ValidationFailed
 from gateway_core.event_catalog import validate_subscription
+from gateway_core.events import event_item
 from gateway_core.preconditions import Expected, check, no_lost_update
 from gateway_core.ssrf import SsrfPolicy, validate_upstream_url
 
@@ -60,7 +61,14 @@ class Owner:
 class EndpointStore(Protocol):
     def create(self, endpoint: Endpoint, actor: Actor) -> None: ...
     def get(self, endpoint_id: str) -> Endpoint | None: ...
-    def replace(self, before: Endpoint, after: Endpoint, actor: Actor, action: str = ...) -> None: ...
+    def replace(
+        self,
+        before: Endpoint,
+        after: Endpoint,
+        actor: Actor,
+        action: str = ...,
+        events: list[dict[str, Any]] | None = ...,
+    ) -> None: ...
     def delete(self, endpoint: Endpoint, actor: Actor) -> None: ...
 
 
@@ -192,13 +200,35 @@ def update(
         changes["headers"] = check_headers(changes["headers"])
     if "event_types" in changes:
         changes["event_types"] = check_event_types(changes["event_types"])
-    reactivated = changes.get("active") is True and not before.active
-    if reactivated:
+    action, events = "webhook.update", []
+    if changes.get("active") is True and not before.active:
+        action = "webhook.enable"
         changes.update(_healthy())
+    elif changes.get("active") is False and before.active:
+        action = "webhook.disable"
+        changes.update(disabled_reason="manual", disabled_at=iso(now))
     after = replace(before, **changes, updated_at=iso(now), version=before.version + 1)
+    if action != "webhook.update":
+        events.append(_announcement(after))
     with no_lost_update(f"Webhook endpoint {endpoint_id}", expected):
-        store.replace(before, after, actor, "webhook.enable" if reactivated else "webhook.update")
+        store.replace(before, after, actor, action, events)
     return after
+
+
+def _announcement(endpoint: Endpoint) -> dict[str, Any]:
+    """`endpoint.enabled` or `endpoint.disabled` (by its owner: reason `manual`), written with the
+    change."""
+    if endpoint.active:
+        return event_item(
+            "endpoint.enabled", {"endpoint_id": endpoint.endpoint_id, "url": endpoint.url}, client_id=endpoint.client_id
+        )
+    data = {
+        "endpoint_id": endpoint.endpoint_id,
+        "url": endpoint.url,
+        "reason": endpoint.disabled_reason,
+        "disabled_at": endpoint.disabled_at,
+    }
+    return event_item("endpoint.disabled", data, client_id=endpoint.client_id)
 
 
 def _healthy() -> dict[str, Any]:
@@ -219,7 +249,7 @@ def enable(store: EndpointStore, endpoint_id: str, owner: Owner, actor: Actor, n
         return before, False
     after = replace(before, **_healthy(), updated_at=iso(now), version=before.version + 1)
     with no_lost_update(f"Webhook endpoint {endpoint_id}", None):
-        store.replace(before, after, actor, "webhook.enable")
+        store.replace(before, after, actor, "webhook.enable", [_announcement(after)])
     return after, True
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -100,21 +99,20 @@ def fan_out(
 
 
 class CachedEndpoints:
-    """The active endpoints, read at most every `ttl_s` seconds per container: one listing serves
-    every event of a burst. An endpoint created or changed within the window may miss (or still
-    get) events published meanwhile; the delivery worker reads the endpoint itself before each
-    attempt, so a disabled or deleted one is never called."""
+    """The active endpoints, read once per batch of events (`invalidate` at each invocation): a
+    burst of events costs one listing, and an endpoint created before an event was published is
+    in the listing made after it (GSI2 is eventually consistent: within about a second of the
+    endpoint's creation it may still be missing). The worker reads the endpoint itself before
+    each attempt, so a disabled or deleted one is never called."""
 
-    def __init__(self, load: Any, ttl_s: float = 5.0, clock: Any = time.monotonic) -> None:
+    def __init__(self, load: Any) -> None:
         self._load = load
-        self._ttl = ttl_s
-        self._clock = clock
         self._cached: list[Endpoint] | None = None
-        self._at = 0.0
+
+    def invalidate(self) -> None:
+        self._cached = None
 
     def active(self) -> list[Endpoint]:
-        now = self._clock()
-        if self._cached is None or now - self._at >= self._ttl:
+        if self._cached is None:
             self._cached = [e for e in self._load() if e.active]
-            self._at = now
         return self._cached

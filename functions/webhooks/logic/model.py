@@ -112,7 +112,10 @@ class Delivery:
     last_error: str | None = None
     delivered_at: str | None = None
     seq: int = 0  # ordered endpoints only
-    trigger: str = "event"  # event | test | replay | recover
+    trigger: str = "event"  # event | test | replay | recover | redrive
+    # The attempt count when the current budget began (0; a replay's count then): the retry
+    # schedule counts from it.
+    retry_base: int = 0
     version: int = 1
 
     def public(self) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from functions.webhooks.logic.delivery import DeliveryEngine
 from functions.webhooks.logic.endpoints import Owner
 from functions.webhooks.logic.fanout import delivery_id as derived_delivery_id
 from functions.webhooks.logic.model import Attempt, Delivery, Endpoint
-from functions.webhooks.logic.ports import DeliveryQueue, Publisher
+from functions.webhooks.logic.ports import DeliveryQueue
 from gateway_core.audit import Actor
 from gateway_core.clock import iso, parse_iso
 from gateway_core.errors import Conflict, NotFound, ValidationFailed
@@ -47,17 +47,13 @@ def iso_bound(value: str | None, name: str) -> str | None:
 
 def enable(
     store: endpoint_logic.EndpointStore,
-    publisher: Publisher,
     endpoint_id: str,
     owner: Owner,
     actor: Actor,
     now: datetime,
 ) -> Endpoint:
-    endpoint, changed = endpoint_logic.enable(store, endpoint_id, owner, actor, now)
-    if changed:
-        publisher.publish(
-            "endpoint.enabled", {"endpoint_id": endpoint.endpoint_id, "url": endpoint.url}, client_id=endpoint.client_id
-        )
+    """Re-enables; `endpoint.enabled` is written with the change (endpoints.enable)."""
+    endpoint, _ = endpoint_logic.enable(store, endpoint_id, owner, actor, now)
     return endpoint
 
 
@@ -109,10 +105,10 @@ def _reopen(
     endpoint: Endpoint, deliveries: Deliveries, queue: DeliveryQueue, delivery: Delivery, trigger: str, now: datetime
 ) -> bool:
     budget = delivery.attempts + 1 + endpoint.max_retries
-    if not deliveries.reopen(delivery, budget, trigger, iso(now)):
-        return False
-    queue.schedule(delivery.delivery_id, delivery.attempts, 0.0)
-    return True
+    # The message first, due a second later: a reopened delivery without its message would wait
+    # forever, while a message whose reopen then fails finds the delivery as it was and does nothing.
+    queue.schedule(delivery.delivery_id, delivery.attempts, now.timestamp() + 1.0)
+    return deliveries.reopen(delivery, budget, trigger, iso(now))
 
 
 def replay(
