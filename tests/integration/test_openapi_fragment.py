@@ -29,3 +29,16 @@ def test_the_fragment_describes_every_route_of_the_webhooks_function() -> None:
     described = {(method, path) for path, item in committed["paths"].items() for method in item}
     assert routes == described, _REGENERATE
     assert len(routes) >= 17
+
+
+def test_the_documented_id_patterns_are_the_ones_the_webhooks_function_checks() -> None:
+    from functions.routes.api.contract import PATH_PATTERNS
+    from functions.webhooks.logic.endpoints import ENDPOINT_ID, new_endpoint_id
+    from functions.webhooks.logic.fanout import delivery_id
+    from functions.webhooks.logic.operations import DELIVERY_ID
+
+    assert PATH_PATTERNS["endpoint_id"][1] == f"^{ENDPOINT_ID.pattern}$"
+    assert PATH_PATTERNS["delivery_id"][1] == f"^{DELIVERY_ID.pattern}$"
+    # and the ids it issues match them
+    assert ENDPOINT_ID.fullmatch(new_endpoint_id())
+    assert DELIVERY_ID.fullmatch(delivery_id("msg_x", "ep_y"))

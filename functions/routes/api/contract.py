@@ -354,4 +354,8 @@ GATEWAY_MESSAGES = frozenset({414})
 # Path parameters the operations check beyond their type: (path prefix, pattern).
 PATH_PATTERNS: dict[str, tuple[str, str]] = {
     "name": ("/api/v1/gateways/{gateway_id}/secrets/", SECRET_NAME.pattern),
+    # The ids the webhooks function issues (functions/webhooks/logic: endpoints.ENDPOINT_ID,
+    # operations.DELIVERY_ID); any other is a 404 without a read.
+    "endpoint_id": ("/api/v1/webhooks/", "^ep_[0-9a-f]{24}$"),
+    "delivery_id": ("/api/v1/webhooks/", "^dlv_[0-9a-f]{26}$"),
 }

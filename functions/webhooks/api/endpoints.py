@@ -202,8 +202,12 @@ def list_deliveries(
         Literal["pending", "retrying", "delivered", "failed", "abandoned"] | None, Query(description="Only these")
     ] = None,
     event_type: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
-    since: Annotated[str | None, Query(max_length=40, description="Created at or after (ISO 8601)")] = None,
-    until: Annotated[str | None, Query(max_length=40, description="Created at or before (ISO 8601)")] = None,
+    since: Annotated[
+        str | None, Query(max_length=40, description="Created at or after", json_schema_extra={"format": "date-time"})
+    ] = None,
+    until: Annotated[
+        str | None, Query(max_length=40, description="Created at or before", json_schema_extra={"format": "date-time"})
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 25,
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> DeliveryPage:

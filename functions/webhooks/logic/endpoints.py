@@ -48,6 +48,7 @@ RESERVED_HEADERS = frozenset(
 )
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}")
 DEFAULT_ROTATION_GRACE_S = 24 * 3600
+ENDPOINT_ID = re.compile(r"ep_[0-9a-f]{24}")
 
 
 @dataclass(frozen=True)
@@ -176,7 +177,8 @@ def create(
 def get(store: EndpointStore, endpoint_id: str, owner: Owner) -> Endpoint:
     """The endpoint if the caller may see it; 404 otherwise (another client's endpoint is not
     confirmed to exist)."""
-    endpoint = store.get(endpoint_id)
+    # An id we never issue is not read at all (DynamoDB refuses keys over 2 KB with an error).
+    endpoint = store.get(endpoint_id) if ENDPOINT_ID.fullmatch(endpoint_id) else None
     if endpoint is None or (not owner.admin and endpoint.client_id != owner.client_id):
         raise NotFound(f"No webhook endpoint {endpoint_id}.", code="webhook_not_found")
     return endpoint

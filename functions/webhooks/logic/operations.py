@@ -4,6 +4,7 @@ failure since a time, move the DLQ back, re-enable an endpoint (publishing `endp
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 from datetime import datetime
 from typing import Any, Protocol
@@ -21,6 +22,7 @@ from gateway_core.errors import Conflict, NotFound, ValidationFailed
 from gateway_core.event_catalog import EVENT_TYPES
 from gateway_core.events import new_event_id
 
+DELIVERY_ID = re.compile(r"dlv_[0-9a-f]{26}")
 # A test event's data is at most this large (it is one webhook body).
 MAX_TEST_DATA_BYTES = 64 * 1024
 # Deliveries one recover call reopens at most (call again with a later `since` for more).
@@ -95,7 +97,7 @@ def delivery_of(
     store: endpoint_logic.EndpointStore, deliveries: Deliveries, endpoint_id: str, delivery_id: str, owner: Owner
 ) -> Delivery:
     endpoint_logic.get(store, endpoint_id, owner)
-    delivery = deliveries.get(delivery_id)
+    delivery = deliveries.get(delivery_id) if DELIVERY_ID.fullmatch(delivery_id) else None
     if delivery is None or delivery.endpoint_id != endpoint_id:
         raise NotFound(f"No delivery {delivery_id} for endpoint {endpoint_id}.", code="delivery_not_found")
     return delivery
