@@ -12,7 +12,7 @@ import pytest
 from functions.webhooks.logic.body import webhook_body
 from functions.webhooks.logic.fanout import CachedEndpoints, PublishedEvent, delivery_id, fan_out, matching, visible
 from functions.webhooks.logic.model import Endpoint
-from tests.unit.webhook_fakes import FakeDeliveryStore, FakeEndpointStore, make_endpoint
+from tests.unit.webhook_fakes import EP_ID, FakeDeliveryStore, FakeEndpointStore, make_endpoint
 
 NOW = "2026-12-02T12:00:01.000Z"
 
@@ -73,7 +73,7 @@ def matched(endpoints: list[Endpoint], published: PublishedEvent) -> list[str]:
 )
 def test_matching_by_type_and_wildcards(patterns: list[str], event_type: str, hears: bool) -> None:
     endpoint = make_endpoint(event_types=patterns)
-    assert matched([endpoint], event(event_type)) == (["ep_1"] if hears else [])
+    assert matched([endpoint], event(event_type)) == ([EP_ID] if hears else [])
 
 
 @pytest.mark.parametrize(
@@ -100,7 +100,7 @@ def test_matching_by_type_and_wildcards(patterns: list[str], event_type: str, he
 )
 def test_matching_by_filters(filters: list[dict[str, Any]], hears: bool) -> None:
     endpoint = make_endpoint(filters=filters)
-    assert matched([endpoint], event()) == (["ep_1"] if hears else [])
+    assert matched([endpoint], event()) == ([EP_ID] if hears else [])
 
 
 def test_audience_own_hears_only_its_client_s_events() -> None:
@@ -219,7 +219,7 @@ def test_nothing_to_queue_sends_no_batch() -> None:
 def test_ordered_endpoint_deliveries_take_increasing_sequence_numbers() -> None:
     store = FakeEndpointStore(make_endpoint(ordering="ordered"))
     records = FakeDeliveryStore(store)
-    endpoint = store.items["ep_1"]
+    endpoint = store.items[EP_ID]
     seqs = []
     for n in range(3):
         published = PublishedEvent(f"msg_{n}", "key.rotated", "2026-12-02T12:00:00.000Z", {}, "cl_1")
@@ -234,7 +234,7 @@ def test_ordered_endpoint_deliveries_take_increasing_sequence_numbers() -> None:
         now=NOW,
     )
     assert seqs == [1, 2, 3]
-    assert store.items["ep_1"].next_seq == 3
+    assert store.items[EP_ID].next_seq == 3
 
 
 # -- the endpoint cache ------------------------------------------------------------------------
@@ -272,3 +272,18 @@ def test_cached_endpoints_cache_an_empty_listing_too() -> None:
     assert cache.active() == []
     assert cache.active() == []
     assert load.calls == 1
+
+
+def test_cached_endpoints_have_no_expiry_within_a_batch_and_reload_after_invalidate() -> None:
+    # An endpoint disabled mid-batch is still listed for that batch (the worker reads the endpoint
+    # itself before each attempt), and gone from the next one's listing
+    load = Loader(make_endpoint(endpoint_id="ep_1"), make_endpoint(endpoint_id="ep_2"))
+    cache = CachedEndpoints(load)
+    assert ids(cache.active()) == ["ep_1", "ep_2"]
+    load.endpoints[1] = make_endpoint(endpoint_id="ep_2", active=False)
+    assert ids(cache.active()) == ["ep_1", "ep_2"]
+    cache.invalidate()
+    cache.invalidate()  # invalidating twice costs no listing
+    assert load.calls == 1
+    assert ids(cache.active()) == ["ep_1"]
+    assert load.calls == 2

@@ -43,13 +43,17 @@ class DynamoEndpointHealth(DynamoEndpointReader):
         update = {
             "TableName": self.table,
             "Key": endpoint_key(endpoint.endpoint_id),
-            "UpdateExpression": "SET active = :false, disabled_reason = :reason, disabled_at = :at",
+            # A new version: an admin's change based on an earlier read (If-Match, or a PATCH of
+            # other fields) must not write the endpoint back as active.
+            "UpdateExpression": "SET active = :false, disabled_reason = :reason, disabled_at = :at,"
+            " version = if_not_exists(version, :one) + :one",
             "ConditionExpression": "attribute_exists(PK) AND active = :true",
             "ExpressionAttributeValues": {
                 ":false": {"BOOL": False},
                 ":true": {"BOOL": True},
                 ":reason": {"S": reason},
                 ":at": {"S": at},
+                ":one": {"N": "1"},
             },
         }
         put = {"TableName": self.table, "Item": event, "ConditionExpression": "attribute_not_exists(PK)"}

@@ -202,7 +202,8 @@ class DeliveryEngine:
         )
         if not self.deliveries.record(delivery, attempt, after):
             return Effects(outcome="lost_lease", attempt=attempt)
-        if endpoint.consecutive_failures or endpoint.failing_since or endpoint.breaker_open_until:
+        healthy = not (endpoint.consecutive_failures or endpoint.failing_since or endpoint.breaker_open_until)
+        if delivery.trigger != "test" and not healthy:  # a test send never counts toward health
             self.endpoints.record_success(endpoint)
         if endpoint.ordering == "ordered":
             self.endpoints.advance_order(endpoint.endpoint_id, delivery.seq)
