@@ -10,6 +10,7 @@ those from the template and resolves their references against the deployed stack
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import logging
 import os
@@ -64,6 +65,7 @@ def start_moto() -> tuple[Any, int]:
     default_user_config["lambda"]["use_docker"] = False  # code runs in-process instead (lambdas.py)
     default_user_config["stepfunctions"]["execute_state_machine"] = True
     _patch_moto_gaps()
+    _bound_stream_iterators()
     serialize_dynamodb_writes()
     for noisy in ("werkzeug", "moto", "botocore.configprovider", "botocore.credentials"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
@@ -111,6 +113,31 @@ def serialize_dynamodb_writes() -> None:
 
     for name in ("put_item", "update_item", "delete_item", "transact_write_items", "batch_write_item"):
         setattr(DynamoDBBackend, name, serialized(getattr(DynamoDBBackend, name)))
+
+
+# Shard iterators moto keeps (it never forgets one: each GetRecords makes the next); AWS lets an
+# iterator expire after 15 minutes, and the stream pollers use each one once or twice.
+MAX_SHARD_ITERATORS = 1000
+
+
+def _bound_stream_iterators() -> None:
+    """moto stores every shard iterator it hands out, one per GetRecords (about 25 MB an hour
+    for one idle stream poller): keep the newest MAX_SHARD_ITERATORS, as AWS expires them."""
+    from moto.dynamodbstreams.models import DynamoDBStreamsBackend
+
+    if getattr(DynamoDBStreamsBackend.get_records, "_gateway_patched", False):
+        return
+    get_records = DynamoDBStreamsBackend.get_records
+
+    def bounded(self: Any, iterator_arn: str, limit: int) -> dict[str, Any]:
+        result = get_records(self, iterator_arn, limit)
+        excess = len(self.shard_iterators) - MAX_SHARD_ITERATORS
+        for arn in list(itertools.islice(self.shard_iterators, max(excess, 0))):
+            del self.shard_iterators[arn]  # the oldest first: dicts keep insertion order
+        return result
+
+    bounded._gateway_patched = True  # type: ignore[attr-defined]
+    DynamoDBStreamsBackend.get_records = bounded  # type: ignore[method-assign]
 
 
 def _patch_moto_gaps() -> None:

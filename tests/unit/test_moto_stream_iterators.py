@@ -1,0 +1,48 @@
+"""The local runtime's moto keeps a bounded number of DynamoDB stream shard iterators (moto keeps
+every one it hands out; the stream pollers ask for one per GetRecords, forever)."""
+
+from __future__ import annotations
+
+import boto3
+
+from infra.local import moto_host
+
+
+def test_shard_iterators_are_bounded_and_the_newest_still_work() -> None:
+    server, port = moto_host.start_moto()
+    try:
+        options = {
+            "region_name": "us-east-1",
+            "endpoint_url": f"http://127.0.0.1:{port}",
+            "aws_access_key_id": "local",
+            "aws_secret_access_key": "local",
+        }
+        dynamodb, streams = boto3.client("dynamodb", **options), boto3.client("dynamodbstreams", **options)
+        table = dynamodb.create_table(
+            TableName="iterators",
+            KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "PK", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
+        )
+        arn = table["TableDescription"]["LatestStreamArn"]
+        shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+        iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")[
+            "ShardIterator"
+        ]
+        # Given a poller that has asked for more iterators than the bound
+        for _ in range(moto_host.MAX_SHARD_ITERATORS + 50):
+            iterator = streams.get_records(ShardIterator=iterator)["NextShardIterator"]
+
+        # When an item is written, the poller's current iterator still reads it
+        dynamodb.put_item(TableName="iterators", Item={"PK": {"S": "after"}})
+        records = streams.get_records(ShardIterator=iterator)["Records"]
+
+        # Then moto holds no more than the bound, and nothing was lost
+        from moto.dynamodbstreams.models import dynamodbstreams_backends
+
+        held = dynamodbstreams_backends[moto_host.ACCOUNT_ID][moto_host.REGION].shard_iterators
+        assert len(held) <= moto_host.MAX_SHARD_ITERATORS
+        assert [r["dynamodb"]["Keys"]["PK"]["S"] for r in records] == ["after"]
+    finally:
+        server.stop()
