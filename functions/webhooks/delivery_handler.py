@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import AsyncBatchProcessor, EventType, async_process_partial_response
@@ -17,6 +18,8 @@ from functions.webhooks import delivery_wiring
 from gateway_core.logs import service_logger
 
 logger = service_logger()
+# The event source mapping's batch size (infra/constructs/webhooks.py).
+BATCH_SIZE = 10
 # A batch's messages are delivered side by side (each attempt waits on its receiver, up to its
 # timeout): powertools' async processor gathers them, each attempt runs in a worker thread.
 processor = AsyncBatchProcessor(event_type=EventType.SQS)
@@ -41,8 +44,13 @@ def deliver(record: SQSRecord) -> None:
     )
 
 
+# One thread per message of a full batch (asyncio's default pool is CPUs + 4: 6 at 512 MB, so a
+# batch of slow receivers would take two rounds and outrun the function's timeout).
+_pool = ThreadPoolExecutor(max_workers=BATCH_SIZE, thread_name_prefix="delivery")
+
+
 async def record_handler(record: SQSRecord) -> None:
-    await asyncio.to_thread(deliver, record)
+    await asyncio.get_running_loop().run_in_executor(_pool, deliver, record)
 
 
 @logger.inject_lambda_context(clear_state=True)

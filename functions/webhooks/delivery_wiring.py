@@ -25,8 +25,10 @@ class TablePublisher:
         self.dynamodb = dynamodb
         self.table = table
 
-    def publish(self, event_type: str, data: dict[str, Any], client_id: str | None = None) -> str:
-        return publish(self.dynamodb, self.table, event_type, data, client_id=client_id)
+    def publish(
+        self, event_type: str, data: dict[str, Any], client_id: str | None = None, private: bool = False
+    ) -> str:
+        return publish(self.dynamodb, self.table, event_type, data, client_id=client_id, private=private)
 
 
 @lru_cache(maxsize=1)
@@ -46,7 +48,6 @@ def engine() -> DeliveryEngine:
         deliveries=DynamoDeliveryStore(dynamodb, table),
         endpoints=DynamoEndpointHealth(dynamodb, table),
         queue=queue(),
-        publisher=publisher(),
         vault=KmsKeyVault(aws.client("kms")),
         sender=GuardedSender(),
         throttle=DynamoEndpointThrottle(dynamodb, settings().rate_limit_table_name),

@@ -35,15 +35,38 @@ _queue = SqsFanoutQueue(aws.client("sqs"), settings().webhook_queue_url)
 def event_of(image: dict[str, Any]) -> PublishedEvent:
     """The event an item's new image carries (low-level attribute values)."""
     return PublishedEvent(
-        event_id=image["event_id"]["S"],
+        event_id=image["message_id"]["S"],
         event_type=image["event_type"]["S"],
         occurred_at=image["occurred_at"]["S"],
         data=json.loads(image["event_data"]["S"]),
         client_id=image.get("event_client", {}).get("S"),
+        private=bool(image.get("event_private", {}).get("BOOL", False)),
     )
 
 
+class _Batch:
+    """Whether a record of this invocation's batch failed: every later one is reported failed
+    too, so the stream retries them after it, in order (an ordered endpoint's sequence numbers
+    follow the stream's order; powertools would otherwise go on with the next records)."""
+
+    failed = False
+
+
+class EarlierRecordFailed(Exception):
+    pass
+
+
 def record_handler(record: DynamoDBRecord) -> None:
+    if _Batch.failed:
+        raise EarlierRecordFailed("an earlier event of this batch failed; retried after it, in order")
+    try:
+        _fan_out(record)
+    except Exception:
+        _Batch.failed = True
+        raise
+
+
+def _fan_out(record: DynamoDBRecord) -> None:
     image = record.raw_event["dynamodb"]["NewImage"]
     try:
         event = event_of(image)
@@ -65,6 +88,7 @@ def record_handler(record: DynamoDBRecord) -> None:
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     _endpoints.invalidate()  # one listing per batch
+    _Batch.failed = False
     return dict(
         process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
     )

@@ -7,6 +7,8 @@ schedule's. The answer's first kilobyte is kept for the attempt record."""
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 
 from urllib3.exceptions import HTTPError
 from urllib3.util.timeout import Timeout
@@ -23,9 +25,23 @@ _KEPT_HEADERS = 30
 class GuardedSender:
     def __init__(self, policy: SsrfPolicy | None = None, pool: GuardedPoolManager | None = None) -> None:
         self.pool = pool or guarded_pool_manager(policy or SsrfPolicy.from_env(), timeout=30.0)
+        # urllib3's timeouts bound each socket operation, not the request: a receiver dripping a
+        # byte a second would hold an attempt for ever. The request runs on a thread of its own
+        # and the attempt ends at the deadline, whatever the thread is still waiting for.
+        self._threads = ThreadPoolExecutor(max_workers=32, thread_name_prefix="send")
 
     def send(self, method: str, url: str, headers: dict[str, str], body: bytes, timeout_s: float) -> Sent:
         started = time.perf_counter()
+        future = self._threads.submit(self._send, method, url, headers, body, timeout_s, started)
+        try:
+            return future.result(timeout=timeout_s)
+        except FutureTimeout as error:
+            future.cancel()
+            raise SendFailed(f"no answer within {timeout_s:g} s", _elapsed(started)) from error
+
+    def _send(
+        self, method: str, url: str, headers: dict[str, str], body: bytes, timeout_s: float, started: float
+    ) -> Sent:
         try:
             response = self.pool.urlopen(
                 method,
@@ -46,6 +62,8 @@ class GuardedSender:
             raise SendFailed(str(error), _elapsed(started)) from error
         except (HTTPError, OSError) as error:
             raise SendFailed(_describe(error, timeout_s), _elapsed(started)) from error
+        except (ValueError, UnicodeError) as error:  # a header or URL HTTP cannot carry
+            raise SendFailed(f"the request could not be sent: {type(error).__name__}", _elapsed(started)) from error
         kept = dict(list(response.headers.items())[:_KEPT_HEADERS])
         return Sent(
             status=response.status,

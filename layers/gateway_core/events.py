@@ -1,7 +1,8 @@
 """Publishing events to webhooks: every function publishes through here.
 
-An event is written once, as a DynamoDB item carrying `event_id`, `event_type`, `event_data` and
-`occurred_at`. The data table's stream hands every new item with an `event_data` to the webhook
+An event is written once, as a DynamoDB item carrying `message_id` (the `webhook-id` receivers
+see; not `event_id`, which an audit item holding the event names its own id with), `event_type`,
+`event_data` and `occurred_at`. The data table's stream hands every new item with an `event_data` to the webhook
 fan-out function (functions/webhooks/fanout_handler.py), which records one delivery per matching
 endpoint. So publishing is one write with nothing to send afterwards: a change audited in a
 transaction carries its event in the audit item (gateway_core.audit), committed or not with the
@@ -37,16 +38,24 @@ def new_event_id(at: datetime | None = None) -> str:
 
 
 def event_attributes(
-    event_type: str, data: dict[str, Any], at: datetime | None = None, client_id: str | None = None
+    event_type: str,
+    data: dict[str, Any],
+    at: datetime | None = None,
+    client_id: str | None = None,
+    private: bool = False,
 ) -> dict[str, Any]:
     """The attributes (low-level DynamoDB values) that make an item an event. `client_id`: the
     client whose resource the event is about (its own endpoints hear it; admins' hear every
     event); None for platform events."""
     when = at or utc_now()
     client = {"event_client": {"S": client_id}} if client_id else {}
+    # A private event (a client's own test event) reaches that client's endpoints only: admins'
+    # endpoints trust what they hear to be the gateway's own account of a change.
+    only_own = {"event_private": {"BOOL": True}} if private else {}
     return {
         **client,
-        "event_id": {"S": new_event_id(when)},
+        **only_own,
+        "message_id": {"S": new_event_id(when)},
         "event_type": {"S": event_type},
         "event_data": {"S": json.dumps(data, separators=(",", ":"), sort_keys=True, default=str)},
         "occurred_at": {"S": iso(when)},
@@ -54,13 +63,17 @@ def event_attributes(
 
 
 def event_item(
-    event_type: str, data: dict[str, Any], at: datetime | None = None, client_id: str | None = None
+    event_type: str,
+    data: dict[str, Any],
+    at: datetime | None = None,
+    client_id: str | None = None,
+    private: bool = False,
 ) -> dict[str, Any]:
     """A standalone event item (for events without an audited change)."""
     when = at or utc_now()
-    attributes = event_attributes(event_type, data, when, client_id)
+    attributes = event_attributes(event_type, data, when, client_id, private)
     return {
-        "PK": {"S": f"EVENT#{attributes['event_id']['S']}"},
+        "PK": {"S": f"EVENT#{attributes['message_id']['S']}"},
         "SK": {"S": "EVENT"},
         **attributes,
         "ttl": {"N": str(int(when.timestamp()) + EVENT_RETENTION_SECONDS)},

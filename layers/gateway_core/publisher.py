@@ -9,9 +9,16 @@ from typing import Any
 from gateway_core.events import event_item
 
 
-def publish(dynamodb: Any, table: str, event_type: str, data: dict[str, Any], client_id: str | None = None) -> str:
+def publish(
+    dynamodb: Any,
+    table: str,
+    event_type: str,
+    data: dict[str, Any],
+    client_id: str | None = None,
+    private: bool = False,
+) -> str:
     """Publishes an event (one PutItem) and returns its id. The caller's role needs PutItem on
     `EVENT#*` items of the table."""
-    item = event_item(event_type, data, client_id=client_id)
+    item = event_item(event_type, data, client_id=client_id, private=private)
     dynamodb.put_item(TableName=table, Item=item, ConditionExpression="attribute_not_exists(PK)")
-    return str(item["event_id"]["S"])
+    return str(item["message_id"]["S"])

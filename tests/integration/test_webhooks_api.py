@@ -894,7 +894,7 @@ def test_trigger_publishes_an_event_item(hooks: Webhooks) -> None:
     assert reply.json["event_type"] == "key.rotated"
     item = hooks.item(f"EVENT#{event_id}", "EVENT")
     assert item is not None
-    assert item["event_id"]["S"] == event_id
+    assert item["message_id"]["S"] == event_id
     assert item["event_type"]["S"] == "key.rotated"
     assert json.loads(item["event_data"]["S"]) == {"key_id": "k1"}
     assert abs(parse_iso(item["occurred_at"]["S"]) - utc_now()) < timedelta(seconds=10)
@@ -1096,8 +1096,8 @@ def test_endpoint_health_disables_once(hooks: Webhooks, receiver: Receiver) -> N
     assert json.loads(announced["event_data"]["S"])["reason"] == "gone"
     shown = hooks.api.call("GET", f"{HOOKS}/{created['endpoint_id']}", authorizer=OWNER)
     assert (shown.json["active"], shown.json["disabled_reason"], shown.json["disabled_at"]) == (False, "gone", at)
-    # Health updates leave the version (the ETag) alone: an owner's If-Match still holds.
-    assert shown.header("ETag") == '"1"'
+    # Disabling is a new version (the ETag): a change based on an earlier read cannot reactivate it.
+    assert shown.header("ETag") == '"2"'
 
     enabled = hooks.api.call("POST", f"{HOOKS}/{created['endpoint_id']}/enable", authorizer=OWNER)
     assert enabled.status == 200, enabled.text

@@ -80,7 +80,6 @@ class World:
             deliveries=self.deliveries,
             endpoints=self.endpoints,
             queue=self.queue,
-            publisher=self.publisher,
             vault=self.vault,
             sender=self.sender,
             clock=self.clock,
@@ -993,8 +992,8 @@ def test_the_exhausted_event_exists_exactly_when_the_abandonment_was_recorded() 
     _, effects = w.next()
     assert effects.outcome == "abandoned"
     [item] = w.events.items
-    assert item["PK"]["S"] == f"EVENT#{item['event_id']['S']}"
-    assert effects.published == [item["event_id"]["S"]]
+    assert item["PK"]["S"] == f"EVENT#{item['message_id']['S']}"
+    assert effects.published == [item["message_id"]["S"]]
     assert w.delivery().status == "abandoned"
     assert [a.attempt for a in w.deliveries.attempts_of(DLV_ID)] == [1]
 
@@ -1130,3 +1129,39 @@ def test_a_successful_test_send_leaves_the_endpoint_s_health_as_it_was() -> None
 
     # Then the failures stay: a test is not the receiver recovering for real traffic
     assert w.endpoint == before
+
+
+def test_a_half_open_breaker_lets_one_probe_through_and_the_others_wait() -> None:
+    # Given an endpoint whose breaker has just half-opened, and two due deliveries
+    w = World(answer(500), answer(200), endpoint=make_endpoint(consecutive_failures=5, breaker_open_until=T0 - 1))
+    w.add(delivery_id="dlv_a", event_id="msg_01KBG400000000000000000001")
+    w.add(delivery_id="dlv_b", event_id="msg_01KBG400000000000000000002")
+    a, b = w.queue.pop(), w.queue.pop()
+
+    # When the probe is in flight, a second delivery does not go
+    w.endpoints.take_probe(EP_ID, T0, T0 + 20)  # the probe holds it (another worker)
+    waiting = w.process(b.message())
+    assert waiting.outcome == "breaker_half_open"
+    assert w.sender.calls == []
+    assert w.delivery("dlv_b").attempts == 0
+
+    # Then, the probe's time up, the next one probes: a failure opens the breaker for longer
+    w.clock.advance(21)
+    assert w.process(a.message()).outcome == "retrying"
+    assert w.endpoint.consecutive_failures == 6
+    assert w.endpoint.breaker_open_until == pytest.approx(T0 + 21 + 60)
+
+
+def test_a_settled_delivery_s_message_lets_the_next_ordered_one_go() -> None:
+    # Given an ordered endpoint whose worker died after settling delivery 1 (before advancing)
+    w = World(endpoint=make_endpoint(ordering="ordered", next_seq=2, settled_seq=0))
+    w.add(seq=1, status="delivered", attempts=1)
+
+    # When its message comes back
+    effects = w.process({"delivery_id": DLV_ID, "attempts": 0})
+
+    # Then nothing is sent, and the next one may go
+    assert effects.outcome == "settled"
+    assert w.sender.calls == []
+    assert w.delivery().seq > 0
+    assert w.endpoint.settled_seq == w.delivery().seq

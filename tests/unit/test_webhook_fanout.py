@@ -287,3 +287,22 @@ def test_cached_endpoints_have_no_expiry_within_a_batch_and_reload_after_invalid
     assert load.calls == 1
     assert ids(cache.active()) == ["ep_1"]
     assert load.calls == 2
+
+
+def test_a_client_s_private_test_event_reaches_its_own_endpoints_only() -> None:
+    own = make_endpoint(endpoint_id="ep_own", client_id="cl_1", event_types=["*"])
+    admin = make_endpoint(endpoint_id="ep_admin", client_id="cl_admin", audience="all", event_types=["*"])
+    private = PublishedEvent(**{**event().__dict__, "private": True})
+
+    assert ids(matching([own, admin], private, {"type": "key.rotated", "data": {}})) == ["ep_own"]
+    # a real event about the same client reaches both
+    assert ids(matching([own, admin], event(), {"type": "key.rotated", "data": {}})) == ["ep_own", "ep_admin"]
+
+
+@pytest.mark.parametrize("event_type", ["message.attempt.exhausted", "endpoint.disabled", "endpoint.enabled"])
+def test_an_endpoint_never_hears_about_itself(event_type: str) -> None:
+    dead = make_endpoint(endpoint_id="ep_dead", client_id="cl_1", event_types=["*"])
+    other = make_endpoint(endpoint_id="ep_other", client_id="cl_1", event_types=["*"])
+    about_dead = event(event_type, endpoint_id="ep_dead")
+
+    assert ids(matching([dead, other], about_dead, {"type": event_type, "data": about_dead.data})) == ["ep_other"]

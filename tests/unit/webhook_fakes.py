@@ -64,7 +64,7 @@ class FakeEvents:
         return [e["event_type"]["S"] for e in self.items]
 
     def ids(self) -> list[str]:
-        return [e["event_id"]["S"] for e in self.items]
+        return [e["message_id"]["S"] for e in self.items]
 
     def published(self) -> list[tuple[str, dict[str, Any], str | None]]:
         """(type, data, client) of each event, as a Publisher call would have named them."""
@@ -208,6 +208,7 @@ class FakeEndpointStore:
         self.items: dict[str, Endpoint] = {e.endpoint_id: e for e in endpoints}
         self.actions: list[str] = []
         self.events = FakeEvents()
+        self.probes: dict[str, float] = {}  # the half-open breaker's probe, per endpoint
         # Make the next replace/delete lose a race (someone else wrote in between).
         self.race_next_write = False
         # Called at the start of the next replace: a write (e.g. the worker's) between the API's
@@ -248,6 +249,13 @@ class FakeEndpointStore:
             current, active=False, disabled_reason=reason, disabled_at=at, version=current.version + 1
         )
         self.events.put([event])
+        return True
+
+    def take_probe(self, endpoint_id: str, now: float, until: float) -> bool:
+        # As the dal: only when no probe is held (or the last one's time is up).
+        if endpoint_id not in self.items or self.probes.get(endpoint_id, 0.0) > now:
+            return False
+        self.probes[endpoint_id] = until
         return True
 
     def advance_order(self, endpoint_id: str, seq: int) -> None:

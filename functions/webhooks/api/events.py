@@ -58,8 +58,9 @@ def trigger(body: TriggerIn) -> Response[Triggered]:
         raise Forbidden("Only admins publish events about another client.", code="not_your_client")
     if len(json.dumps(body.data)) > MAX_DATA_BYTES:
         raise ValidationFailed("data is at most 64 KB.", code="data_too_large")
-    # A client's test event is about itself: its own endpoints hear it, and admins' endpoints.
+    # A client's test event is about itself and reaches only its own endpoints (admins' endpoints
+    # hear the gateway's own events, never one a client made up); an admin's reaches any.
     about = body.client_id if admin else who.client_id
-    event_id = delivery_wiring.publisher().publish(body.event_type, body.data, client_id=about)
+    event_id = delivery_wiring.publisher().publish(body.event_type, body.data, client_id=about, private=not admin)
     out = Triggered(event_id=event_id, event_type=body.event_type)
     return Response(status_code=202, content_type="application/json", body=out)

@@ -86,10 +86,14 @@ class DynamoDeliveryStore:
             {"Put": {"TableName": self.table, "Item": event, "ConditionExpression": "attribute_not_exists(PK)"}}
             for event in events or []
         ]
+        # The token makes SDK retries of this transaction idempotent: a commit whose answer was lost
+        # is not retried into a failed condition (read as a lost lease: no next message queued).
+        token = f"{claimed.delivery_id}-{attempt.attempt}"
         try:
-            self.dynamodb.transact_write_items(TransactItems=items)
+            self.dynamodb.transact_write_items(TransactItems=items, ClientRequestToken=token)
         except ClientError as error:
-            if failed_condition(error):
+            # Another worker recorded this attempt number with other values: not ours.
+            if failed_condition(error) or error.response["Error"]["Code"] == "IdempotentParameterMismatchException":
                 return False
             raise
         return True

@@ -26,6 +26,7 @@ class DynamoDeliveryReads:
         event_type: str | None = None,
         since: str | None = None,
         until: str | None = None,
+        settled: bool = False,
     ) -> tuple[list[Delivery], str | None]:
         """Newest first; `since`/`until` bound the creation time (ISO), the others filter."""
         partition = f"WEBHOOK#{endpoint_id}#DELIVERIES"
@@ -62,28 +63,39 @@ class DynamoDeliveryReads:
         if event_type:
             filters.append("event_type = :event_type")
             values[":event_type"] = {"S": event_type}
+        if settled:  # failed or abandoned only (recover)
+            filters.append("#status IN (:failed, :abandoned)")
+            names["#status"] = "status"
+            values[":failed"], values[":abandoned"] = {"S": "failed"}, {"S": "abandoned"}
         if filters:
             request["FilterExpression"] = " AND ".join(filters)
         if names:
             request["ExpressionAttributeNames"] = names
         if cursor:
             start = decode_cursor(cursor)
-            if start.get("GSI1PK", {}).get("S") != partition:
+            position = start.get("GSI1SK", {}).get("S", "")
+            # DynamoDB refuses a start key outside the key condition's range (a cursor of the list
+            # without `since`, reused with one): that is the caller's mistake, a 400.
+            outside = (since and position < since) or (until and position > until + "\uffff")
+            if start.get("GSI1PK", {}).get("S") != partition or outside:
                 raise BadRequest("The cursor is not one this list issued.", code="invalid_cursor")
             request["ExclusiveStartKey"] = start
         page = self.dynamodb.query(**request)
         next_key = page.get("LastEvaluatedKey")
         return [delivery_from(i) for i in page.get("Items", [])], encode_cursor(next_key) if next_key else None
 
-    def unsettled_failures_since(self, endpoint_id: str, since: str) -> list[Delivery]:
-        """Every failed or abandoned delivery of the endpoint created since `since` (recover)."""
+    def unsettled_failures_since(self, endpoint_id: str, since: str, at_most: int = 1000) -> list[Delivery]:
+        """The failed or abandoned deliveries of the endpoint created since `since` (recover),
+        newest first: at most `at_most`, from at most 20 pages (bounded work for one request;
+        calling recover again takes what is left, the recovered ones being pending by then)."""
         found: list[Delivery] = []
         cursor: str | None = None
-        while True:
-            page, cursor = self.list_for_endpoint(endpoint_id, limit=200, cursor=cursor, since=since)
+        for _ in range(20):
+            page, cursor = self.list_for_endpoint(endpoint_id, limit=500, cursor=cursor, since=since, settled=True)
             found.extend(d for d in page if d.status in ("failed", "abandoned"))
-            if cursor is None:
-                return found
+            if cursor is None or len(found) >= at_most:
+                break
+        return found[:at_most]
 
     def attempts(self, delivery_id: str, limit: int, cursor: str | None) -> tuple[list[Attempt], str | None]:
         request: dict[str, Any] = {
@@ -95,7 +107,8 @@ class DynamoDeliveryReads:
         }
         if cursor:
             start = decode_cursor(cursor)
-            if start.get("PK", {}).get("S") != f"DELIVERY#{delivery_id}":
+            # a base-table query takes a base-table key as its start: exactly PK and SK
+            if set(start) != {"PK", "SK"} or start["PK"]["S"] != f"DELIVERY#{delivery_id}":
                 raise BadRequest("The cursor is not one this list issued.", code="invalid_cursor")
             request["ExclusiveStartKey"] = start
         page = self.dynamodb.query(**request)

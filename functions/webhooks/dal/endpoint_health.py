@@ -14,6 +14,8 @@ from functions.webhooks.dal.endpoint_reader import DynamoEndpointReader
 from functions.webhooks.logic.model import Endpoint
 from gateway_core.preconditions import ConcurrentChange
 
+_CONFLICT_RETRIES = 3
+
 
 class DynamoEndpointHealth(DynamoEndpointReader):
     # An endpoint deleted meanwhile is left deleted (the condition in _update fails quietly here).
@@ -57,12 +59,32 @@ class DynamoEndpointHealth(DynamoEndpointReader):
             },
         }
         put = {"TableName": self.table, "Item": event, "ConditionExpression": "attribute_not_exists(PK)"}
+        # A conflict with another write of the endpoint (a failure counted at the same moment) is
+        # tried again: the delivery is settled already, nothing would bring this back later.
+        for _ in range(_CONFLICT_RETRIES):
+            try:
+                self.dynamodb.transact_write_items(TransactItems=[{"Update": update}, {"Put": put}])
+                return True
+            except ClientError as error:
+                if error.response["Error"]["Code"] != "TransactionCanceledException":
+                    raise
+                reasons = [r.get("Code") for r in error.response.get("CancellationReasons", [])]
+                if "TransactionConflict" not in reasons:
+                    return False  # inactive already (or gone): someone else disabled it
+        return False
+
+    def take_probe(self, endpoint_id: str, now: float, until: float) -> bool:
+        """The half-open breaker's one probe: True for the caller that gets it (until `until`,
+        when another may try if this one's worker died)."""
         try:
-            self.dynamodb.transact_write_items(TransactItems=[{"Update": update}, {"Put": put}])
-        except ClientError as error:
-            if error.response["Error"]["Code"] == "TransactionCanceledException":
-                return False
-            raise
+            self._update(
+                endpoint_id,
+                "SET probe_until = :until",
+                {":until": {"N": repr(until)}, ":now": {"N": repr(now)}},
+                condition="(attribute_not_exists(probe_until) OR probe_until <= :now)",
+            )
+        except ConcurrentChange:
+            return False
         return True
 
     def advance_order(self, endpoint_id: str, seq: int) -> None:

@@ -26,7 +26,6 @@ from functions.webhooks.logic.ports import (
     Effects,
     EndpointStore,
     KeyDecrypter,
-    Publisher,
     Sender,
     SendFailed,
     Sent,
@@ -57,7 +56,6 @@ class DeliveryEngine:
         deliveries: DeliveryStore,
         endpoints: EndpointStore,
         queue: DeliveryQueue,
-        publisher: Publisher,
         vault: KeyDecrypter,
         sender: Sender,
         throttle: Throttle | None = None,
@@ -66,7 +64,6 @@ class DeliveryEngine:
         self.deliveries = deliveries
         self.endpoints = endpoints
         self.queue = queue
-        self.publisher = publisher
         self.vault = vault
         self.sender = sender
         self.throttle = throttle
@@ -86,7 +83,11 @@ class DeliveryEngine:
             self.queue.schedule(delivery_id, attempts, not_before, waits)
             return Effects(outcome="not_due")
         delivery = self.deliveries.get(delivery_id)
-        if delivery is None or delivery.status in SETTLED:
+        if delivery is None:
+            return Effects(outcome="settled")
+        if delivery.status in SETTLED:
+            # A worker may have died between settling it and letting the next one go.
+            self._advance(delivery)
             return Effects(outcome="settled")
         if attempts != delivery.attempts:
             return self._stale(delivery, now)
@@ -103,6 +104,13 @@ class DeliveryEngine:
             # The breaker is open: no attempt is spent; the delivery waits for it to half-open.
             self.queue.schedule(delivery_id, attempts, endpoint.breaker_open_until, waits)
             return Effects(outcome="breaker_open")
+        if endpoint.consecutive_failures >= schedule.BREAKER_THRESHOLD:
+            # Half-open: one delivery probes the receiver; the others wait for its outcome (a
+            # success closes the breaker, a failure opens it again for longer).
+            probe_until = now + endpoint.timeout_s + LEASE_MARGIN_S
+            if not self.endpoints.take_probe(endpoint.endpoint_id, now, probe_until):
+                self.queue.schedule(delivery_id, attempts, probe_until, waits)
+                return Effects(outcome="breaker_half_open")
         if endpoint.ordering == "ordered" and delivery.seq > endpoint.settled_seq + 1:
             wait = min(ORDER_WAIT_S * (waits + 1), ORDER_WAIT_MAX_S)
             self.queue.schedule(delivery_id, attempts, now + wait, waits + 1)
@@ -205,8 +213,7 @@ class DeliveryEngine:
         healthy = not (endpoint.consecutive_failures or endpoint.failing_since or endpoint.breaker_open_until)
         if delivery.trigger != "test" and not healthy:  # a test send never counts toward health
             self.endpoints.record_success(endpoint)
-        if endpoint.ordering == "ordered":
-            self.endpoints.advance_order(endpoint.endpoint_id, delivery.seq)
+        self._advance(delivery)
         return Effects(outcome="delivered", attempt=attempt)
 
     def _failed(self, delivery: Delivery, endpoint: Endpoint, attempt: Attempt, now: float) -> Effects:
@@ -279,7 +286,7 @@ class DeliveryEngine:
             effects.outcome = "lost_lease"
             return effects
         effects.outcome = status
-        effects.published.extend(e["event_id"]["S"] for e in events)
+        effects.published.extend(e["message_id"]["S"] for e in events)
         failures = endpoint.consecutive_failures + 1
         cooldown = schedule.breaker_cooldown(failures)
         self.endpoints.record_failure(endpoint, at, now + cooldown if cooldown else 0.0)
@@ -293,16 +300,22 @@ class DeliveryEngine:
             )
             # Disabled and announced in one transaction, once (only while it is active).
             if self.endpoints.disable(endpoint, disable_reason, at, disabled):
-                effects.published.append(disabled["event_id"]["S"])
-        if status != "retrying" and endpoint.ordering == "ordered":
-            self.endpoints.advance_order(endpoint.endpoint_id, delivery.seq)
+                effects.published.append(disabled["message_id"]["S"])
+        if status != "retrying":
+            self._advance(delivery)
         return effects
 
     def _settle(self, delivery: Delivery, endpoint: Endpoint | None, status: str, reason: str) -> Effects:
         after = replace(delivery, status=status, last_error=reason, next_attempt_at=None)  # type: ignore[arg-type]
-        if self.deliveries.settle(delivery, after) and endpoint is not None and endpoint.ordering == "ordered":
-            self.endpoints.advance_order(endpoint.endpoint_id, delivery.seq)
+        if self.deliveries.settle(delivery, after) and endpoint is not None:
+            self._advance(delivery)
         return Effects(outcome=status)
+
+    def _advance(self, delivery: Delivery) -> None:
+        """A settled delivery that had a sequence number lets the next one go, whatever the
+        endpoint's ordering is now (it may have been switched meanwhile); idempotent."""
+        if delivery.seq > 0:
+            self.endpoints.advance_order(delivery.endpoint_id, delivery.seq)
 
 
 def _epoch(value: str | None) -> float:

@@ -100,8 +100,13 @@ def check_headers(headers: dict[str, str]) -> dict[str, str]:
         lowered = name.lower()
         if lowered in RESERVED_HEADERS or lowered.startswith("webhook-"):
             raise ValidationFailed(f"The header {name} is set by the gateway; choose another.", code="reserved_header")
-        if any(c in value for c in "\r\n\0"):
-            raise ValidationFailed(f"The value of {name} holds a line break.", code="invalid_header")
+        # Visible ASCII, spaces and tabs (RFC 9110 field values, without obs-text): what every
+        # HTTP stack sends as it is.
+        if not all(c == "\t" or " " <= c <= "~" for c in value):
+            raise ValidationFailed(
+                f"The value of {name} holds a character a header cannot carry (visible ASCII only).",
+                code="invalid_header",
+            )
     lowered_names = [n.lower() for n in headers]
     if len(set(lowered_names)) != len(lowered_names):
         raise ValidationFailed("A header is named twice.", code="invalid_header")

@@ -31,6 +31,8 @@ class PublishedEvent:
     # The client whose resource the event is about; None for the platform's own (gateways,
     # routes, endpoints of admins).
     client_id: str | None = None
+    # A client's own test event: its endpoints only (gateway_core.events).
+    private: bool = False
 
 
 class EndpointSource(Protocol):
@@ -52,8 +54,18 @@ def delivery_id(event_id: str, endpoint_id: str) -> str:
 
 def visible(endpoint: Endpoint, event: PublishedEvent) -> bool:
     """A client's endpoint hears only about that client's resources; an endpoint an admin
-    created (audience `all`) hears every event."""
-    return endpoint.audience == "all" or (event.client_id is not None and event.client_id == endpoint.client_id)
+    created (audience `all`) hears every event but a client's private test events."""
+    own = event.client_id is not None and event.client_id == endpoint.client_id
+    return own or (endpoint.audience == "all" and not event.private)
+
+
+# Events about an endpoint's own deliveries, which that endpoint never receives: a dead endpoint
+# subscribed to `*` would otherwise get a new delivery for each of its own abandonments.
+ABOUT_ENDPOINTS = frozenset({"message.attempt.exhausted", "endpoint.disabled", "endpoint.enabled"})
+
+
+def _about_itself(endpoint: Endpoint, event: PublishedEvent) -> bool:
+    return event.event_type in ABOUT_ENDPOINTS and event.data.get("endpoint_id") == endpoint.endpoint_id
 
 
 def matching(endpoints: list[Endpoint], event: PublishedEvent, body: dict[str, Any]) -> list[Endpoint]:
@@ -62,6 +74,7 @@ def matching(endpoints: list[Endpoint], event: PublishedEvent, body: dict[str, A
         for e in endpoints
         if e.active
         and visible(e, event)
+        and not _about_itself(e, event)
         and matches_type(e.event_types, event.event_type)
         and filters.evaluate(e.filters, body)
     ]
