@@ -46,3 +46,58 @@ def test_shard_iterators_are_bounded_and_the_newest_still_work() -> None:
         assert [r["dynamodb"]["Keys"]["PK"]["S"] for r in records] == ["after"]
     finally:
         server.stop()
+
+
+def test_concurrent_writes_get_distinct_increasing_sequence_numbers() -> None:
+    import threading
+
+    server, port = moto_host.start_moto()
+    try:
+        options = {
+            "region_name": "us-east-1",
+            "endpoint_url": f"http://127.0.0.1:{port}",
+            "aws_access_key_id": "local",
+            "aws_secret_access_key": "local",
+        }
+        dynamodb, streams = boto3.client("dynamodb", **options), boto3.client("dynamodbstreams", **options)
+        table = dynamodb.create_table(
+            TableName="racing",
+            KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "PK", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
+        )
+        arn = table["TableDescription"]["LatestStreamArn"]
+
+        # Given eight writers at once (the local runtime's functions write from many threads)
+        def write(n: int) -> None:
+            client = boto3.client("dynamodb", **options)
+            for i in range(40):
+                client.put_item(TableName="racing", Item={"PK": {"S": f"{n}-{i}"}})
+
+        writers = [threading.Thread(target=write, args=(n,)) for n in range(8)]
+        for writer in writers:
+            writer.start()
+        for writer in writers:
+            writer.join()
+
+        # When the stream is read from its start
+        shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+        iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")[
+            "ShardIterator"
+        ]
+        numbers: list[int] = []
+        keys: set[str] = set()
+        while True:
+            page = streams.get_records(ShardIterator=iterator, Limit=100)
+            numbers += [int(r["dynamodb"]["SequenceNumber"]) for r in page["Records"]]
+            keys |= {r["dynamodb"]["Keys"]["PK"]["S"] for r in page["Records"]}
+            if not page["Records"]:
+                break
+            iterator = page["NextShardIterator"]
+
+        # Then every write is there once, numbered in order
+        assert len(keys) == len(numbers) == 320
+        assert numbers == sorted(set(numbers))
+    finally:
+        server.stop()
