@@ -14,7 +14,6 @@ import itertools
 import json
 import logging
 import os
-import threading
 import warnings
 import zipfile
 from collections.abc import Callable
@@ -67,7 +66,6 @@ def start_moto() -> tuple[Any, int]:
     default_user_config["stepfunctions"]["execute_state_machine"] = True
     _patch_moto_gaps()
     _bound_stream_iterators()
-    _serialize_stream_records()
     serialize_dynamodb_writes()
     for noisy in ("werkzeug", "moto", "botocore.configprovider", "botocore.credentials"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
@@ -140,27 +138,6 @@ def _bound_stream_iterators() -> None:
 
     bounded._gateway_patched = True  # type: ignore[attr-defined]
     DynamoDBStreamsBackend.get_records = bounded  # type: ignore[method-assign]
-
-
-def _serialize_stream_records() -> None:
-    """moto numbers a stream record by the shard's length when it appends it, without a lock:
-    two writes on two server threads at once got one sequence number (and a record's number
-    no longer its position), after which the stream pollers' iterators pointed at the wrong
-    records and delivered nothing more. DynamoDB gives every record of a shard its own,
-    increasing number: appends here take a lock."""
-    from moto.dynamodb.models.table import StreamShard
-
-    if getattr(StreamShard.add, "_gateway_patched", False):
-        return
-    add = StreamShard.add
-    lock = threading.Lock()
-
-    def serialized(self: Any, old: Any, new: Any) -> None:
-        with lock:
-            add(self, old, new)
-
-    serialized._gateway_patched = True  # type: ignore[attr-defined]
-    StreamShard.add = serialized  # type: ignore[method-assign]
 
 
 def _patch_moto_gaps() -> None:
