@@ -66,6 +66,7 @@ def start_moto() -> tuple[Any, int]:
     default_user_config["stepfunctions"]["execute_state_machine"] = True
     _patch_moto_gaps()
     _bound_stream_iterators()
+    _keep_streams_through_failed_transactions()
     serialize_dynamodb_writes()
     for noisy in ("werkzeug", "moto", "botocore.configprovider", "botocore.credentials"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
@@ -138,6 +139,37 @@ def _bound_stream_iterators() -> None:
 
     bounded._gateway_patched = True  # type: ignore[attr-defined]
     DynamoDBStreamsBackend.get_records = bounded  # type: ignore[method-assign]
+
+
+def _keep_streams_through_failed_transactions() -> None:
+    """moto backs a transaction up by deep-copying its tables, and puts the copies in place when
+    it fails. The copy took the table's stream shard with it, so the stream pollers' iterators
+    kept reading the old shard, which no write reaches any more: the webhook fan-out went silent
+    after the first refused transaction (a duplicate name, a stale version). Here the backup
+    shares the stream, and a failed transaction takes back the records it appended, as DynamoDB
+    writes none for a transaction that did not commit. (Applied before state.py's write lock
+    wraps the method, so the truncation happens under that lock.)"""
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.table import StreamShard
+
+    if getattr(DynamoDBBackend.transact_write_items, "_gateway_patched", False):
+        return
+    StreamShard.__deepcopy__ = lambda self, memo: self  # type: ignore[attr-defined]
+    transact = DynamoDBBackend.transact_write_items
+
+    def keeping_streams(self: Any, transact_items: Any) -> None:
+        lengths = {name: len(t.stream_shard.items) for name, t in self.tables.items() if t.stream_shard}
+        try:
+            transact(self, transact_items)
+        except Exception:
+            for name, length in lengths.items():
+                table = self.tables.get(name)
+                if table is not None and table.stream_shard is not None:
+                    del table.stream_shard.items[length:]
+            raise
+
+    keeping_streams._gateway_patched = True  # type: ignore[attr-defined]
+    DynamoDBBackend.transact_write_items = keeping_streams  # type: ignore[method-assign]
 
 
 def _patch_moto_gaps() -> None:

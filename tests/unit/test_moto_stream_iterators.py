@@ -46,3 +46,53 @@ def test_shard_iterators_are_bounded_and_the_newest_still_work() -> None:
         assert [r["dynamodb"]["Keys"]["PK"]["S"] for r in records] == ["after"]
     finally:
         server.stop()
+
+
+def test_a_refused_transaction_neither_silences_the_stream_nor_leaves_records_in_it() -> None:
+    import pytest
+    from botocore.exceptions import ClientError
+
+    server, port = moto_host.start_moto()
+    try:
+        options = {
+            "region_name": "us-east-1",
+            "endpoint_url": f"http://127.0.0.1:{port}",
+            "aws_access_key_id": "local",
+            "aws_secret_access_key": "local",
+        }
+        dynamodb, streams = boto3.client("dynamodb", **options), boto3.client("dynamodbstreams", **options)
+        table = dynamodb.create_table(
+            TableName="transactions",
+            KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "PK", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
+        )
+        arn = table["TableDescription"]["LatestStreamArn"]
+        shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+        dynamodb.put_item(TableName="transactions", Item={"PK": {"S": "taken"}})
+        iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="LATEST")["ShardIterator"]
+
+        # Given a transaction that writes one item, then fails its condition on another
+        with pytest.raises(ClientError):
+            dynamodb.transact_write_items(
+                TransactItems=[
+                    {"Put": {"TableName": "transactions", "Item": {"PK": {"S": "rolled-back"}}}},
+                    {
+                        "Put": {
+                            "TableName": "transactions",
+                            "Item": {"PK": {"S": "taken"}},
+                            "ConditionExpression": "attribute_not_exists(PK)",
+                        }
+                    },
+                ]
+            )
+        # When a later write is made
+        dynamodb.put_item(TableName="transactions", Item={"PK": {"S": "later"}})
+
+        # Then a poller that was reading the stream sees the later write, and nothing of the
+        # transaction that did not commit
+        page = streams.get_records(ShardIterator=iterator)
+        assert [r["dynamodb"]["Keys"]["PK"]["S"] for r in page["Records"]] == ["later"]
+    finally:
+        server.stop()
