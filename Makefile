@@ -12,11 +12,11 @@ export AWS_EC2_METADATA_DISABLED := true
 export CDK_DISABLE_CLI_TELEMETRY := true
 PORT ?= 8080
 
-.PHONY: help setup browser build synth local test test-unit test-integration test-infra test-e2e lint typecheck openapi bench fuzz smoke clean
+.PHONY: help setup browser build synth local test test-unit test-integration test-infra test-e2e test-chaos lint typecheck openapi bench fuzz smoke clean
 
 help:
 	@echo "make local   - set up and serve the gateway on http://127.0.0.1:$(PORT) (moto + local runtime)"
-	@echo "make test    - set up and run lint, type checks and every test (unit, integration, infra, e2e)"
+	@echo "make test    - set up and run lint, type checks and every test (unit, integration, infra, chaos, e2e)"
 	@echo "make bench   - benchmarks; JSON report under .bench/"
 	@echo "make fuzz    - schemathesis against a local runtime, 100 examples per operation"
 	@echo "make synth   - cdk synth into cdk.out (offline, no Docker)"
@@ -82,14 +82,14 @@ test:
 	( while [ ! -s .test-logs/browser.rc ]; do sleep 1; done; \
 	  test "$$(cat .test-logs/browser.rc)" = 0 || { cat .test-logs/browser.log; exit 1; }; \
 	  $(BIN)/python -m pytest tests/e2e ) > .test-logs/e2e.log 2>&1 & e2e=$$!; \
-	$(BIN)/python -m pytest tests/unit tests/integration tests/infra; rest=$$?; \
+	$(BIN)/python -m pytest tests/unit tests/integration tests/infra tests/chaos; rest=$$?; \
 	wait $$static; static_rc=$$?; wait $$e2e; e2e_rc=$$?; \
 	echo "== ruff, ruff format, mypy (exit $$static_rc) =="; cat .test-logs/static.log; \
 	echo "== tests/e2e (exit $$e2e_rc) =="; cat .test-logs/e2e.log; \
-	echo "== exit: unit/integration/infra $$rest, lint/types $$static_rc, e2e $$e2e_rc =="; \
+	echo "== exit: unit/integration/infra/chaos $$rest, lint/types $$static_rc, e2e $$e2e_rc =="; \
 	test $$rest -eq 0 -a $$static_rc -eq 0 -a $$e2e_rc -eq 0
 
-test-unit test-integration test-infra test-e2e: build
+test-unit test-integration test-infra test-e2e test-chaos: build
 	$(BIN)/python -m pytest tests/$(subst test-,,$@)
 test-e2e: browser
 

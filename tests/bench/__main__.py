@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from importlib import metadata
 from typing import Any
 
-from tests.bench import REPO_ROOT, REPORT_DIR, cold_starts, handlers, imports, proxy, ratelimit
+from tests.bench import REPO_ROOT, REPORT_DIR, cold_starts, handlers, imports, proxy, ratelimit, webhooks
 from tests.bench.report import write_report
 
 _PACKAGES = ("boto3", "botocore", "aws-lambda-powertools", "pydantic", "moto")
@@ -34,9 +34,13 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--skip-handlers", action="store_true", help="skip the in-process handler benchmarks")
     parser.add_argument("--skip-ratelimit", action="store_true", help="skip the rate limiter benchmarks")
     parser.add_argument("--skip-proxy", action="store_true", help="skip the proxy benchmarks")
+    parser.add_argument(
+        "--skip-webhooks", action="store_true", help="skip the webhook deliveries through the local runtime"
+    )
+    parser.add_argument("--webhook-events", type=int, default=200, help="events per webhook run (latency, burst)")
     parser.add_argument("--no-write", action="store_true", help="print only; write no JSON report")
     args = parser.parse_args(argv)
-    for name in ("import_runs", "iterations", "count_requests"):
+    for name in ("import_runs", "iterations", "count_requests", "webhook_events"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     if args.warmup < 0:
@@ -116,6 +120,14 @@ def main(argv: list[str] | None = None) -> int:
         section = proxy.run(requests=args.count_requests * 4)
         report["proxy"] = section
         tables.append(proxy.tables(section))
+
+    if not args.skip_webhooks:
+        _progress(
+            f"webhooks: {args.webhook_events} events one at a time, then a burst of half as many, through the local runtime"
+        )
+        section = webhooks.run(events=args.webhook_events, burst_events=max(1, args.webhook_events // 2))
+        report["webhooks"] = section
+        tables.append(webhooks.tables(section))
 
     report["duration_s"] = round(time.perf_counter() - started, 2)
     print("\n\n".join(tables))

@@ -92,11 +92,18 @@ class DynamoDeliveryStore:
         try:
             self.dynamodb.transact_write_items(TransactItems=items, ClientRequestToken=token)
         except ClientError as error:
-            # Another worker recorded this attempt number with other values: not ours.
             if failed_condition(error) or error.response["Error"]["Code"] == "IdempotentParameterMismatchException":
-                return False
+                # Another worker recorded this attempt number, or this very commit did and its
+                # answer was lost (a store that ignores the token, as moto does, fails the SDK's
+                # retry on its own condition): the stored attempt is ours if it started when ours did.
+                return self._stored_attempt_started(attempt) == attempt.started_at
             raise
         return True
+
+    def _stored_attempt_started(self, attempt: Attempt) -> str | None:
+        key = {"PK": {"S": f"DELIVERY#{attempt.delivery_id}"}, "SK": {"S": f"ATTEMPT#{attempt.attempt:04d}"}}
+        item = self.dynamodb.get_item(TableName=self.table, Key=key, ConsistentRead=True).get("Item") or {}
+        return item.get("started_at", {}).get("S")
 
     def settle(self, delivery: Delivery, after: Delivery) -> bool:
         """Settles a delivery without an attempt (its endpoint is gone or disabled)."""
