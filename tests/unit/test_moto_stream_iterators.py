@@ -3,20 +3,41 @@ every one it hands out; the stream pollers ask for one per GetRecords, forever).
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+from unittest import mock
+
 import boto3
 
 from infra.local import moto_host
 
 
+@contextmanager
+def local_moto() -> Iterator[int]:
+    """The runtime's moto, patched as it serves; the process environment it sets for its own
+    clients (AWS_ENDPOINT_URL...) is put back after, so later tests do not call a stopped server."""
+    with mock.patch.dict(os.environ):
+        server, port = moto_host.start_moto()
+        try:
+            yield port
+        finally:
+            server.stop()
+
+
+def _options(port: int) -> dict[str, Any]:
+    return {
+        "region_name": "us-east-1",
+        "endpoint_url": f"http://127.0.0.1:{port}",
+        "aws_access_key_id": "local",
+        "aws_secret_access_key": "local",
+    }
+
+
 def test_shard_iterators_are_bounded_and_the_newest_still_work() -> None:
-    server, port = moto_host.start_moto()
-    try:
-        options = {
-            "region_name": "us-east-1",
-            "endpoint_url": f"http://127.0.0.1:{port}",
-            "aws_access_key_id": "local",
-            "aws_secret_access_key": "local",
-        }
+    with local_moto() as port:
+        options = _options(port)
         dynamodb, streams = boto3.client("dynamodb", **options), boto3.client("dynamodbstreams", **options)
         table = dynamodb.create_table(
             TableName="iterators",
@@ -44,22 +65,14 @@ def test_shard_iterators_are_bounded_and_the_newest_still_work() -> None:
         held = dynamodbstreams_backends[moto_host.ACCOUNT_ID][moto_host.REGION].shard_iterators
         assert len(held) <= moto_host.MAX_SHARD_ITERATORS
         assert [r["dynamodb"]["Keys"]["PK"]["S"] for r in records] == ["after"]
-    finally:
-        server.stop()
 
 
 def test_a_refused_transaction_neither_silences_the_stream_nor_leaves_records_in_it() -> None:
     import pytest
     from botocore.exceptions import ClientError
 
-    server, port = moto_host.start_moto()
-    try:
-        options = {
-            "region_name": "us-east-1",
-            "endpoint_url": f"http://127.0.0.1:{port}",
-            "aws_access_key_id": "local",
-            "aws_secret_access_key": "local",
-        }
+    with local_moto() as port:
+        options = _options(port)
         dynamodb, streams = boto3.client("dynamodb", **options), boto3.client("dynamodbstreams", **options)
         table = dynamodb.create_table(
             TableName="transactions",
@@ -94,5 +107,3 @@ def test_a_refused_transaction_neither_silences_the_stream_nor_leaves_records_in
         # transaction that did not commit
         page = streams.get_records(ShardIterator=iterator)
         assert [r["dynamodb"]["Keys"]["PK"]["S"] for r in page["Records"]] == ["later"]
-    finally:
-        server.stop()
