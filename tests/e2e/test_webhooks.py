@@ -280,6 +280,12 @@ def test_a_receiver_that_does_not_answer_in_time_is_retried(
     assert delivery["last_error"] == "no answer within 1 s"
 
 
+def _disabled(admin: httpx.Client, endpoint_id: str) -> dict[str, Any] | None:
+    """The endpoint, once it is disabled (None before)."""
+    found: dict[str, Any] = admin.get(f"/api/v1/webhooks/{endpoint_id}").json()
+    return None if found.get("active") else found
+
+
 def test_410_disables_the_endpoint_and_publishes_endpoint_disabled(
     admin: httpx.Client,
     client_id: str,
@@ -294,7 +300,8 @@ def test_410_disables_the_endpoint_and_publishes_endpoint_disabled(
 
     delivery = _settled(admin, endpoint["endpoint_id"], event_id, "failed", 1)  # no retry after a 410
     assert delivery["last_status"] == 410
-    fetched = admin.get(f"/api/v1/webhooks/{endpoint['endpoint_id']}").json()
+    # the worker disables the endpoint right after recording the attempt (milliseconds later)
+    fetched = eventually(lambda: _disabled(admin, endpoint["endpoint_id"]))
     assert (fetched["active"], fetched["disabled_reason"]) == (False, "gone")
     assert fetched["disabled_at"] is not None
     [notice] = eventually(
