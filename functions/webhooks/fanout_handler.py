@@ -9,6 +9,7 @@ twice (logic/fanout.py)."""
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
@@ -26,10 +27,24 @@ from gateway_core.settings import settings
 
 logger = service_logger()
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
-_listing = DynamoEndpointListing(aws.client("dynamodb"), settings().table_name)
-_endpoints = CachedEndpoints(_listing.load_all)
-_records = DynamoDeliveryRecords(aws.client("dynamodb"), settings().table_name)
-_queue = SqsFanoutQueue(aws.client("sqs"), settings().webhook_queue_url)
+
+
+@lru_cache(maxsize=1)
+def _adapters() -> tuple[DynamoEndpointListing, DynamoDeliveryRecords, SqsFanoutQueue]:
+    """Built at the first event, once per container (clients are the slow part of a cold start)."""
+    dynamodb, table = aws.client("dynamodb"), settings().table_name
+    return (
+        DynamoEndpointListing(dynamodb, table),
+        DynamoDeliveryRecords(dynamodb, table),
+        SqsFanoutQueue(aws.client("sqs"), settings().webhook_queue_url),
+    )
+
+
+def _load_endpoints() -> list[Any]:
+    return _adapters()[0].load_all()
+
+
+_endpoints = CachedEndpoints(_load_endpoints)
 
 
 def event_of(image: dict[str, Any]) -> PublishedEvent:
@@ -78,8 +93,8 @@ def _fan_out(record: DynamoDBRecord) -> None:
     queued = fan_out(
         event,
         endpoints=_endpoints,
-        records=_records,
-        queue=_queue,
+        records=_adapters()[1],
+        queue=_adapters()[2],
         now=iso(utc_now()),
     )
     logger.info("fanned out", extra={"event_id": event.event_id, "event_type": event.event_type, "queued": len(queued)})

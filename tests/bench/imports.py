@@ -36,7 +36,9 @@ BUDGETS: dict[str, float] = {
     "integrations": 1.3,  # no API yet: a 404 problem must not cost a cold start
     "webhooks": 3.0,  # the resolver with validation and pydantic models, as management
     "webhook_fanout": 1.5,  # the batch utility and the filter evaluation (no pydantic)
-    "webhook_delivery": 1.5,  # the batch utility, urllib3 (loaded by botocore), HMAC (cryptography for v1a only)
+    # the async batch utility (asyncio), the rate limiter, ssl for the guarded pool; cryptography
+    # only for v1a endpoints, at their first delivery
+    "webhook_delivery": 1.8,
     "marketdata": 1.3,
 }
 FUNCTION_OF = {f"functions.{folder}.{module}": name for name, folder, module in LAMBDA_FUNCTIONS}
