@@ -15,6 +15,7 @@ those are recorded and scheduled) a message moves to the DLQ, which alarms.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
@@ -47,38 +48,31 @@ class WebhookQueues(Construct):
         visibility_seconds: int = 360,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.dlq = sqs.Queue(
-            self,
-            "WebhookDlq",
-            encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=key,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
-            removal_policy=removal_policy,
-        )
-        self.queue = sqs.Queue(
-            self,
+
+        def queue(construct: str, retention_days: int, **options: Any) -> sqs.Queue:
+            # Every webhook queue: KMS-encrypted with the data key, TLS only.
+            return sqs.Queue(
+                self,
+                construct,
+                encryption=sqs.QueueEncryption.KMS,
+                encryption_master_key=key,
+                enforce_ssl=True,
+                retention_period=Duration.days(retention_days),
+                removal_policy=removal_policy,
+                **options,
+            )
+
+        self.dlq = queue("WebhookDlq", 14)
+        self.queue = queue(
             "WebhookQueue",
-            encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=key,
-            enforce_ssl=True,
+            4,
             # Six times the worker's timeout by default, as AWS advises for Lambda event sources;
             # a killed worker's messages come back after it.
             visibility_timeout=Duration.seconds(visibility_seconds),
-            retention_period=Duration.days(4),
             dead_letter_queue=sqs.DeadLetterQueue(queue=self.dlq, max_receive_count=MAX_RECEIVE_COUNT),
-            removal_policy=removal_policy,
         )
         # Where the fan-out's exhausted stream batches are described (shard and sequence range).
-        self.fanout_dlq = sqs.Queue(
-            self,
-            "FanoutDlq",
-            encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=key,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
-            removal_policy=removal_policy,
-        )
+        self.fanout_dlq = queue("FanoutDlq", 14)
 
 
 class WebhookDelivery(Construct):

@@ -35,19 +35,24 @@ def _options(port: int) -> dict[str, Any]:
     }
 
 
+def _streamed_table(dynamodb: Any, streams: Any, name: str) -> tuple[str, str]:
+    """A table with a NEW_IMAGE stream: its stream ARN and its (one) shard."""
+    table = dynamodb.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "PK", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
+    )
+    arn = table["TableDescription"]["LatestStreamArn"]
+    return arn, streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+
+
 def test_shard_iterators_are_bounded_and_the_newest_still_work() -> None:
     with local_moto() as port:
         options = _options(port)
         dynamodb, streams = boto3.client("dynamodb", **options), boto3.client("dynamodbstreams", **options)
-        table = dynamodb.create_table(
-            TableName="iterators",
-            KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "PK", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
-        )
-        arn = table["TableDescription"]["LatestStreamArn"]
-        shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+        arn, shard = _streamed_table(dynamodb, streams, "iterators")
         iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")[
             "ShardIterator"
         ]
@@ -74,15 +79,7 @@ def test_a_refused_transaction_neither_silences_the_stream_nor_leaves_records_in
     with local_moto() as port:
         options = _options(port)
         dynamodb, streams = boto3.client("dynamodb", **options), boto3.client("dynamodbstreams", **options)
-        table = dynamodb.create_table(
-            TableName="transactions",
-            KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "PK", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
-        )
-        arn = table["TableDescription"]["LatestStreamArn"]
-        shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+        arn, shard = _streamed_table(dynamodb, streams, "transactions")
         dynamodb.put_item(TableName="transactions", Item={"PK": {"S": "taken"}})
         iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="LATEST")["ShardIterator"]
 

@@ -38,12 +38,6 @@ class Throttle(Protocol):
     def admit(self, endpoint_id: str, per_second: int) -> float | None: ...
 
 
-class Publisher(Protocol):
-    def publish(
-        self, event_type: str, data: dict[str, Any], client_id: str | None = None, private: bool = False
-    ) -> str: ...
-
-
 class KeyDecrypter(Protocol):
     def decrypt(self, endpoint_id: str, ciphertext: bytes) -> str: ...
 
